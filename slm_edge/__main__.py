@@ -1,0 +1,3 @@
+from slm_edge.cli import main
+
+main()

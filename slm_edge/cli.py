@@ -1,0 +1,196 @@
+"""The `slm-edge` command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from slm_edge import __version__
+from slm_edge.errors import SlmEdgeError
+from slm_edge.progress import console
+
+results = Console()  # tables go to stdout; progress and errors to stderr
+
+# Keep third-party chatter (transformers, torchao, executorch) off the user's terminal.
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class Cli(click.Group):
+    """Turns SlmEdgeError into one line on stderr and exit code 2, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SlmEdgeError as err:
+            console.print(f"[bold red]error:[/bold red] {err.one_line()}", highlight=False, soft_wrap=True)
+            sys.exit(2)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except Exception as exc:  # a bug, not bad input: still one line, the traceback on request
+            if os.environ.get("SLM_EDGE_DEBUG"):
+                raise
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            console.print(f"[bold red]internal error:[/bold red] {type(exc).__name__}: {first}. "
+                          "Fix: rerun with SLM_EDGE_DEBUG=1 for the traceback and report it", highlight=False, soft_wrap=True)
+            sys.exit(3)
+        except KeyboardInterrupt:
+            console.print("[bold red]interrupted[/bold red]: nothing half-written was kept")
+            sys.exit(130)
+
+
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="slm-edge")
+def main():
+    """Export, quantize and profile small language models for phones and edge boards."""
+
+
+DEFAULT_MAX_SEQ_LEN = 1024
+
+
+def _human_bytes(n: int | None) -> str:
+    if n is None:
+        return "—"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _explicit(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None)
+
+
+@main.command()
+@click.argument("model", required=False)
+@click.option("--backend", type=click.Choice(["executorch"]), default="executorch", show_default=True,
+              help="Artifact format.")
+@click.option("--quant", default="8da4w", show_default=True,
+              help="Quantization scheme: fp32, fp16, 8da4w, 8da8w, int8 (weight-only).")
+@click.option("--group-size", type=click.IntRange(min=0), default=32, show_default=True,
+              help="Weights per quantization group (0 = per channel).")
+@click.option("--embedding-quant", type=click.Choice(["none", "8w", "4w"]), default="8w", show_default=True)
+@click.option("--max-seq-len", type=click.IntRange(min=1), default=None,
+              help="Longest prompt + generated sequence the artifact accepts (KV cache size) "
+                   "[default: 1024, or the model's maximum if smaller].")
+@click.option("--path", "export_path", type=click.Choice(["auto", "fast", "generic"]), default="auto",
+              show_default=True, help="fast: executorch's LLM model form; generic: transformers' exportable wrapper.")
+@click.option("--random-weights", is_flag=True, help="MODEL is an architecture card; use random weights.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --random-weights.")
+@click.option("--recipe", type=click.Path(path_type=Path), help="YAML recipe (export_recipes/); options override it.")
+@click.option("--out", type=click.Path(path_type=Path), help="Artifact folder [default: out/NAME-BACKEND-QUANT].")
+@click.option("--force", is_flag=True, help="Export again even if the same artifact is cached.")
+@click.option("--allow-pickle", is_flag=True, help="Allow pickle (.bin/.pt) weights. They can run code: only for folders you trust.")
+@click.option("--trust-remote-code", is_flag=True, help="Let transformers run the model folder's own Python code.")
+@click.pass_context
+def export(ctx, model, backend, quant, group_size, embedding_quant, max_seq_len, export_path, random_weights, seed,
+           recipe, out, force, allow_pickle, trust_remote_code):
+    """Convert and quantize MODEL into a runnable artifact with a manifest.
+
+    MODEL is `smollm2-135m` (the embedded default), a card name with --random-weights, a local
+    Hugging Face folder, a .gguf file, or a hub id (org/name).
+    """
+    from slm_edge.export import ExportRequest, export_model
+    from slm_edge.progress import StageTimer
+    from slm_edge.recipes import load_recipe
+    from slm_edge.sources import resolve_source
+
+    values = dict(backend=backend, quant=quant, group_size=group_size, embedding_quant=embedding_quant,
+                  max_seq_len=max_seq_len, path=export_path, random_weights=random_weights)
+    if recipe:
+        recipe_values = load_recipe(recipe)
+        option_names = {"path": "export_path"}
+        for key, value in recipe_values.items():
+            if key in values and not _explicit(ctx, option_names.get(key, key)):
+                values[key] = value
+        model = model or recipe_values.get("model")
+    if not model:
+        raise SlmEdgeError("no model given", "pass MODEL (e.g. smollm2-135m) or a --recipe that names one")
+    source = resolve_source(model, random_weights=values.pop("random_weights"), seed=seed,
+                            allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+    if values["max_seq_len"] is None:
+        values["max_seq_len"] = min(DEFAULT_MAX_SEQ_LEN, source.config.get("max_position_embeddings") or DEFAULT_MAX_SEQ_LEN)
+    request = ExportRequest(**values)
+    out = out or Path("out") / f"{source.name}-{request.backend}-{request.quant}"
+    console.print(f"[bold]slm-edge export[/bold] {source.name} ({source.kind}) → {request.backend} {request.quant}")
+    outcome = export_model(source, request, out, force=force, timer=StageTimer())
+    _print_manifest(outcome)
+
+
+def _print_manifest(outcome) -> None:
+    m = outcome.manifest
+    arch, memory = m["architecture"], m["predicted_memory"]
+    table = Table(title=f"Artifact {outcome.folder}" + ("  [dim](from cache)[/dim]" if outcome.from_cache else ""),
+                  show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("source", f"{m['source']['name']} ({m['source']['kind']}) sha256 {m['source']['sha256'][:12]}")
+    table.add_row("architecture", f"{arch['model_type']}: {arch['parameters'] / 1e6:.1f} M params, {arch['layers']} layers, "
+                  f"hidden {arch['hidden_size']}, heads {arch['attention_heads']}/{arch['kv_heads']} (KV), "
+                  f"FFN {arch['ffn_size']}, vocab {arch['vocab_size']}")
+    q = m["quantization"]
+    table.add_row("quantization", f"{q['scheme']} (group {q['group_size']}, embedding {q['embedding']}) — {q['description']}")
+    table.add_row("export path", f"{m['export_path']} — {m['export_path_reason']}")
+    table.add_row("max sequence", str(m["max_seq_len"]))
+    for name, entry in m["files"].items():
+        table.add_row(f"file {name}", f"{_human_bytes(entry['bytes'])}  sha256 {entry['sha256'][:12]}")
+    table.add_row("predicted memory", f"weights {_human_bytes(memory['weight_bytes'])} + KV cache "
+                  f"{_human_bytes(memory['kv_cache_bytes'])} + activations {_human_bytes(memory['activation_bytes'])} "
+                  f"= {_human_bytes(memory['total_bytes'])}")
+    table.add_row("delegation", f"{m['runtime']['delegation']['delegate_calls']} XNNPACK calls; outside: "
+                  f"{', '.join(m['runtime']['delegation']['ops_outside_delegates'])}")
+    table.add_row("export time", f"{m['export']['wall_seconds']:.1f} s")
+    results.print(table)
+
+
+@main.command()
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("--steps", type=click.IntRange(min=1), default=32, show_default=True, help="Greedy decode steps compared.")
+@click.option("--prompt", default="What is the capital of France?", show_default=True)
+@click.option("--threads", type=click.IntRange(min=0), default=0, help="ExecuTorch threads (0 = runtime default).")
+def verify(artifact, steps, prompt, threads):
+    """Run ARTIFACT with its runtime here and compare it with the PyTorch reference."""
+    from slm_edge.verify import verify_artifact
+
+    with console.status("running the artifact and the PyTorch reference…"):
+        result = verify_artifact(artifact, steps=steps, prompt=prompt, threads=threads)
+    table = Table(title=f"verify {artifact} ({result['scheme']}, {result['export_path']})", show_header=False,
+                  title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("greedy agreement", f"{result['greedy_agreement']:.3f} over {steps} tokens"
+                  + ("  (identical)" if result["identical_tokens"] else f"  (first divergence at {result['first_divergence']})"))
+    table.add_row("teacher-forced top-1", f"{result['teacher_forced_top1_agreement']:.3f}")
+    table.add_row("mean KL(ref‖artifact)", f"{result['mean_kl']:.2e}")
+    if result["artifact_text"] is not None:
+        table.add_row("prompt", result["prompt"])
+        table.add_row("artifact says", repr(result["artifact_text"]))
+        table.add_row("reference says", repr(result["reference_text"]))
+    results.print(table)
+
+
+@main.command("cards")
+def cards_command():
+    """List the built-in architecture cards (use with --random-weights)."""
+    from slm_edge.architecture_cards import card_names, load_card
+    from slm_edge.memory_predict import parameter_count
+
+    table = Table(title="Architecture cards")
+    for column in ("name", "params", "hub id", "description"):
+        table.add_column(column)
+    for name in card_names():
+        card = load_card(name)
+        table.add_row(name, f"{parameter_count(card.config) / 1e6:.0f} M", card.hf_id, card.description)
+    results.print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""`slm-edge export`: a model source → an artifact folder (model, tokenizer, manifest.json).
+
+Artifacts are built in a staging folder of the cache keyed by a content hash of everything that
+shapes them, and moved into place only when complete, so a failure never leaves a folder that
+looks like a good artifact, and the same inputs are never exported twice.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from slm_edge import __version__, cache
+from slm_edge.errors import SlmEdgeError
+from slm_edge.export.hf_to_meta import fast_path_blocker
+from slm_edge.manifest import MANIFEST, TOKENIZER_FILES, architecture_facts, library_versions, read_manifest, write_manifest
+from slm_edge.memory_predict import parameter_count, predict_memory, predict_weight_bytes
+from slm_edge.progress import StageTimer
+from slm_edge.quant import EMBEDDING_QUANT, check_group_size, scheme_for
+from slm_edge.sources import ModelSource
+
+PATH_CHOICES = ("auto", "fast", "generic")
+MIN_SEQ_LEN = 8
+
+
+@dataclass
+class ExportRequest:
+    backend: str = "executorch"
+    quant: str = "8da4w"
+    group_size: int = 32
+    embedding_quant: str = "8w"
+    max_seq_len: int = 1024
+    path: str = "auto"
+
+
+@dataclass
+class ExportOutcome:
+    folder: Path
+    manifest: dict
+    from_cache: bool
+
+
+def choose_path(config: dict, requested: str) -> tuple[str, str]:
+    """Which export path builds this model, and why."""
+    if requested not in PATH_CHOICES:
+        raise SlmEdgeError(f"unknown export path '{requested}'", f"use one of: {', '.join(PATH_CHOICES)}")
+    blocker = fast_path_blocker(config)
+    if requested == "generic":
+        return "generic", "requested with --path generic"
+    if blocker is None:
+        return "fast", "the family is covered by executorch's LLM model (custom SDPA, in-place KV cache)"
+    if requested == "fast":
+        raise SlmEdgeError(f"the fast path cannot export this model: {blocker}", "use --path generic or --path auto")
+    return "generic", f"fast path not possible ({blocker})"
+
+
+def validate(source: ModelSource, request: ExportRequest) -> None:
+    for key in ("num_attention_heads", "hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size"):
+        if key not in source.config:
+            raise SlmEdgeError(
+                f"the model's config has no '{key}', so it is not a decoder-only transformer slm-edge can export",
+                "pass a causal language model (Llama, Qwen2/3, Phi-3, Gemma 3, SmolLM2, ...)",
+            )
+    scheme = scheme_for(request.backend, request.quant)
+    if request.embedding_quant not in EMBEDDING_QUANT:
+        raise SlmEdgeError(
+            f"unknown embedding quantization '{request.embedding_quant}'", f"use one of: {', '.join(EMBEDDING_QUANT)}"
+        )
+    check_group_size(source.config, scheme, request.group_size)
+    limit = source.config.get("max_position_embeddings")
+    if request.max_seq_len < MIN_SEQ_LEN:
+        raise SlmEdgeError(f"--max-seq-len {request.max_seq_len} is too small", f"use at least {MIN_SEQ_LEN}")
+    if limit and request.max_seq_len > limit:
+        raise SlmEdgeError(
+            f"--max-seq-len {request.max_seq_len} exceeds the model's {limit} positions", f"use at most {limit}"
+        )
+
+
+def cache_key(source: ModelSource, request: ExportRequest, path: str) -> str:
+    return cache.sha256_json(
+        {
+            "source": source.source_hash,
+            "request": request.__dict__,
+            "path": path,
+            "versions": {k: v for k, v in library_versions().items() if k in ("slm_edge", "torch", "executorch", "torchao", "transformers")},
+        }
+    )
+
+
+def check_disk(folder: Path, needed: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise SlmEdgeError(
+            f"not enough disk space in {folder}: {free / 2**30:.1f} GiB free, about {needed / 2**30:.1f} GiB needed",
+            "free some space or set SLM_EDGE_CACHE (and TMPDIR) to a larger disk",
+        )
+
+
+def export_model(source: ModelSource, request: ExportRequest, out: Path | None, *, force: bool = False,
+                 timer: StageTimer | None = None) -> ExportOutcome:
+    timer = timer or StageTimer()
+    validate(source, request)
+    path, path_reason = choose_path(source.config, request.path)
+    key = cache_key(source, request, path)
+    cached = cache.root_for("artifacts") / key
+    from_cache = (cached / MANIFEST).is_file() and not force
+    if not from_cache:
+        fp32_bytes = parameter_count(source.config) * 4
+        # converted fp32 checkpoint in TMPDIR, then the artifact itself in the cache
+        check_disk(Path(os.environ.get("TMPDIR", "/tmp")), fp32_bytes)
+        check_disk(cached.parent, 2 * predict_weight_bytes(source.config, request.quant, request.group_size, request.embedding_quant))
+        _build(source, request, path, path_reason, key, cached, timer)
+    manifest = read_manifest(cached)
+    folder = _place(cached, out) if out else cached
+    return ExportOutcome(folder=folder, manifest=manifest, from_cache=from_cache)
+
+
+def _build(source: ModelSource, request: ExportRequest, path: str, path_reason: str, key: str, final: Path,
+           timer: StageTimer) -> None:
+    started = time.perf_counter()
+    with cache.staging_dir(final) as staging:
+        with timer.stage(f"load {source.name} ({source.kind})"):
+            model = source.load_model()
+            parameters = sum(p.numel() for p in model.parameters())
+        exporter = _exporter(path)
+        lowered = exporter(
+            model,
+            source.config,
+            scheme=request.quant,
+            group_size=request.group_size,
+            embedding_quant=request.embedding_quant,
+            max_seq_len=request.max_seq_len,
+            workdir=staging,
+            timer=timer,
+        )
+        del model
+        tokenizer = _copy_tokenizer(source, staging)
+        scheme = scheme_for(request.backend, request.quant)
+        write_manifest(
+            staging,
+            {
+                "cache_key": key,
+                "source": {**source.describe(), "notes": source.notes},
+                "architecture": architecture_facts(source.config, parameters),
+                "backend": request.backend,
+                "export_path": _path_name(path),
+                "export_path_reason": path_reason,
+                "quantization": {
+                    "scheme": scheme.name,
+                    "description": scheme.description,
+                    "group_size": request.group_size if scheme.grouped else None,
+                    "embedding": request.embedding_quant,
+                },
+                "max_seq_len": request.max_seq_len,
+                "model_file": lowered.pte.name,
+                "tokenizer": tokenizer,
+                "runtime": {
+                    "engine": "executorch",
+                    "metadata": lowered.runtime_metadata,
+                    "inputs": ["tokens [1, n] int64", "start_pos [1] int64" if path == "fast" else "cache_position [n] int64"],
+                    "outputs": ["logits of the last position [1, vocab] float32" if path == "fast" else "logits [1, n, vocab] float32"],
+                    "delegation": lowered.delegation,
+                },
+                "predicted_memory": predict_memory(
+                    source.config,
+                    scheme=request.quant,
+                    group_size=request.group_size if scheme.grouped else 0,
+                    embedding_quant=request.embedding_quant,
+                    max_seq_len=request.max_seq_len,
+                    planned_arena_bytes=lowered.planned_activation_bytes,
+                ),
+                "export": {
+                    "wall_seconds": round(time.perf_counter() - started, 2),
+                    "stage_seconds": {k: round(v, 2) for k, v in timer.seconds.items()},
+                    "slm_edge_version": __version__,
+                },
+            },
+        )
+
+
+def _exporter(path: str):
+    if path == "fast":
+        from slm_edge.export.et_fast import export_fast
+
+        return export_fast
+    from slm_edge.export.et_generic import export_generic
+
+    return export_generic
+
+
+def _path_name(path: str) -> str:
+    from slm_edge.export import et_fast, et_generic
+
+    return et_fast.PATH_NAME if path == "fast" else et_generic.PATH_NAME
+
+
+def _copy_tokenizer(source: ModelSource, staging: Path) -> str | None:
+    if source.tokenizer_dir is None:
+        return None
+    copied = [name for name in TOKENIZER_FILES if (source.tokenizer_dir / name).is_file()]
+    for name in copied:
+        shutil.copy2(source.tokenizer_dir / name, staging / name)
+    return "tokenizer.json" if "tokenizer.json" in copied else (copied[0] if copied else None)
+
+
+def _place(cached: Path, out: Path) -> Path:
+    """Copy a finished artifact to the user's --out folder (hard links when on the same disk)."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise SlmEdgeError(
+            f"--out {out} exists and is not an slm-edge artifact folder", "choose an empty or new folder for --out"
+        )
+    with cache.staging_dir(out) as staging:
+        for item in cached.iterdir():
+            try:
+                os.link(item, staging / item.name)
+            except OSError:
+                shutil.copy2(item, staging / item.name)
+    return out

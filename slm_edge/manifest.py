@@ -1,0 +1,100 @@
+"""manifest.json: what was built, from what, how, and what it should cost in memory."""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+from slm_edge import __version__, cache
+from slm_edge.errors import SlmEdgeError
+
+MANIFEST = "manifest.json"
+SCHEMA = "slm-edge/manifest"
+SCHEMA_VERSION = 1
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja", "tokenizer.model")
+
+
+def library_versions() -> dict:
+    versions = {"python": platform.python_version(), "slm_edge": __version__}
+    for package in ("torch", "executorch", "torchao", "transformers", "onnx", "onnxruntime"):
+        try:
+            versions[package] = importlib_metadata.version(package)
+        except importlib_metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def architecture_facts(config: dict, parameter_count: int) -> dict:
+    heads = config["num_attention_heads"]
+    return {
+        "model_type": config.get("model_type"),
+        "architectures": config.get("architectures"),
+        "parameters": parameter_count,
+        "layers": config["num_hidden_layers"],
+        "hidden_size": config["hidden_size"],
+        "attention_heads": heads,
+        "kv_heads": config.get("num_key_value_heads") or heads,
+        "head_dim": config.get("head_dim") or config["hidden_size"] // heads,
+        "ffn_size": config["intermediate_size"],
+        "vocab_size": config["vocab_size"],
+        "tied_embeddings": bool(config.get("tie_word_embeddings", False)),
+        "max_position_embeddings": config.get("max_position_embeddings"),
+    }
+
+
+def file_entries(folder: Path) -> dict:
+    return {
+        p.name: {"bytes": p.stat().st_size, "sha256": cache.sha256_file(p)}
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.name != MANIFEST
+    }
+
+
+def write_manifest(folder: Path, body: dict) -> dict:
+    manifest = {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **body,
+        "files": file_entries(folder),
+        "versions": library_versions(),
+    }
+    cache.atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def read_manifest(folder: Path) -> dict:
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        raise SlmEdgeError(f"artifact folder not found: {folder}", "pass the --out folder of `slm-edge export`")
+    if not path.is_file():
+        raise SlmEdgeError(f"{folder} has no {MANIFEST}, so it is not an slm-edge artifact", "export it with `slm-edge export`")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SlmEdgeError(f"{path} is not valid JSON ({exc.msg})", "re-export the artifact with --force") from exc
+    if manifest.get("schema") != SCHEMA or not isinstance(manifest.get("files"), dict):
+        raise SlmEdgeError(f"{path} is not an slm-edge manifest", "re-export the artifact with --force")
+    if manifest.get("schema_version", 0) > SCHEMA_VERSION:
+        raise SlmEdgeError(
+            f"{path} has manifest schema {manifest.get('schema_version')}, newer than this slm-edge reads ({SCHEMA_VERSION})",
+            "upgrade slm-edge",
+        )
+    return manifest
+
+
+def check_files(folder: Path, manifest: dict) -> None:
+    """Every file the manifest lists is present with the recorded size and sha256."""
+    for name, entry in manifest["files"].items():
+        path = Path(folder) / name
+        if not path.is_file():
+            raise SlmEdgeError(f"artifact file missing: {path}", "re-export the artifact (`slm-edge export ... --force`)")
+        if path.stat().st_size != entry["bytes"] or cache.sha256_file(path) != entry["sha256"]:
+            raise SlmEdgeError(
+                f"artifact file {path} does not match its manifest hash (changed or corrupted)",
+                "re-export the artifact (`slm-edge export ... --force`)",
+            )

@@ -1,0 +1,71 @@
+"""Quantization schemes each backend can build, and the checks that keep a bad choice from exporting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from slm_edge.errors import SlmEdgeError
+
+
+@dataclass(frozen=True)
+class Scheme:
+    name: str
+    description: str
+    weight_bits: int  # bits per linear weight (before scales)
+    grouped: bool  # takes a group/block size
+
+
+SCHEMES = {
+    "executorch": {
+        "fp32": Scheme("fp32", "fp32 weights and activations, XNNPACK", 32, False),
+        "fp16": Scheme("fp16", "fp16 weights and activations (XNNPACK fp16 kernels on ARMv8.2+)", 16, False),
+        "8da4w": Scheme("8da4w", "int4 grouped weights, int8 dynamic activations, XNNPACK", 4, True),
+        "8da8w": Scheme("8da8w", "int8 weights (per channel or grouped), int8 dynamic activations, XNNPACK", 8, True),
+        "int8": Scheme("int8", "int8 per-channel weights only, fp32 activations", 8, False),
+    },
+}
+
+EMBEDDING_QUANT = {"none": None, "8w": "8,0", "4w": "4,32"}
+
+
+def scheme_for(backend: str, name: str) -> Scheme:
+    table = SCHEMES.get(backend)
+    if table is None:
+        raise SlmEdgeError(f"unknown backend '{backend}'", f"use one of: {', '.join(SCHEMES)}")
+    if name not in table:
+        raise SlmEdgeError(
+            f"the {backend} backend cannot build quantization scheme '{name}'",
+            f"use one of: {', '.join(table)}",
+        )
+    return table[name]
+
+
+def linear_in_features(config: dict) -> dict[str, int]:
+    """Input width of each kind of linear layer in a decoder block (what a group must divide)."""
+    heads = config["num_attention_heads"]
+    head_dim = config.get("head_dim") or config["hidden_size"] // heads
+    return {
+        "q/k/v and gate/up projections (hidden size)": config["hidden_size"],
+        "attention output projection (heads × head dim)": heads * head_dim,
+        "FFN down projection (intermediate size)": config["intermediate_size"],
+    }
+
+
+def check_group_size(config: dict, scheme: Scheme, group_size: int) -> None:
+    """Refuse a group size that does not divide every quantized layer, instead of silently skipping layers."""
+    if not scheme.grouped:
+        return
+    if group_size < 0:
+        raise SlmEdgeError(f"group size {group_size} is negative", "use 0 (per channel) or a positive size such as 32")
+    if group_size == 0:
+        if scheme.name == "8da4w":
+            raise SlmEdgeError("8da4w needs a group size (int4 per channel loses too much)", "use --group-size 32, 64 or 128")
+        return
+    for layer, width in linear_in_features(config).items():
+        if width % group_size:
+            divisors = [g for g in (32, 64, 128, 256) if all(w % g == 0 for w in linear_in_features(config).values())]
+            hint = f"use --group-size {divisors[0]}" if divisors else "use --group-size 0 (per channel) with 8da8w"
+            raise SlmEdgeError(
+                f"group size {group_size} does not divide the {layer} = {width}",
+                hint,
+            )

@@ -1,0 +1,79 @@
+"""Shared fixtures: an isolated cache, and tiny models built from the real configs of the cards."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from slm_edge.architecture_cards import load_card
+
+# Tiny but structurally faithful: GQA, tied embeddings, the family's own extras stay as in the card.
+TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+            intermediate_size=128, vocab_size=320, max_position_embeddings=256,
+            # wider than the default 0.02 init, so next-token choices are confident like a trained
+            # model's rather than near-ties that flip on rounding
+            initializer_range=0.1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("slm-edge-cache")
+    os.environ["SLM_EDGE_CACHE"] = str(cache)
+    os.environ["HF_HUB_OFFLINE"] = "1"  # tests never need the hub
+    return cache
+
+
+def tiny_config(card: str, **overrides) -> dict:
+    config = dict(load_card(card).config)
+    config.update(TINY)
+    if config["model_type"] == "gemma3_text":
+        config.update(head_dim=16, query_pre_attn_scalar=16, sliding_window=32,
+                      layer_types=["sliding_attention", "full_attention"])
+    if isinstance(config.get("eos_token_id"), list):
+        config["eos_token_id"] = [t % TINY["vocab_size"] for t in config["eos_token_id"]]
+    for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        if isinstance(config.get(key), int):
+            config[key] = config[key] % TINY["vocab_size"]
+    config.update(overrides)
+    return config
+
+
+def save_tiny_model(folder: Path, card: str, seed: int = 0, **overrides) -> Path:
+    """A Hugging Face folder (config.json + model.safetensors) of a tiny model with a card's architecture."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = tiny_config(card, **overrides)
+    model_type = config.pop("model_type")
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(AutoConfig.for_model(model_type, **config))
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-llama"), "smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2(tmp_path_factory) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-qwen2"), "qwen2.5-0.5b")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama32(tmp_path_factory) -> Path:
+    """Llama-3.2 keeps its llama3 RoPE scaling: exercises the q/k permutation into Meta's RoPE."""
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-llama32"), "llama-3.2-1b")
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma3(tmp_path_factory) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-gemma3"), "gemma-3-270m")
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())

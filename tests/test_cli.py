@@ -1,0 +1,52 @@
+"""The command line end to end: export then verify a tiny model, help and version."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from slm_edge import __version__
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "slm_edge", *map(str, args)], capture_output=True, text=True)
+
+
+def test_help_and_version():
+    help_text = run_cli("--help")
+    assert help_text.returncode == 0
+    for command in ("export", "verify", "cards"):
+        assert command in help_text.stdout
+    version = run_cli("--version")
+    assert version.returncode == 0 and __version__ in version.stdout
+    assert shutil.which("slm-edge", path=str(Path(sys.executable).parent)), "console script not installed"
+
+
+def test_cards_lists_every_card():
+    result = run_cli("cards")
+    assert result.returncode == 0, result.stderr
+    for name in ("smollm2-135m", "qwen2.5-1.5b", "llama-3.2-1b", "gemma-3-270m", "phi-3-mini"):
+        assert name in result.stdout
+
+
+def test_export_then_verify_end_to_end(tiny_llama, tmp_path):
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(f"model: {tiny_llama}\nquant: 8da8w\ngroup_size: 0\nembedding_quant: none\nmax_seq_len: 48\n")
+    out = tmp_path / "artifact"
+    # The recipe supplies the model and scheme; --max-seq-len on the command line wins over it.
+    exported = run_cli("export", "--recipe", recipe, "--max-seq-len", "64", "--out", out)
+    assert exported.returncode == 0, exported.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["quantization"]["scheme"] == "8da8w" and manifest["max_seq_len"] == 64
+    assert (out / "model.pte").stat().st_size == manifest["files"]["model.pte"]["bytes"]
+    assert "predicted memory" in exported.stdout
+
+    verified = run_cli("verify", out, "--steps", "8")
+    assert verified.returncode == 0, verified.stderr
+    result = json.loads((out / "verify.json").read_text())
+    assert result["steps"] == 8 and len(result["artifact_tokens"]) == 8
+    assert result["teacher_forced_top1_agreement"] >= 0.75
+    assert "greedy agreement" in verified.stdout

