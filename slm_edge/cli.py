@@ -177,6 +177,89 @@ def verify(artifact, steps, prompt, threads):
     results.print(table)
 
 
+def _int_list(value: str, option: str) -> list[int]:
+    try:
+        items = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise SlmEdgeError(f"{option} {value!r} is not a comma-separated list of integers", f"write e.g. {option} 32,128") from None
+    if not items or any(v < 1 for v in items):
+        raise SlmEdgeError(f"{option} {value!r} must list positive integers", f"write e.g. {option} 32,128")
+    return items
+
+
+@main.command()
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("--emulated", is_flag=True, help="Run on the emulated device (this machine, separate process).")
+@click.option("--device", "serial", help="adb serial of a phone (Android issue; not available yet).")
+@click.option("--prompt-lengths", default="32,128,512", show_default=True, help="Prompt lengths to prefill.")
+@click.option("--decode-tokens", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option("--threads", default="2", show_default=True, help="Thread counts, comma-separated.")
+@click.option("--sample-interval-ms", type=click.FloatRange(min=1), default=10.0, show_default=True)
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=3600.0, show_default=True,
+              help="Seconds before the device-side run is abandoned (what it measured is kept).")
+@click.option("--out", type=click.Path(path_type=Path), help="Run folder [default: runs/ARTIFACT-TIMESTAMP].")
+@click.option("--keep", is_flag=True, help="Keep the run's files on the device.")
+def profile(artifact, emulated, serial, prompt_lengths, decode_tokens, repeats, warmup, threads, sample_interval_ms,
+            timeout_s, out, keep):
+    """Profile ARTIFACT: prefill and decode latency, TTFT, memory; writes a run folder of reports."""
+    import time
+
+    from slm_edge.device.local import LocalDevice
+    from slm_edge.profile import ProfileOptions, profile_artifact
+    from slm_edge.report import terminal_table
+
+    if serial and not emulated:
+        raise SlmEdgeError("profiling on a phone over adb is not built yet", "use --emulated for now")
+    if not emulated:
+        raise SlmEdgeError("no device chosen", "pass --emulated (this machine) or --device SERIAL")
+    options = ProfileOptions(prompt_lengths=_int_list(prompt_lengths, "--prompt-lengths"), decode_tokens=decode_tokens,
+                             repeats=repeats, warmup=warmup, threads=_int_list(threads, "--threads"),
+                             sample_interval_ms=sample_interval_ms, timeout_s=timeout_s, keep=keep)
+    out = out or Path("runs") / f"{Path(artifact).resolve().name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    with console.status(f"profiling {artifact} on the emulated device…"):
+        outcome = profile_artifact(artifact, LocalDevice(), options, out)
+    results.print(terminal_table({out.name: outcome.analysis}))
+    for warning in outcome.analysis["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    console.print(f"reports in {out}: report.md, report.html, report.json, report.csv, perfetto.json")
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "formats", default="table", show_default=True,
+              help="Comma-separated: table, md, json, csv, html, perfetto (files go to --out).")
+@click.option("--out", type=click.Path(path_type=Path), help="Folder for report files [default: the single run folder].")
+def report(run_dirs, formats, out):
+    """Re-render one run's reports, or compare several runs side by side."""
+    from slm_edge.analysis import analyze
+    from slm_edge.report import FORMATS, terminal_table, write_reports
+    from slm_edge.trace import load_trace
+
+    wanted = [f.strip() for f in formats.split(",") if f.strip()]
+    unknown = [f for f in wanted if f not in FORMATS + ("table",)]
+    if unknown:
+        raise SlmEdgeError(f"unknown report format {unknown[0]!r}", f"use any of: table, {', '.join(FORMATS)}")
+    traces, runs = {}, {}
+    for run_dir in run_dirs:
+        name = Path(run_dir).name
+        if name in traces:
+            name = str(run_dir)
+        traces[name] = load_trace(Path(run_dir) / "trace.json")
+        runs[name] = analyze(traces[name])
+    if "table" in wanted:
+        results.print(terminal_table(runs))
+    files = [f for f in wanted if f != "table"]
+    if files:
+        target = out or (Path(run_dirs[0]) if len(run_dirs) == 1 else None)
+        if target is None:
+            raise SlmEdgeError("several runs and no --out folder for the files", "pass --out DIR")
+        target.mkdir(parents=True, exist_ok=True)
+        for path in write_reports(target, runs, traces, files):
+            console.print(f"wrote {path}")
+
+
 @main.command("cards")
 def cards_command():
     """List the built-in architecture cards (use with --random-weights)."""

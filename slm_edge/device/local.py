@@ -1,0 +1,76 @@
+"""The emulated device: a folder of its own as device storage, the Linux runner in a separate
+process, the same push / run / pull contract as a phone."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path, PurePosixPath
+
+from slm_edge import cache
+from slm_edge.device import Device, RunResult
+from slm_edge.errors import SlmEdgeError
+from slm_edge.samplers import device_facts
+
+
+class LocalDevice(Device):
+    def __init__(self, root: Path | None = None, serial: str = "emulated"):
+        self.serial = serial
+        self.root = Path(root) if root else cache.root_for("emulated-device") / serial
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, remote: str) -> Path:
+        relative = PurePosixPath(remote)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise SlmEdgeError(f"device path {remote!r} leaves the device's storage", "use a relative path without '..'")
+        return self.root / relative
+
+    def info(self) -> dict:
+        return {"serial": self.serial, "storage": str(self.root), **device_facts(emulated=True)}
+
+    def push(self, local: Path, remote: str, sha256: str) -> bool:
+        target = self._path(remote)
+        if target.is_file() and cache.sha256_file(target) == sha256:
+            return False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".push")
+        os.close(fd)
+        try:
+            shutil.copyfile(local, tmp)
+            if cache.sha256_file(Path(tmp)) != sha256:
+                raise SlmEdgeError(f"{local} changed while it was pushed (sha256 mismatch)", "run the profile again")
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return True
+
+    def run_profile(self, remote_config: str, timeout_s: float) -> RunResult:
+        config = self._path(remote_config)
+        command = [sys.executable, "-m", "slm_edge.runner", str(config), "--emulated"]
+        try:
+            done = subprocess.run(command, cwd=self.root, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            log = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+            return RunResult(returncode=-1, log=log, timed_out=True)
+        return RunResult(returncode=done.returncode, log=done.stderr)
+
+    def pull(self, remote: str, local: Path) -> bool:
+        source = self._path(remote)
+        if not source.is_file():
+            return False
+        local.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.", suffix=".pull")
+        os.close(fd)
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, local)
+        return True
+
+    def remove(self, remote: str) -> None:
+        target = self._path(remote)
+        if target.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)

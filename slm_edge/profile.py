@@ -1,0 +1,142 @@
+"""`slm-edge profile`: push an artifact to a device, run the runner, pull the trace, write the reports.
+
+Whatever was measured is kept: the trace is pulled and the reports written even when the runner
+crashed or timed out part-way; only then does the command report the failure.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from slm_edge import cache
+from slm_edge.analysis import analyze
+from slm_edge.device import Device
+from slm_edge.errors import SlmEdgeError
+from slm_edge.manifest import MANIFEST, check_files, read_manifest
+from slm_edge.report import write_reports
+from slm_edge.trace import CONFIG_SCHEMA_VERSION, load_trace, validate_config
+
+LOG_TAIL_LINES = 40
+
+
+@dataclass
+class ProfileOptions:
+    prompt_lengths: list[int] = field(default_factory=lambda: [32, 128, 512])
+    decode_tokens: int = 64
+    repeats: int = 5
+    warmup: int = 1
+    threads: list[int] = field(default_factory=lambda: [2])
+    sample_interval_ms: float = 10.0
+    memory_sampling: bool = True
+    timeout_s: float = 3600.0
+    keep: bool = False
+
+
+@dataclass
+class ProfileOutcome:
+    run_dir: Path
+    trace: dict
+    analysis: dict
+
+
+def build_config(manifest: dict, manifest_sha: str, artifact_remote_dir: str, options: ProfileOptions) -> dict:
+    meta = manifest["runtime"]["metadata"]
+    config = {
+        "schema": "slm-edge/run-config",
+        "schema_version": CONFIG_SCHEMA_VERSION,
+        "artifact": {
+            "dir": artifact_remote_dir,
+            "model_file": manifest["model_file"],
+            "engine": manifest["runtime"]["engine"],
+            "manifest_sha256": manifest_sha,
+            "max_seq_len": manifest["max_seq_len"],
+            "vocab_size": manifest["architecture"]["vocab_size"],
+            "bos_id": meta.get("get_bos_id"),
+        },
+        "mode": "steps",
+        "prompt_lengths": options.prompt_lengths,
+        "decode_tokens": options.decode_tokens,
+        "repeats": options.repeats,
+        "warmup": options.warmup,
+        "threads": options.threads,
+        "sample_interval_ms": options.sample_interval_ms,
+        "memory_sampling": options.memory_sampling,
+        "seed": 0,
+        "trace_file": "trace.json",
+    }
+    validate_config(config)
+    longest = max(options.prompt_lengths) + options.decode_tokens
+    if longest > manifest["max_seq_len"]:
+        raise SlmEdgeError(
+            f"prompt length {max(options.prompt_lengths)} + {options.decode_tokens} decode tokens = {longest} exceeds the "
+            f"artifact's max sequence length {manifest['max_seq_len']}",
+            f"use shorter --prompt-lengths/--decode-tokens or re-export with --max-seq-len {longest} or more",
+        )
+    return config
+
+
+def push_artifact(device: Device, folder: Path, manifest: dict, remote_dir: str) -> dict:
+    """Push every artifact file, skipping those the device already has with the same hash."""
+    pushed = {}
+    files = dict(manifest["files"])
+    files[MANIFEST] = {"sha256": cache.sha256_file(folder / MANIFEST)}
+    for name, entry in files.items():
+        pushed[name] = device.push(folder / name, f"{remote_dir}/{name}", entry["sha256"])
+    return pushed
+
+
+def profile_artifact(artifact: Path, device: Device, options: ProfileOptions, run_dir: Path) -> ProfileOutcome:
+    artifact = Path(artifact)
+    manifest = read_manifest(artifact)
+    check_files(artifact, manifest)
+    manifest_sha = cache.sha256_file(artifact / MANIFEST)
+    remote_artifact = f"slm-edge/artifacts/{manifest_sha[:16]}"
+    run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{time.perf_counter_ns() % 10**6:06d}"
+    remote_run = f"slm-edge/runs/{run_id}"
+    config = build_config(manifest, manifest_sha, f"../../artifacts/{manifest_sha[:16]}", options)
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cache.atomic_write_text(run_dir / "run_config.json", json.dumps(config, indent=2) + "\n")
+    pushed = push_artifact(device, artifact, manifest, remote_artifact)
+    device.push(run_dir / "run_config.json", f"{remote_run}/run_config.json", cache.sha256_file(run_dir / "run_config.json"))
+
+    result = device.run_profile(f"{remote_run}/run_config.json", options.timeout_s)
+    log_tail = "\n".join(result.log.splitlines()[-LOG_TAIL_LINES:])
+    cache.atomic_write_text(run_dir / "runner.log", result.log)
+    have_trace = device.pull(f"{remote_run}/trace.json", run_dir / "trace.json")
+    if not options.keep:
+        device.remove(remote_run)
+    if not have_trace:
+        reason = "timed out" if result.timed_out else f"exited with code {result.returncode}"
+        raise SlmEdgeError(
+            f"the runner {reason} before writing a trace; last log line: {_last_line(log_tail)}",
+            f"see {run_dir / 'runner.log'}",
+        )
+    trace = load_trace(run_dir / "trace.json")
+    if trace["status"] == "running":  # the runner died (timeout, kill, crash) between two flushes
+        trace["status"] = "incomplete" if trace["runs"] else "failed"
+        message = (f"no result within {options.timeout_s:.0f} s" if result.timed_out
+                   else f"runner ended without finishing (exit code {result.returncode}): {_last_line(log_tail)}")
+        trace["errors"].append({"phase": "timeout" if result.timed_out else "crash", "message": message, "run": None})
+    trace["host"] = {"device": device.info(), "pushed": pushed, "runner_returncode": result.returncode,
+                     "timed_out": result.timed_out}
+    cache.atomic_write_text(run_dir / "trace.json", json.dumps(trace))
+    analysis = analyze(trace)
+    write_reports(run_dir, {run_dir.name: analysis}, {run_dir.name: trace})
+    if trace["status"] != "complete" or result.returncode != 0:
+        measured = sum(1 for r in trace["runs"] if not r["warmup"])
+        problem = "; ".join(e["message"] for e in trace["errors"]) or _last_line(log_tail)
+        raise SlmEdgeError(
+            f"profile {trace['status']}: {problem} ({measured} measured repeats kept in {run_dir}, marked {trace['status']})",
+            f"see {run_dir / 'runner.log'} and fix the cause, then profile again",
+        )
+    return ProfileOutcome(run_dir=run_dir, trace=trace, analysis=analysis)
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "(no output)"

@@ -1,0 +1,183 @@
+"""The device-side runner for Linux: `python -m slm_edge.runner CONFIG.json`.
+
+Does what the Android app does, writing the same trace: for each thread count, load the model;
+for each prompt length, warm-up and measured repeats of one prefill forward of N tokens followed by
+one-token decode steps, each timed with the monotonic clock; memory sampled on a thread and at
+every phase boundary. The trace is rewritten atomically after every repeat, so a crash or a kill
+keeps everything measured before it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from slm_edge import __version__
+from slm_edge.cache import atomic_write_text
+from slm_edge.errors import SlmEdgeError
+from slm_edge.samplers import Sampler, device_facts, read_pss, read_status_memory
+from slm_edge.trace import TRACE_SCHEMA_VERSION, load_config
+
+
+def prompt_for(length: int, vocab_size: int, seed: int) -> list[int]:
+    """A fixed pseudo-random prompt: latency does not depend on which tokens, only how many."""
+    import random
+
+    rng = random.Random(seed * 1_000_003 + length)
+    return [rng.randrange(3, vocab_size) for _ in range(length)]
+
+
+class TraceWriter:
+    def __init__(self, path: Path, config: dict, emulated: bool):
+        self.path = path
+        self.origin_ns = time.perf_counter_ns()
+        baseline_rss, baseline_hwm = read_status_memory()
+        self.trace = {
+            "schema": "slm-edge/trace",
+            "schema_version": TRACE_SCHEMA_VERSION,
+            "status": "running",
+            "producer": {"name": "slm_edge.runner", "version": __version__},
+            "device": device_facts(emulated),
+            "software": {},
+            "artifact": {
+                "manifest_sha256": config["artifact"]["manifest_sha256"],
+                "model_file": config["artifact"]["model_file"],
+                "engine": config["artifact"]["engine"],
+            },
+            "config": config,
+            "clock": {"monotonic_origin_ns": self.origin_ns, "wall_origin_ms": time.time() * 1000},
+            # The Python runtime itself (interpreter, torch, executorch) is already loaded here:
+            # increases are reported over this baseline, absolute figures include it.
+            "baseline_memory": {"rss_bytes": baseline_rss, "hwm_bytes": baseline_hwm, "pss_bytes": read_pss()},
+            "loads": [],
+            "runs": [],
+            "memory_samples": [],
+            "phase_markers": [],
+            "cpu_samples": [],
+            "errors": [],
+        }
+
+    def flush(self, sampler: Sampler, status: str | None = None) -> None:
+        memory, cpu, markers = sampler.snapshot()
+        self.trace.update(memory_samples=memory, cpu_samples=cpu, phase_markers=markers)
+        if status:
+            self.trace["status"] = status
+        atomic_write_text(self.path, json.dumps(self.trace))
+
+
+def software_versions() -> dict:
+    from importlib import metadata
+
+    versions = {"python": sys.version.split()[0]}
+    for package in ("executorch", "torch"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def run(config_path: Path, emulated: bool = False) -> int:
+    config = load_config(config_path)
+    base = config_path.parent
+    artifact = config["artifact"]
+    writer = TraceWriter(base / config.get("trace_file", "trace.json"), config, emulated)
+    sampler = Sampler(writer.origin_ns, config.get("sample_interval_ms", 10.0), config.get("memory_sampling", True))
+    trace = writer.trace
+    trace["software"] = software_versions()
+    phase = "setup"
+    run_index = None
+    sampler.start()
+    try:
+        from slm_edge.runtime_et import EtLlm
+
+        longest = max(config["prompt_lengths"]) + config["decode_tokens"]
+        if longest > artifact["max_seq_len"]:
+            raise SlmEdgeError(
+                f"prompt {max(config['prompt_lengths'])} + decode {config['decode_tokens']} tokens exceed the artifact's "
+                f"max sequence length {artifact['max_seq_len']}", "use shorter lengths or re-export with a larger --max-seq-len")
+        model_path = (base / artifact["dir"] / artifact["model_file"]).resolve()
+        for threads in config["threads"]:
+            phase = "load"
+            sampler.mark("load", "start")
+            start = time.perf_counter_ns()
+            llm = EtLlm(model_path, threads=threads)
+            load_ms = (time.perf_counter_ns() - start) / 1e6
+            sampler.mark("load", "end")
+            trace["loads"].append({"threads": threads, "load_ms": load_ms, "rss_after_bytes": read_status_memory()[0]})
+            for prompt_length in config["prompt_lengths"]:
+                prompt = prompt_for(prompt_length, artifact["vocab_size"], config.get("seed", 0))
+                for index in range(config["warmup"] + config["repeats"]):
+                    warmup = index < config["warmup"]
+                    run_index = len(trace["runs"])
+                    phase = "prefill"
+                    record = _one_run(llm, sampler, prompt, config["decode_tokens"], run_index)
+                    record.update(threads=threads, prompt_length=prompt_length, warmup=warmup,
+                                  repeat=index if warmup else index - config["warmup"])
+                    trace["runs"].append(record)
+                    writer.flush(sampler)
+            del llm
+        sampler.stop()
+        writer.flush(sampler, "complete")
+        return 0
+    except BaseException as exc:  # anything, even a KeyboardInterrupt: keep what was measured
+        message = exc.one_line() if isinstance(exc, SlmEdgeError) else f"{type(exc).__name__}: {exc}"
+        trace["errors"].append({"phase": phase, "message": message, "run": run_index})
+        sampler.stop()
+        writer.flush(sampler, "incomplete" if trace["runs"] else "failed")
+        if not isinstance(exc, SlmEdgeError):
+            traceback.print_exc()
+        print(f"runner error in {phase}: {message}", file=sys.stderr)
+        return 1
+
+
+def _one_run(llm, sampler: Sampler, prompt: list[int], decode_tokens: int, run_index: int) -> dict:
+    import torch
+
+    start_ms = sampler.now_ms()
+    sampler.mark("prefill", "start", run_index)
+    t0 = time.perf_counter_ns()
+    logits = llm.step(prompt, 0)
+    t1 = time.perf_counter_ns()
+    token = int(torch.argmax(logits))  # the first generated token exists from here: TTFT
+    t2 = time.perf_counter_ns()
+    sampler.mark("prefill", "end", run_index)
+    rss_after_prefill = read_status_memory()[0]
+    sampler.mark("decode", "start", run_index)
+    steps_us = []
+    position = len(prompt)
+    for _ in range(decode_tokens):
+        s0 = time.perf_counter_ns()
+        logits = llm.step([token], position)
+        token = int(torch.argmax(logits))
+        steps_us.append((time.perf_counter_ns() - s0) / 1e3)
+        position += 1
+    sampler.mark("decode", "end", run_index)
+    rss_end, hwm_end = read_status_memory()
+    return {
+        "start_ms": start_ms,
+        "prefill_ms": (t1 - t0) / 1e6,
+        "ttft_ms": (t2 - t0) / 1e6,
+        "decode_step_us": steps_us,
+        "memory": {"rss_after_prefill_bytes": rss_after_prefill, "rss_end_bytes": rss_end, "hwm_end_bytes": hwm_end,
+                   "pss_end_bytes": None},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        print("usage: python -m slm_edge.runner CONFIG.json [--emulated]", file=sys.stderr)
+        return 2
+    try:
+        return run(Path(argv[0]), emulated="--emulated" in argv)
+    except SlmEdgeError as err:  # a config that never got as far as a trace
+        print(f"error: {err.one_line()}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
