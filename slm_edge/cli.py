@@ -14,7 +14,8 @@ from slm_edge import __version__
 from slm_edge.errors import SlmEdgeError
 from slm_edge.progress import console
 
-results = Console()  # tables go to stdout; progress and errors to stderr
+# Tables go to stdout (full width when piped to a file), progress and errors to stderr.
+results = Console() if sys.stdout.isatty() else Console(width=200)
 
 # Keep third-party chatter (transformers, torchao, executorch) off the user's terminal.
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

@@ -51,8 +51,8 @@ def flat_rows(name: str, analysis: dict) -> list[dict]:
 
 def terminal_table(runs: dict[str, dict]) -> Table:
     table = Table(title="slm-edge profile", title_justify="left")
-    for column in ("run", "threads", "prompt", "TTFT ms", "prefill tok/s (CV)", "decode tok/s med / p90 (CV)",
-                   "step ms p50/p90/p99", "load ms", "peak RSS (+increase)"):
+    for column in ("run", "thr", "prompt", "TTFT ms", "prefill tok/s (CV)", "decode tok/s p50/p90 (CV)",
+                   "step ms p50/p90/p99", "load ms", "peak RSS (+Δ)"):
         table.add_column(column, justify="right" if column != "run" else "left")
     for name, analysis in runs.items():
         for row in analysis["rows"]:

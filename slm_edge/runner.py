@@ -49,8 +49,8 @@ class TraceWriter:
             },
             "config": config,
             "clock": {"monotonic_origin_ns": self.origin_ns, "wall_origin_ms": time.time() * 1000},
-            # The Python runtime itself (interpreter, torch, executorch) is already loaded here:
-            # increases are reported over this baseline, absolute figures include it.
+            # The Python runtime (interpreter, torch, executorch) is loaded at this point and the
+            # model is not: increases are reported over this baseline, absolute figures include it.
             "baseline_memory": {"rss_bytes": baseline_rss, "hwm_bytes": baseline_hwm, "pss_bytes": read_pss()},
             "loads": [],
             "runs": [],
@@ -82,6 +82,14 @@ def software_versions() -> dict:
 
 def run(config_path: Path, emulated: bool = False) -> int:
     config = load_config(config_path)
+    # Import and initialise the runtime before the baseline is taken, so the baseline is the
+    # process as it stands just before the model loads, and load time is the model's alone.
+    from executorch.runtime import Runtime
+
+    from slm_edge.runtime_et import EtLlm, register_llm_ops
+
+    register_llm_ops()
+    Runtime.get()
     base = config_path.parent
     artifact = config["artifact"]
     writer = TraceWriter(base / config.get("trace_file", "trace.json"), config, emulated)
@@ -92,8 +100,6 @@ def run(config_path: Path, emulated: bool = False) -> int:
     run_index = None
     sampler.start()
     try:
-        from slm_edge.runtime_et import EtLlm
-
         longest = max(config["prompt_lengths"]) + config["decode_tokens"]
         if longest > artifact["max_seq_len"]:
             raise SlmEdgeError(
@@ -134,36 +140,49 @@ def run(config_path: Path, emulated: bool = False) -> int:
         return 1
 
 
-def _one_run(llm, sampler: Sampler, prompt: list[int], decode_tokens: int, run_index: int) -> dict:
+def prefill(llm, prompt: list[int]) -> tuple[int, float, float]:
+    """One forward over the prompt: (first generated token, prefill ms, time to first token ms)."""
     import torch
 
-    start_ms = sampler.now_ms()
-    sampler.mark("prefill", "start", run_index)
     t0 = time.perf_counter_ns()
     logits = llm.step(prompt, 0)
     t1 = time.perf_counter_ns()
     token = int(torch.argmax(logits))  # the first generated token exists from here: TTFT
     t2 = time.perf_counter_ns()
-    sampler.mark("prefill", "end", run_index)
-    rss_after_prefill = read_status_memory()[0]
-    sampler.mark("decode", "start", run_index)
+    return token, (t1 - t0) / 1e6, (t2 - t0) / 1e6
+
+
+def decode(llm, token: int, position: int, steps: int) -> list[float]:
+    """Greedy one-token steps; each step (forward + argmax) timed in microseconds."""
+    import torch
+
     steps_us = []
-    position = len(prompt)
-    for _ in range(decode_tokens):
+    for _ in range(steps):
         s0 = time.perf_counter_ns()
         logits = llm.step([token], position)
         token = int(torch.argmax(logits))
         steps_us.append((time.perf_counter_ns() - s0) / 1e3)
         position += 1
+    return steps_us
+
+
+def _one_run(llm, sampler: Sampler, prompt: list[int], decode_tokens: int, run_index: int) -> dict:
+    start_ms = sampler.now_ms()
+    sampler.mark("prefill", "start", run_index)
+    token, prefill_ms, ttft_ms = prefill(llm, prompt)
+    sampler.mark("prefill", "end", run_index)
+    rss_after_prefill = read_status_memory()[0]
+    sampler.mark("decode", "start", run_index)
+    steps_us = decode(llm, token, len(prompt), decode_tokens)
     sampler.mark("decode", "end", run_index)
     rss_end, hwm_end = read_status_memory()
     return {
         "start_ms": start_ms,
-        "prefill_ms": (t1 - t0) / 1e6,
-        "ttft_ms": (t2 - t0) / 1e6,
+        "prefill_ms": prefill_ms,
+        "ttft_ms": ttft_ms,
         "decode_step_us": steps_us,
         "memory": {"rss_after_prefill_bytes": rss_after_prefill, "rss_end_bytes": rss_end, "hwm_end_bytes": hwm_end,
-                   "pss_end_bytes": None},
+                   "pss_end_bytes": sampler.memory[-1].get("pss_bytes") if sampler.memory else None},
     }
 
 

@@ -1,0 +1,228 @@
+"""Profiler core: the emulated device end to end, trace fidelity, statistics, schema, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from slm_edge.analysis import cv, percentile, summarize
+from slm_edge.errors import SlmEdgeError
+from slm_edge.export import ExportRequest, export_model
+from slm_edge.progress import StageTimer
+from slm_edge.sources import resolve_source
+from slm_edge.trace import load_trace, validate_trace
+
+from conftest import save_tiny_model
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "slm_edge", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def artifact(tiny_llama, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("artifact") / "tiny-8da4w"
+    export_model(resolve_source(str(tiny_llama)), ExportRequest(quant="8da4w", max_seq_len=256), out,
+                 timer=StageTimer(quiet=True))
+    return out
+
+
+@pytest.fixture(scope="module")
+def heavier_artifact(tmp_path_factory) -> Path:
+    """Wider than the tiny model, so a decode step takes long enough to time against an outside clock."""
+    folder = save_tiny_model(tmp_path_factory.mktemp("heavier"), "smollm2-135m", hidden_size=256, head_dim=64,
+                             intermediate_size=768, num_hidden_layers=4, vocab_size=4096,
+                             max_position_embeddings=512)
+    out = tmp_path_factory.mktemp("artifact") / "heavier-fp32"
+    export_model(resolve_source(str(folder)), ExportRequest(quant="fp32", embedding_quant="none", max_seq_len=512), out,
+                 timer=StageTimer(quiet=True))
+    return out
+
+
+def test_profile_emulated_end_to_end(artifact, tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_cli("profile", artifact, "--emulated", "--prompt-lengths", "8,32", "--decode-tokens", "16",
+                     "--repeats", "3", "--warmup", "1", "--threads", "1,2", "--out", run_dir)
+    assert result.returncode == 0, result.stderr
+    trace = load_trace(run_dir / "trace.json")
+    assert trace["status"] == "complete"
+    assert len(trace["runs"]) == 2 * 2 * (3 + 1)
+    assert all(len(r["decode_step_us"]) == 16 and r["prefill_ms"] > 0 for r in trace["runs"])
+    assert [l["threads"] for l in trace["loads"]] == [1, 2]
+    phases = {m["phase"] for m in trace["phase_markers"]}
+    assert phases == {"load", "prefill", "decode"}
+    assert trace["memory_samples"] and trace["baseline_memory"]["rss_bytes"] > 50 * 2**20  # runtime loaded first
+
+    report = json.loads((run_dir / "report.json").read_text())
+    assert {(r["threads"], r["prompt_length"]) for r in report["rows"]} == {(1, 8), (1, 32), (2, 8), (2, 32)}
+    assert all(r["repeats"] == 3 for r in report["rows"])  # warm-up excluded
+    csv_lines = (run_dir / "report.csv").read_text().strip().splitlines()
+    assert len(csv_lines) == 1 + 4
+    html = (run_dir / "report.html").read_text()
+    for plot in ("prefill_latency_vs_prompt_length", "decode_latency_over_sequence", "memory_over_time",
+                 "token_latency_distribution"):
+        assert f'id="{plot}"><svg' in html
+    perfetto = json.loads((run_dir / "perfetto.json").read_text())
+    tokens = [e for e in perfetto["traceEvents"] if e.get("name") == "token"]
+    assert len(tokens) == len(trace["runs"]) * 16
+    assert any(e["ph"] == "C" for e in perfetto["traceEvents"])
+    assert "decode tok/s" in result.stdout and "TTFT" in result.stdout
+
+    # `report` re-renders from the trace alone, and compares runs side by side.
+    again = run_cli("report", run_dir, run_dir, "--format", "table,md,csv", "--out", tmp_path / "cmp")
+    assert again.returncode == 0, again.stderr
+    assert len((tmp_path / "cmp" / "report.csv").read_text().strip().splitlines()) == 1 + 8
+
+
+def test_step_timings_agree_with_an_outside_clock(heavier_artifact):
+    """The runner's prefill time and the sum of its decode step times agree with CLOCK_MONOTONIC_RAW
+    read around the same calls (within 2%)."""
+    from slm_edge.manifest import read_manifest
+    from slm_edge.runner import decode, prefill, prompt_for
+    from slm_edge.runtime_et import EtLlm
+
+    manifest = read_manifest(heavier_artifact)
+    llm = EtLlm(heavier_artifact / "model.pte", threads=1)
+    prompt = prompt_for(256, manifest["architecture"]["vocab_size"], 0)
+    prefill(llm, prompt)  # warm-up
+    raw = time.CLOCK_MONOTONIC_RAW
+    prefill_ratios, decode_ratios = [], []
+    for _ in range(3):
+        start = time.clock_gettime_ns(raw)
+        token, _, ttft_ms = prefill(llm, prompt)
+        prefill_ratios.append(ttft_ms / ((time.clock_gettime_ns(raw) - start) / 1e6))
+        start = time.clock_gettime_ns(raw)
+        steps = decode(llm, token, len(prompt), 128)
+        decode_ratios.append(sum(steps) / 1e3 / ((time.clock_gettime_ns(raw) - start) / 1e6))
+    assert 0.98 <= statistics.median(prefill_ratios) <= 1.001, prefill_ratios
+    assert 0.98 <= statistics.median(decode_ratios) <= 1.001, decode_ratios
+
+
+def test_peak_rss_agrees_with_the_operating_system(artifact, tmp_path):
+    """The trace's peak VmHWM matches the kernel's ru_maxrss for the runner process (±5%)."""
+    from slm_edge import cache
+    from slm_edge.manifest import read_manifest
+    from slm_edge.profile import ProfileOptions, build_config
+
+    manifest = read_manifest(artifact)
+    config = build_config(manifest, cache.sha256_file(artifact / "manifest.json"), str(artifact),
+                          ProfileOptions(prompt_lengths=[64], decode_tokens=32, repeats=2, threads=[2]))
+    (tmp_path / "run_config.json").write_text(json.dumps(config))
+    # Like GNU time: a small helper forks and execs the runner and reads its rusage. (Forking the
+    # runner straight from pytest would fold pytest's own peak into ru_maxrss: Linux keeps the
+    # pre-exec high-water mark.)
+    helper = ("import json, os, sys\n"
+              "pid = os.fork()\n"
+              "if pid == 0:\n"
+              "    os.execv(sys.executable, [sys.executable, '-m', 'slm_edge.runner', sys.argv[1]])\n"
+              "_, status, usage = os.wait4(pid, 0)\n"
+              "print(json.dumps({'code': os.waitstatus_to_exitcode(status), 'maxrss_kib': usage.ru_maxrss}))\n")
+    done = subprocess.run([sys.executable, "-c", helper, str(tmp_path / "run_config.json")], capture_output=True, text=True)
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    assert measured["code"] == 0, done.stderr
+    trace = load_trace(tmp_path / "trace.json")
+    reported = max(s["hwm_bytes"] for s in trace["memory_samples"])
+    kernel = measured["maxrss_kib"] * 1024
+    assert abs(reported - kernel) / kernel <= 0.05, (reported, kernel)
+
+
+def test_memory_sampling_costs_under_one_percent():
+    """One sample (a /proc/self/status read) every 10 ms must cost < 1% of the time it covers."""
+    from slm_edge.samplers import read_status_memory
+
+    n = 2000
+    start = time.perf_counter()
+    for _ in range(n):
+        read_status_memory()
+    per_sample_s = (time.perf_counter() - start) / n
+    assert per_sample_s / 0.010 < 0.01, per_sample_s
+
+
+def test_statistics_on_known_inputs():
+    values = list(range(1, 11))
+    assert percentile(values, 50) == 5.5
+    assert percentile(values, 90) == pytest.approx(9.1)
+    assert percentile(values, 99) == pytest.approx(9.91)
+    assert cv([2, 4, 4, 4, 5, 5, 7, 9]) == pytest.approx(2.138089935 / 5, rel=1e-6)  # sample stdev / mean
+    assert cv([3.0]) is None
+    s = summarize([10.0, 10.0, 10.0])
+    assert s["median"] == 10 and s["cv"] == 0 and s["n"] == 3
+
+
+def _minimal_trace() -> dict:
+    return {
+        "schema": "slm-edge/trace", "schema_version": 1, "status": "complete",
+        "producer": {"name": "test", "version": "0"},
+        "device": {"model": "m", "cpu": "c", "cores": 2, "ram_bytes": 1, "os": "linux"},
+        "artifact": {"manifest_sha256": "0" * 64, "model_file": "model.pte", "engine": "executorch"},
+        "config": {}, "clock": {"monotonic_origin_ns": 0, "wall_origin_ms": 0},
+        "baseline_memory": {"rss_bytes": 1, "hwm_bytes": 1},
+        "runs": [], "memory_samples": [], "phase_markers": [], "errors": [],
+    }
+
+
+def test_schema_rejects_malformed_traces(tmp_path):
+    validate_trace(_minimal_trace())
+    broken = _minimal_trace()
+    del broken["device"]["cores"]
+    with pytest.raises(SlmEdgeError, match="malformed"):
+        validate_trace(broken)
+    broken = _minimal_trace()
+    broken["runs"] = [{"threads": 1, "prompt_length": 4, "repeat": 0, "warmup": False, "prefill_ms": -1,
+                       "ttft_ms": 1, "decode_step_us": [], "memory": {}}]
+    with pytest.raises(SlmEdgeError, match="runs/0"):
+        validate_trace(broken)
+    newer = _minimal_trace()
+    newer["schema_version"] = 99
+    with pytest.raises(SlmEdgeError, match="version 99"):
+        validate_trace(newer)
+    truncated = tmp_path / "trace.json"
+    truncated.write_text(json.dumps(_minimal_trace())[:-20])
+    with pytest.raises(SlmEdgeError, match="not valid JSON"):
+        load_trace(truncated)
+
+
+def test_prompt_longer_than_the_artifact_is_refused(artifact, tmp_path):
+    result = run_cli("profile", artifact, "--emulated", "--prompt-lengths", "250", "--decode-tokens", "64",
+                     "--out", tmp_path / "r")
+    assert result.returncode == 2
+    assert "exceeds the artifact's max sequence length 256" in result.stderr and "Fix:" in result.stderr
+
+
+def test_zero_repeats_is_refused(artifact, tmp_path):
+    result = run_cli("profile", artifact, "--emulated", "--repeats", "0")
+    assert result.returncode == 2 and "--repeats" in result.stderr
+
+
+def test_artifact_with_a_missing_file_is_refused(artifact, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(artifact, broken)
+    (broken / "model.pte").unlink()
+    result = run_cli("profile", broken, "--emulated")
+    assert result.returncode == 2 and "artifact file missing" in result.stderr
+
+
+def test_runner_killed_mid_run_keeps_the_measured_repeats(artifact, tmp_path):
+    """A run far longer than its timeout is killed part-way: the repeats finished before are kept,
+    the trace is marked incomplete, the reports are still written, and the command fails clearly."""
+    run_dir = tmp_path / "killed"
+    result = run_cli("profile", artifact, "--emulated", "--prompt-lengths", "64", "--decode-tokens", "64",
+                     "--repeats", "1000", "--warmup", "0", "--threads", "1", "--timeout", "12", "--out", run_dir)
+    assert result.returncode == 2, result.stderr
+    assert "profile incomplete" in result.stderr and "measured repeats kept" in result.stderr
+    trace = load_trace(run_dir / "trace.json")
+    assert trace["status"] == "incomplete"
+    assert 0 < len(trace["runs"]) < 1000
+    assert trace["errors"][-1]["phase"] == "timeout"
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["rows"][0]["repeats"] == len(trace["runs"])
+    assert any("incomplete" in w for w in report["warnings"])
