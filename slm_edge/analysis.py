@@ -66,7 +66,12 @@ def analyze(trace: dict) -> dict:
     warnings = []
     for (threads, prompt_length), runs in sorted(groups.items()):
         prefill_ms = [r["prefill_ms"] for r in runs]
-        prefill_tps = [prompt_length / (ms / 1000) for ms in prefill_ms]
+        # llm_runner runs tokenize text, so their real prompt length can differ from the one asked
+        prefill_tps = [r.get("prompt_tokens_actual", prompt_length) / (r["prefill_ms"] / 1000)
+                       for r in runs if r["prefill_ms"] > 0]
+        if not prefill_tps:
+            warnings.append(f"threads {threads}, prompt {prompt_length}: no run produced a token; nothing to report")
+            continue
         decode_tps = [len(r["decode_step_us"]) / (sum(r["decode_step_us"]) / 1e6) for r in runs if r["decode_step_us"]]
         steps = [us for r in runs for us in r["decode_step_us"]]
         step_ms = [us / 1000 for us in steps]

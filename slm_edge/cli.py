@@ -202,8 +202,10 @@ def _int_list(value: str, option: str) -> list[int]:
               help="Seconds before the device-side run is abandoned (what it measured is kept).")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder [default: runs/ARTIFACT-TIMESTAMP].")
 @click.option("--keep", is_flag=True, help="Keep the run's files on the device.")
+@click.option("--mode", type=click.Choice(["steps", "llm-runner"]), default="steps", show_default=True,
+              help="steps: our prefill/decode loop, every step timed; llm-runner: executorch's TextLLMRunner end to end.")
 def profile(artifact, emulated, serial, prompt_lengths, decode_tokens, repeats, warmup, threads, sample_interval_ms,
-            timeout_s, out, keep):
+            timeout_s, out, keep, mode):
     """Profile ARTIFACT: prefill and decode latency, TTFT, memory; writes a run folder of reports."""
     import time
 
@@ -217,7 +219,8 @@ def profile(artifact, emulated, serial, prompt_lengths, decode_tokens, repeats, 
         raise SlmEdgeError("no device chosen", "pass --emulated (this machine) or --device SERIAL")
     options = ProfileOptions(prompt_lengths=_int_list(prompt_lengths, "--prompt-lengths"), decode_tokens=decode_tokens,
                              repeats=repeats, warmup=warmup, threads=_int_list(threads, "--threads"),
-                             sample_interval_ms=sample_interval_ms, timeout_s=timeout_s, keep=keep)
+                             sample_interval_ms=sample_interval_ms, timeout_s=timeout_s, keep=keep,
+                             mode=mode.replace("-", "_"))
     out = out or Path("runs") / f"{Path(artifact).resolve().name}-{time.strftime('%Y%m%d-%H%M%S')}"
     with console.status(f"profiling {artifact} on the emulated device…"):
         outcome = profile_artifact(artifact, LocalDevice(), options, out)

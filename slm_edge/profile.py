@@ -33,6 +33,7 @@ class ProfileOptions:
     memory_sampling: bool = True
     timeout_s: float = 3600.0
     keep: bool = False
+    mode: str = "steps"
 
 
 @dataclass
@@ -55,8 +56,9 @@ def build_config(manifest: dict, manifest_sha: str, artifact_remote_dir: str, op
             "max_seq_len": manifest["max_seq_len"],
             "vocab_size": manifest["architecture"]["vocab_size"],
             "bos_id": meta.get("get_bos_id"),
+            "tokenizer_file": manifest.get("tokenizer"),
         },
-        "mode": "steps",
+        "mode": options.mode,
         "prompt_lengths": options.prompt_lengths,
         "decode_tokens": options.decode_tokens,
         "repeats": options.repeats,
@@ -68,6 +70,11 @@ def build_config(manifest: dict, manifest_sha: str, artifact_remote_dir: str, op
         "trace_file": "trace.json",
     }
     validate_config(config)
+    if options.mode == "llm_runner" and not manifest.get("tokenizer"):
+        raise SlmEdgeError(
+            "the llm_runner mode needs a tokenizer and this artifact has none (random-weight card or a folder without one)",
+            "use --mode steps, or export from a source that has a tokenizer",
+        )
     longest = max(options.prompt_lengths) + options.decode_tokens
     if longest > manifest["max_seq_len"]:
         raise SlmEdgeError(

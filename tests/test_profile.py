@@ -226,3 +226,44 @@ def test_runner_killed_mid_run_keeps_the_measured_repeats(artifact, tmp_path):
     report = json.loads((run_dir / "report.json").read_text())
     assert report["rows"][0]["repeats"] == len(trace["runs"])
     assert any("incomplete" in w for w in report["warnings"])
+
+
+@pytest.fixture(scope="module")
+def artifact_with_tokenizer(tmp_path_factory) -> Path:
+    """A tiny model with SmolLM2's vocabulary and the embedded default's real tokenizer files."""
+    import shutil
+
+    from slm_edge.manifest import TOKENIZER_FILES
+
+    default = resolve_source("smollm2-135m")  # converts the embedded GGUF once per cache
+    folder = save_tiny_model(tmp_path_factory.mktemp("tiny-tok"), "smollm2-135m", vocab_size=49152)
+    for name in TOKENIZER_FILES:
+        if (default.tokenizer_dir / name).is_file():
+            shutil.copy(default.tokenizer_dir / name, folder / name)
+    out = tmp_path_factory.mktemp("artifact") / "tiny-tok-fp32"
+    export_model(resolve_source(str(folder)), ExportRequest(quant="fp32", embedding_quant="none", max_seq_len=128), out,
+                 timer=StageTimer(quiet=True))
+    return out
+
+
+def test_llm_runner_mode_keeps_textllmrunner_stats(artifact_with_tokenizer, tmp_path):
+    run_dir = tmp_path / "llm-runner"
+    result = run_cli("profile", artifact_with_tokenizer, "--emulated", "--mode", "llm-runner", "--prompt-lengths", "16",
+                     "--decode-tokens", "12", "--repeats", "2", "--warmup", "1", "--threads", "2", "--out", run_dir)
+    assert result.returncode == 0, result.stderr
+    trace = load_trace(run_dir / "trace.json")
+    assert trace["config"]["mode"] == "llm_runner" and trace["status"] == "complete"
+    assert len(trace["runs"]) == 3
+    for run in trace["runs"]:
+        stats = run["llm_runner_stats"]
+        assert stats["prompt_tokens"] == run["prompt_tokens_actual"] > 0
+        # the runner's generated_tokens counts the tokens after prefill's first one: one decode step each
+        assert 1 <= stats["generated_tokens"] <= 11
+        assert len(run["decode_step_us"]) == stats["generated_tokens"]
+        assert run["ttft_ms"] > 0 and all(us > 0 for us in run["decode_step_us"])
+    assert trace["loads"] and trace["loads"][0]["load_ms"] > 0
+
+
+def test_llm_runner_mode_needs_a_tokenizer(artifact, tmp_path):
+    result = run_cli("profile", artifact, "--emulated", "--mode", "llm-runner", "--out", tmp_path / "r")
+    assert result.returncode == 2 and "needs a tokenizer" in result.stderr
