@@ -54,6 +54,7 @@ def main():
 
 
 DEFAULT_MAX_SEQ_LEN = 1024
+DEFAULT_QUANT = {"executorch": "8da4w", "onnx": "int4"}
 
 
 def _human_bytes(n: int | None) -> str:
@@ -72,12 +73,19 @@ def _explicit(ctx: click.Context, name: str) -> bool:
 
 @main.command()
 @click.argument("model", required=False)
-@click.option("--backend", type=click.Choice(["executorch"]), default="executorch", show_default=True,
+@click.option("--backend", type=click.Choice(["executorch", "onnx"]), default="executorch", show_default=True,
               help="Artifact format.")
-@click.option("--quant", default="8da4w", show_default=True,
-              help="Quantization scheme: fp32, fp16, 8da4w, 8da8w, int8 (weight-only).")
+@click.option("--quant", default=None,
+              help="Quantization scheme. executorch: fp32, fp16, 8da4w, 8da8w, int8 (weight-only) [default 8da4w]; "
+                   "onnx: fp32, fp16, int8, int4 [default int4].")
 @click.option("--group-size", type=click.IntRange(min=0), default=32, show_default=True,
-              help="Weights per quantization group (0 = per channel).")
+              help="executorch: weights per quantization group (0 = per channel).")
+@click.option("--block-size", type=int, default=32, show_default=True,
+              help="onnx int4/int8: weights per MatMulNBits block (16, 32, 64, 128, 256).")
+@click.option("--accuracy-level", type=int, default=4, show_default=True,
+              help="onnx int4/int8: MatMulNBits compute type of activations (0 default, 1 fp32, 2 fp16, 3 bf16, 4 int8).")
+@click.option("--execution-provider", default="cpu", show_default=True,
+              help="onnx: execution provider the device should use (cpu, xnnpack, nnapi, qnn); recorded in the manifest.")
 @click.option("--embedding-quant", type=click.Choice(["none", "8w", "4w"]), default="8w", show_default=True)
 @click.option("--max-seq-len", type=click.IntRange(min=1), default=None,
               help="Longest prompt + generated sequence the artifact accepts (KV cache size) "
@@ -92,8 +100,8 @@ def _explicit(ctx: click.Context, name: str) -> bool:
 @click.option("--allow-pickle", is_flag=True, help="Allow pickle (.bin/.pt) weights. They can run code: only for folders you trust.")
 @click.option("--trust-remote-code", is_flag=True, help="Let transformers run the model folder's own Python code.")
 @click.pass_context
-def export(ctx, model, backend, quant, group_size, embedding_quant, max_seq_len, export_path, random_weights, seed,
-           recipe, out, force, allow_pickle, trust_remote_code):
+def export(ctx, model, backend, quant, group_size, block_size, accuracy_level, execution_provider, embedding_quant,
+           max_seq_len, export_path, random_weights, seed, recipe, out, force, allow_pickle, trust_remote_code):
     """Convert and quantize MODEL into a runnable artifact with a manifest.
 
     MODEL is `smollm2-135m` (the embedded default), a card name with --random-weights, a local
@@ -105,7 +113,8 @@ def export(ctx, model, backend, quant, group_size, embedding_quant, max_seq_len,
     from slm_edge.sources import resolve_source
 
     values = dict(backend=backend, quant=quant, group_size=group_size, embedding_quant=embedding_quant,
-                  max_seq_len=max_seq_len, path=export_path, random_weights=random_weights)
+                  max_seq_len=max_seq_len, path=export_path, random_weights=random_weights, block_size=block_size,
+                  accuracy_level=accuracy_level, execution_provider=execution_provider.lower())
     if recipe:
         recipe_values = load_recipe(recipe)
         option_names = {"path": "export_path"}
@@ -115,6 +124,8 @@ def export(ctx, model, backend, quant, group_size, embedding_quant, max_seq_len,
         model = model or recipe_values.get("model")
     if not model:
         raise SlmEdgeError("no model given", "pass MODEL (e.g. smollm2-135m) or a --recipe that names one")
+    if values["quant"] is None:
+        values["quant"] = DEFAULT_QUANT[values["backend"]]
     source = resolve_source(model, random_weights=values.pop("random_weights"), seed=seed,
                             allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     if values["max_seq_len"] is None:
@@ -138,7 +149,8 @@ def _print_manifest(outcome) -> None:
                   f"hidden {arch['hidden_size']}, heads {arch['attention_heads']}/{arch['kv_heads']} (KV), "
                   f"FFN {arch['ffn_size']}, vocab {arch['vocab_size']}")
     q = m["quantization"]
-    table.add_row("quantization", f"{q['scheme']} (group {q['group_size']}, embedding {q['embedding']}) — {q['description']}")
+    table.add_row("quantization", f"{q['scheme']} (group {q['group_size']}, embedding {q['embedding']}"
+                  + (f", accuracy level {q['accuracy_level']}" if q.get("accuracy_level") else "") + f") — {q['description']}")
     table.add_row("export path", f"{m['export_path']} — {m['export_path_reason']}")
     table.add_row("max sequence", str(m["max_seq_len"]))
     for name, entry in m["files"].items():
@@ -146,8 +158,14 @@ def _print_manifest(outcome) -> None:
     table.add_row("predicted memory", f"weights {_human_bytes(memory['weight_bytes'])} + KV cache "
                   f"{_human_bytes(memory['kv_cache_bytes'])} + activations {_human_bytes(memory['activation_bytes'])} "
                   f"= {_human_bytes(memory['total_bytes'])}")
-    table.add_row("delegation", f"{m['runtime']['delegation']['delegate_calls']} XNNPACK calls; outside: "
-                  f"{', '.join(m['runtime']['delegation']['ops_outside_delegates'])}")
+    runtime = m["runtime"]
+    if "delegation" in runtime:
+        table.add_row("delegation", f"{runtime['delegation']['delegate_calls']} XNNPACK calls; outside: "
+                      f"{', '.join(runtime['delegation']['ops_outside_delegates'])}")
+    if "op_types" in runtime:
+        top = sorted(runtime["op_types"].items(), key=lambda kv: -kv[1])[:6]
+        table.add_row("graph", f"opset {runtime['opset']}; ops " + ", ".join(f"{k.split('.')[-1]}×{v}" for k, v in top))
+        table.add_row("runs on", f"{' / '.join(runtime['engines'])}; device EP {runtime['execution_provider']}")
     table.add_row("export time", f"{m['export']['wall_seconds']:.1f} s")
     results.print(table)
 
@@ -156,14 +174,17 @@ def _print_manifest(outcome) -> None:
 @click.argument("artifact", type=click.Path(path_type=Path))
 @click.option("--steps", type=click.IntRange(min=1), default=32, show_default=True, help="Greedy decode steps compared.")
 @click.option("--prompt", default="What is the capital of France?", show_default=True)
-@click.option("--threads", type=click.IntRange(min=0), default=0, help="ExecuTorch threads (0 = runtime default).")
-def verify(artifact, steps, prompt, threads):
+@click.option("--threads", type=click.IntRange(min=0), default=0, help="Runtime threads (0 = runtime default).")
+@click.option("--engine", type=click.Choice(["executorch", "onnxruntime", "onnxruntime-genai"]), default=None,
+              help="Runtime to run the artifact with [default: the artifact's first engine].")
+def verify(artifact, steps, prompt, threads, engine):
     """Run ARTIFACT with its runtime here and compare it with the PyTorch reference."""
     from slm_edge.verify import verify_artifact
 
     with console.status("running the artifact and the PyTorch reference…"):
-        result = verify_artifact(artifact, steps=steps, prompt=prompt, threads=threads)
-    table = Table(title=f"verify {artifact} ({result['scheme']}, {result['export_path']})", show_header=False,
+        result = verify_artifact(artifact, steps=steps, prompt=prompt, threads=threads, engine=engine)
+    table = Table(title=f"verify {artifact} ({result['scheme']}, {result['export_path']}) on {result['engine']}",
+                  show_header=False,
                   title_justify="left")
     table.add_column(style="bold")
     table.add_column()
@@ -202,10 +223,12 @@ def _int_list(value: str, option: str) -> list[int]:
               help="Seconds before the device-side run is abandoned (what it measured is kept).")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder [default: runs/ARTIFACT-TIMESTAMP].")
 @click.option("--keep", is_flag=True, help="Keep the run's files on the device.")
+@click.option("--engine", type=click.Choice(["executorch", "onnxruntime", "onnxruntime-genai"]), default=None,
+              help="Runtime on the device [default: the artifact's first engine; onnxruntime = our KV-cache loop].")
 @click.option("--mode", type=click.Choice(["steps", "llm-runner"]), default="steps", show_default=True,
               help="steps: our prefill/decode loop, every step timed; llm-runner: executorch's TextLLMRunner end to end.")
 def profile(artifact, emulated, serial, prompt_lengths, decode_tokens, repeats, warmup, threads, sample_interval_ms,
-            timeout_s, out, keep, mode):
+            timeout_s, out, keep, engine, mode):
     """Profile ARTIFACT: prefill and decode latency, TTFT, memory; writes a run folder of reports."""
     import time
 
@@ -220,7 +243,7 @@ def profile(artifact, emulated, serial, prompt_lengths, decode_tokens, repeats, 
     options = ProfileOptions(prompt_lengths=_int_list(prompt_lengths, "--prompt-lengths"), decode_tokens=decode_tokens,
                              repeats=repeats, warmup=warmup, threads=_int_list(threads, "--threads"),
                              sample_interval_ms=sample_interval_ms, timeout_s=timeout_s, keep=keep,
-                             mode=mode.replace("-", "_"))
+                             mode=mode.replace("-", "_"), engine=engine)
     out = out or Path("runs") / f"{Path(artifact).resolve().name}-{time.strftime('%Y%m%d-%H%M%S')}"
     with console.status(f"profiling {artifact} on the emulated device…"):
         outcome = profile_artifact(artifact, LocalDevice(), options, out)

@@ -24,6 +24,8 @@ def _linear_bytes_per_element(scheme: str, group_size: int) -> float:
 def _embedding_bytes_per_element(embedding_quant: str, scheme: str, hidden: int) -> float:
     if embedding_quant == "8w":
         return 1 + _SCALE_BYTES / hidden  # per-row scale
+    if embedding_quant == "shared":
+        return 0.0  # the embedding reads the LM head's quantized weights, counted there
     if embedding_quant == "4w":
         return 0.5 + _SCALE_BYTES / 32
     return _FLOAT_BYTES.get(scheme, 4)

@@ -34,6 +34,7 @@ class ProfileOptions:
     timeout_s: float = 3600.0
     keep: bool = False
     mode: str = "steps"
+    engine: str | None = None  # None: the artifact's first engine
 
 
 @dataclass
@@ -44,14 +45,23 @@ class ProfileOutcome:
 
 
 def build_config(manifest: dict, manifest_sha: str, artifact_remote_dir: str, options: ProfileOptions) -> dict:
-    meta = manifest["runtime"]["metadata"]
+    from slm_edge.engines import engines_for
+
+    meta = manifest["runtime"].get("metadata", {})
+    engine = options.engine or engines_for(manifest)[0]
+    if engine not in engines_for(manifest):
+        raise SlmEdgeError(f"this {manifest['backend']} artifact cannot run on {engine}",
+                           f"use --engine {' or '.join(engines_for(manifest))}")
+    if options.mode == "llm_runner" and engine != "executorch":
+        raise SlmEdgeError("the llm_runner mode is executorch's TextLLMRunner and this artifact runs on " + engine,
+                           "use --mode steps for ONNX artifacts")
     config = {
         "schema": "slm-edge/run-config",
         "schema_version": CONFIG_SCHEMA_VERSION,
         "artifact": {
             "dir": artifact_remote_dir,
             "model_file": manifest["model_file"],
-            "engine": manifest["runtime"]["engine"],
+            "engine": engine,
             "manifest_sha256": manifest_sha,
             "max_seq_len": manifest["max_seq_len"],
             "vocab_size": manifest["architecture"]["vocab_size"],

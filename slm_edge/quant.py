@@ -23,7 +23,19 @@ SCHEMES = {
         "8da8w": Scheme("8da8w", "int8 weights (per channel or grouped), int8 dynamic activations, XNNPACK", 8, True),
         "int8": Scheme("int8", "int8 per-channel weights only, fp32 activations", 8, False),
     },
+    "onnx": {
+        "fp32": Scheme("fp32", "fp32 weights and activations", 32, False),
+        "fp16": Scheme("fp16", "fp16 weights and activations, fp32 graph inputs/outputs", 16, False),
+        "int8": Scheme("int8", "int8 weights: MatMulNBits 8-bit blocks (builder) or dynamic int8 MatMul (generic)", 8, True),
+        "int4": Scheme("int4", "int4 weights in blocks (MatMulNBits), activations per --accuracy-level", 4, True),
+    },
 }
+
+ONNX_BLOCK_SIZES = (16, 32, 64, 128, 256)
+# MatMulNBits accuracy levels: the compute type of the activations (0 = the EP's default).
+ONNX_ACCURACY_LEVELS = {0: "EP default", 1: "fp32", 2: "fp16", 3: "bf16", 4: "int8"}
+# Execution providers the phone's onnxruntime-android may have; the artifact records the choice.
+ONNX_EXECUTION_PROVIDERS = ("cpu", "xnnpack", "nnapi", "qnn")
 
 EMBEDDING_QUANT = {"none": None, "8w": "8,0", "4w": "4,32"}
 
@@ -69,3 +81,21 @@ def check_group_size(config: dict, scheme: Scheme, group_size: int) -> None:
                 f"group size {group_size} does not divide the {layer} = {width}",
                 hint,
             )
+
+
+def check_onnx_options(config: dict, scheme: Scheme, block_size: int, accuracy_level: int, execution_provider: str) -> None:
+    if block_size not in ONNX_BLOCK_SIZES:
+        raise SlmEdgeError(f"--block-size {block_size} is not one MatMulNBits supports",
+                           f"use one of: {', '.join(map(str, ONNX_BLOCK_SIZES))}")
+    if scheme.grouped:
+        for layer, width in linear_in_features(config).items():
+            if width % block_size:
+                fits = [b for b in ONNX_BLOCK_SIZES if all(w % b == 0 for w in linear_in_features(config).values())]
+                raise SlmEdgeError(f"{scheme.name} block size {block_size} does not divide the {layer} = {width}",
+                                   f"use --block-size {fits[-1] if fits else 16}")
+    if accuracy_level not in ONNX_ACCURACY_LEVELS:
+        raise SlmEdgeError(f"--accuracy-level {accuracy_level} is not a MatMulNBits accuracy level",
+                           "use 0 (EP default), 1 (fp32), 2 (fp16), 3 (bf16) or 4 (int8)")
+    if execution_provider not in ONNX_EXECUTION_PROVIDERS:
+        raise SlmEdgeError(f"unknown execution provider '{execution_provider}'",
+                           f"use one of: {', '.join(ONNX_EXECUTION_PROVIDERS)}")

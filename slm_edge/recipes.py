@@ -18,6 +18,9 @@ RECIPE_KEYS = {
     "embedding_quant": (str, "--embedding-quant"),
     "max_seq_len": (int, "--max-seq-len"),
     "path": (str, "--path"),
+    "block_size": (int, "--block-size"),
+    "accuracy_level": (int, "--accuracy-level"),
+    "execution_provider": (str, "--execution-provider"),
     "description": (str, None),
 }
 

@@ -72,7 +72,7 @@ def software_versions() -> dict:
     from importlib import metadata
 
     versions = {"python": sys.version.split()[0]}
-    for package in ("executorch", "torch"):
+    for package in ("executorch", "torch", "onnxruntime", "onnxruntime-genai"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -84,12 +84,22 @@ def run(config_path: Path, emulated: bool = False) -> int:
     config = load_config(config_path)
     # Import and initialise the runtime before the baseline is taken, so the baseline is the
     # process as it stands just before the model loads, and load time is the model's alone.
-    from executorch.runtime import Runtime
+    engine = config["artifact"]["engine"]
+    if engine == "executorch":
+        from executorch.runtime import Runtime
 
-    from slm_edge.runtime_et import EtLlm, register_llm_ops
+        from slm_edge.runtime_et import register_llm_ops
 
-    register_llm_ops()
-    Runtime.get()
+        register_llm_ops()
+        Runtime.get()
+    else:
+        import onnxruntime  # noqa: F401
+
+        if engine == "onnxruntime-genai":
+            import onnxruntime_genai  # noqa: F401
+    from slm_edge.engines import load_engine
+    from slm_edge.manifest import read_manifest
+
     base = config_path.parent
     artifact = config["artifact"]
     writer = TraceWriter(base / config.get("trace_file", "trace.json"), config, emulated)
@@ -106,6 +116,7 @@ def run(config_path: Path, emulated: bool = False) -> int:
                 f"prompt {max(config['prompt_lengths'])} + decode {config['decode_tokens']} tokens exceed the artifact's "
                 f"max sequence length {artifact['max_seq_len']}", "use shorter lengths or re-export with a larger --max-seq-len")
         model_path = (base / artifact["dir"] / artifact["model_file"]).resolve()
+        manifest = read_manifest(base / artifact["dir"])
         for threads in config["threads"]:
             if config.get("mode", "steps") == "llm_runner":
                 phase = "llm_runner"
@@ -114,7 +125,7 @@ def run(config_path: Path, emulated: bool = False) -> int:
             phase = "load"
             sampler.mark("load", "start")
             start = time.perf_counter_ns()
-            llm = EtLlm(model_path, threads=threads)
+            llm = load_engine(base / artifact["dir"], manifest, engine, threads=threads)
             load_ms = (time.perf_counter_ns() - start) / 1e6
             sampler.mark("load", "end")
             trace["loads"].append({"threads": threads, "load_ms": load_ms, "rss_after_bytes": read_status_memory()[0]})

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from slm_edge.engines import StepLlm
 from slm_edge.errors import SlmEdgeError
 
 _CONSTANT_METHODS = (
@@ -35,7 +36,7 @@ def set_threads(threads: int) -> None:
         _unsafe_reset_threadpool(threads)
 
 
-class EtLlm:
+class EtLlm(StepLlm):
     """One loaded .pte. The KV cache lives inside the program, so a new sequence starts at position 0."""
 
     def __init__(self, pte: Path, threads: int = 0):
@@ -63,11 +64,7 @@ class EtLlm:
 
     def step(self, tokens: list[int], start: int) -> torch.Tensor:
         """Feed `tokens` at positions start.. and return the logits of the last one (float32, [vocab])."""
-        if start + len(tokens) > self.max_seq_len:
-            raise SlmEdgeError(
-                f"sequence of {start + len(tokens)} tokens exceeds the artifact's max length {self.max_seq_len}",
-                "re-export with a larger --max-seq-len or use a shorter prompt/decode length",
-            )
+        self.check_length(start + len(tokens))
         ids = torch.tensor([tokens], dtype=torch.long)
         if self.takes_start_pos:
             position = torch.tensor([start], dtype=torch.long)
@@ -77,16 +74,3 @@ class EtLlm:
         if logits.dim() == 3:
             logits = logits[:, -1, :]
         return logits.reshape(-1).to(torch.float32)
-
-    def greedy(self, prompt: list[int], new_tokens: int) -> tuple[list[int], list[torch.Tensor]]:
-        """Greedy decode: the tokens chosen and the next-token logits that chose each of them."""
-        logits = self.step(prompt, 0)
-        chosen, per_step = [], []
-        position = len(prompt)
-        for _ in range(new_tokens):
-            per_step.append(logits)
-            token = int(torch.argmax(logits))
-            chosen.append(token)
-            logits = self.step([token], position)
-            position += 1
-        return chosen, per_step

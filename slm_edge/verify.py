@@ -88,8 +88,9 @@ def mean_kl(reference: torch.Tensor, candidate: torch.Tensor) -> float:
     return float((ref_logp.exp() * (ref_logp - cand_logp)).sum(-1).mean())
 
 
-def verify_artifact(folder: Path, *, steps: int = 32, prompt: str = DEFAULT_PROMPT, threads: int = 0) -> dict:
-    from slm_edge.runtime_et import EtLlm
+def verify_artifact(folder: Path, *, steps: int = 32, prompt: str = DEFAULT_PROMPT, threads: int = 0,
+                    engine: str | None = None) -> dict:
+    from slm_edge.engines import engines_for, load_engine
 
     folder = Path(folder)
     manifest = read_manifest(folder)
@@ -101,7 +102,8 @@ def verify_artifact(folder: Path, *, steps: int = 32, prompt: str = DEFAULT_PROM
             f"prompt ({len(tokens)} tokens) + {steps} steps exceed the artifact's max length {manifest['max_seq_len']}",
             "use fewer --steps or a shorter --prompt",
         )
-    llm = EtLlm(folder / manifest["model_file"], threads=threads)
+    engine = engine or engines_for(manifest)[0]
+    llm = load_engine(folder, manifest, engine, threads=threads)
     chosen, artifact_logits = llm.greedy(tokens, steps)
     model = source.load_model()
     expected = reference_greedy(model, tokens, steps)
@@ -110,6 +112,8 @@ def verify_artifact(folder: Path, *, steps: int = 32, prompt: str = DEFAULT_PROM
     result = {
         "artifact": str(folder),
         "manifest_sha256": cache.sha256_file(folder / "manifest.json"),
+        "engine": engine,
+        "backend": manifest["backend"],
         "scheme": manifest["quantization"]["scheme"],
         "export_path": manifest["export_path"],
         "steps": steps,
@@ -127,5 +131,6 @@ def verify_artifact(folder: Path, *, steps: int = 32, prompt: str = DEFAULT_PROM
         "artifact_text": tokenizer.decode(chosen, skip_special_tokens=True) if tokenizer else None,
         "reference_text": tokenizer.decode(expected, skip_special_tokens=True) if tokenizer else None,
     }
-    cache.atomic_write_text(folder / VERIFY_FILE, json.dumps(result, indent=2) + "\n")
+    name = VERIFY_FILE if engine == engines_for(manifest)[0] else f"verify-{engine}.json"
+    cache.atomic_write_text(folder / name, json.dumps(result, indent=2) + "\n")
     return result

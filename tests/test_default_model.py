@@ -1,4 +1,4 @@
-"""The real embedded default (SmolLM2-135M-Instruct) through the 8da4w fast path. Minutes: marked slow."""
+"""The real embedded default (SmolLM2-135M-Instruct): 8da4w ExecuTorch (minutes: marked slow) and ONNX int4."""
 
 from __future__ import annotations
 
@@ -25,3 +25,25 @@ def test_default_answers_the_france_question_through_8da4w(tmp_path):
     result = json.loads((out / "verify.json").read_text())
     assert "Paris" in result["artifact_text"]
     assert result["mean_kl"] < 0.5
+
+
+def test_default_answers_the_france_question_through_onnx_int4(tmp_path):
+    """Seconds, not minutes (the builder path): runs in CI."""
+    out = tmp_path / "default-onnx-int4"
+    exported = subprocess.run(
+        [sys.executable, "-m", "slm_edge", "export", "--recipe", "export_recipes/default-onnx-int4.yaml",
+         "--max-seq-len", "256", "--out", str(out)], capture_output=True, text=True)
+    assert exported.returncode == 0, exported.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["backend"] == "onnx" and manifest["quantization"]["scheme"] == "int4"
+    assert manifest["files"]["model.onnx.data"]["bytes"] < 100e6  # int4: 538 MB in fp32
+    texts = {}
+    for engine, report in (("onnxruntime", "verify.json"), ("onnxruntime-genai", "verify-onnxruntime-genai.json")):
+        verified = subprocess.run([sys.executable, "-m", "slm_edge", "verify", str(out), "--engine", engine],
+                                  capture_output=True, text=True)
+        assert verified.returncode == 0, verified.stderr
+        result = json.loads((out / report).read_text())
+        assert "Paris" in result["artifact_text"], result
+        texts[engine] = result["artifact_tokens"]
+    # our own KV-cache loop (what the phone runs) and genai pick the same tokens
+    assert texts["onnxruntime"] == texts["onnxruntime-genai"]

@@ -19,7 +19,7 @@ from slm_edge.export.hf_to_meta import fast_path_blocker
 from slm_edge.manifest import MANIFEST, TOKENIZER_FILES, architecture_facts, library_versions, read_manifest, write_manifest
 from slm_edge.memory_predict import parameter_count, predict_memory, predict_weight_bytes
 from slm_edge.progress import StageTimer
-from slm_edge.quant import EMBEDDING_QUANT, check_group_size, scheme_for
+from slm_edge.quant import EMBEDDING_QUANT, check_group_size, check_onnx_options, scheme_for
 from slm_edge.sources import ModelSource
 
 PATH_CHOICES = ("auto", "fast", "generic")
@@ -34,6 +34,10 @@ class ExportRequest:
     embedding_quant: str = "8w"
     max_seq_len: int = 1024
     path: str = "auto"
+    # ONNX only
+    block_size: int = 32
+    accuracy_level: int = 4
+    execution_provider: str = "cpu"
 
 
 @dataclass
@@ -43,10 +47,12 @@ class ExportOutcome:
     from_cache: bool
 
 
-def choose_path(config: dict, requested: str) -> tuple[str, str]:
+def choose_path(config: dict, requested: str, backend: str = "executorch") -> tuple[str, str]:
     """Which export path builds this model, and why."""
     if requested not in PATH_CHOICES:
         raise SlmEdgeError(f"unknown export path '{requested}'", f"use one of: {', '.join(PATH_CHOICES)}")
+    if backend == "onnx":
+        return _choose_onnx_path(config, requested)
     blocker = fast_path_blocker(config)
     if requested == "generic":
         return "generic", "requested with --path generic"
@@ -54,6 +60,26 @@ def choose_path(config: dict, requested: str) -> tuple[str, str]:
         return "fast", "the family is covered by executorch's LLM model (custom SDPA, in-place KV cache)"
     if requested == "fast":
         raise SlmEdgeError(f"the fast path cannot export this model: {blocker}", "use --path generic or --path auto")
+    return "generic", f"fast path not possible ({blocker})"
+
+
+def _choose_onnx_path(config: dict, requested: str) -> tuple[str, str]:
+    from slm_edge.export.onnx_builder import BUILDER_ARCHITECTURES, builder_blocker, causal_lm_architecture
+
+    architecture = causal_lm_architecture(config)
+    if architecture is None:
+        families = ", ".join(a.removesuffix("ForCausalLM") for a in BUILDER_ARCHITECTURES)
+        raise SlmEdgeError(
+            f"no ONNX path supports model type '{config.get('model_type')}' (not a transformers causal LM)",
+            f"use a supported family (builder: {families}; generic: any transformers causal LM)",
+        )
+    blocker = builder_blocker(config)
+    if requested == "generic":
+        return "generic", "requested with --path generic"
+    if blocker is None:
+        return "fast", f"onnxruntime-genai's builder knows {architecture}"
+    if requested == "fast":
+        raise SlmEdgeError(f"the fast ONNX path cannot export this model: {blocker}", "use --path generic or --path auto")
     return "generic", f"fast path not possible ({blocker})"
 
 
@@ -65,11 +91,14 @@ def validate(source: ModelSource, request: ExportRequest) -> None:
                 "pass a causal language model (Llama, Qwen2/3, Phi-3, Gemma 3, SmolLM2, ...)",
             )
     scheme = scheme_for(request.backend, request.quant)
+    if request.backend == "onnx":
+        check_onnx_options(source.config, scheme, request.block_size, request.accuracy_level, request.execution_provider)
     if request.embedding_quant not in EMBEDDING_QUANT:
         raise SlmEdgeError(
             f"unknown embedding quantization '{request.embedding_quant}'", f"use one of: {', '.join(EMBEDDING_QUANT)}"
         )
-    check_group_size(source.config, scheme, request.group_size)
+    if request.backend == "executorch":
+        check_group_size(source.config, scheme, request.group_size)
     limit = source.config.get("max_position_embeddings")
     if request.max_seq_len < MIN_SEQ_LEN:
         raise SlmEdgeError(f"--max-seq-len {request.max_seq_len} is too small", f"use at least {MIN_SEQ_LEN}")
@@ -79,13 +108,20 @@ def validate(source: ModelSource, request: ExportRequest) -> None:
         )
 
 
+BACKEND_LIBRARIES = {
+    "executorch": ("slm_edge", "torch", "executorch", "torchao", "transformers"),
+    "onnx": ("slm_edge", "torch", "transformers", "onnx", "onnxruntime", "onnxruntime-genai"),
+}
+
+
 def cache_key(source: ModelSource, request: ExportRequest, path: str) -> str:
+    relevant = BACKEND_LIBRARIES[request.backend]
     return cache.sha256_json(
         {
             "source": source.source_hash,
             "request": request.__dict__,
             "path": path,
-            "versions": {k: v for k, v in library_versions().items() if k in ("slm_edge", "torch", "executorch", "torchao", "transformers")},
+            "versions": {k: v for k, v in library_versions().items() if k in relevant},
         }
     )
 
@@ -104,7 +140,7 @@ def export_model(source: ModelSource, request: ExportRequest, out: Path | None, 
                  timer: StageTimer | None = None) -> ExportOutcome:
     timer = timer or StageTimer()
     validate(source, request)
-    path, path_reason = choose_path(source.config, request.path)
+    path, path_reason = choose_path(source.config, request.path, request.backend)
     key = cache_key(source, request, path)
     cached = cache.root_for("artifacts") / key
     from_cache = (cached / MANIFEST).is_file() and not force
@@ -112,11 +148,16 @@ def export_model(source: ModelSource, request: ExportRequest, out: Path | None, 
         fp32_bytes = parameter_count(source.config) * 4
         # converted fp32 checkpoint in TMPDIR, then the artifact itself in the cache
         check_disk(Path(os.environ.get("TMPDIR", "/tmp")), fp32_bytes)
-        check_disk(cached.parent, 2 * predict_weight_bytes(source.config, request.quant, request.group_size, request.embedding_quant))
+        check_disk(cached.parent, 2 * predict_weight_bytes(source.config, request.quant, _group(request),
+                                                           request.embedding_quant))
         _build(source, request, path, path_reason, key, cached, timer)
     manifest = read_manifest(cached)
     folder = _place(cached, out) if out else cached
     return ExportOutcome(folder=folder, manifest=manifest, from_cache=from_cache)
+
+
+def _group(request: ExportRequest) -> int:
+    return request.block_size if request.backend == "onnx" else request.group_size
 
 
 def _build(source: ModelSource, request: ExportRequest, path: str, path_reason: str, key: str, final: Path,
@@ -126,17 +167,8 @@ def _build(source: ModelSource, request: ExportRequest, path: str, path_reason: 
         with timer.stage(f"load {source.name} ({source.kind})"):
             model = source.load_model()
             parameters = sum(p.numel() for p in model.parameters())
-        exporter = _exporter(path)
-        lowered = exporter(
-            model,
-            source.config,
-            scheme=request.quant,
-            group_size=request.group_size,
-            embedding_quant=request.embedding_quant,
-            max_seq_len=request.max_seq_len,
-            workdir=staging,
-            timer=timer,
-        )
+        build = _build_onnx if request.backend == "onnx" else _build_executorch
+        built = build(source, model, request, path, staging, timer)
         del model
         tokenizer = _copy_tokenizer(source, staging)
         scheme = scheme_for(request.backend, request.quant)
@@ -147,31 +179,26 @@ def _build(source: ModelSource, request: ExportRequest, path: str, path_reason: 
                 "source": {**source.describe(), "notes": source.notes},
                 "architecture": architecture_facts(source.config, parameters),
                 "backend": request.backend,
-                "export_path": _path_name(path),
+                "export_path": _path_name(request.backend, path),
                 "export_path_reason": path_reason,
                 "quantization": {
                     "scheme": scheme.name,
                     "description": scheme.description,
-                    "group_size": request.group_size if scheme.grouped else None,
-                    "embedding": request.embedding_quant,
+                    "group_size": _group(request) if scheme.grouped else None,
+                    "embedding": built["embedding_quant"],
+                    **built.get("quantization", {}),
                 },
                 "max_seq_len": request.max_seq_len,
-                "model_file": lowered.pte.name,
+                "model_file": built["model_file"],
                 "tokenizer": tokenizer,
-                "runtime": {
-                    "engine": "executorch",
-                    "metadata": lowered.runtime_metadata,
-                    "inputs": ["tokens [1, n] int64", "start_pos [1] int64" if path == "fast" else "cache_position [n] int64"],
-                    "outputs": ["logits of the last position [1, vocab] float32" if path == "fast" else "logits [1, n, vocab] float32"],
-                    "delegation": lowered.delegation,
-                },
+                "runtime": built["runtime"],
                 "predicted_memory": predict_memory(
                     source.config,
                     scheme=request.quant,
-                    group_size=request.group_size if scheme.grouped else 0,
-                    embedding_quant=request.embedding_quant,
+                    group_size=_group(request) if scheme.grouped else 0,
+                    embedding_quant=built["embedding_quant"],
                     max_seq_len=request.max_seq_len,
-                    planned_arena_bytes=lowered.planned_activation_bytes,
+                    planned_arena_bytes=built["planned_arena_bytes"],
                 ),
                 "export": {
                     "wall_seconds": round(time.perf_counter() - started, 2),
@@ -180,6 +207,88 @@ def _build(source: ModelSource, request: ExportRequest, path: str, path_reason: 
                 },
             },
         )
+
+
+def _build_executorch(source: ModelSource, model, request: ExportRequest, path: str, staging: Path,
+                      timer: StageTimer) -> dict:
+    exporter = _exporter(path)
+    lowered = exporter(
+        model,
+        source.config,
+        scheme=request.quant,
+        group_size=request.group_size,
+        embedding_quant=request.embedding_quant,
+        max_seq_len=request.max_seq_len,
+        workdir=staging,
+        timer=timer,
+    )
+    return {
+        "model_file": lowered.pte.name,
+        "embedding_quant": request.embedding_quant,
+        "planned_arena_bytes": lowered.planned_activation_bytes,
+        "runtime": {
+            "engine": "executorch",
+            "engines": ["executorch"],
+            "metadata": lowered.runtime_metadata,
+            "inputs": ["tokens [1, n] int64", "start_pos [1] int64" if path == "fast" else "cache_position [n] int64"],
+            "outputs": ["logits of the last position [1, vocab] float32" if path == "fast" else "logits [1, n, vocab] float32"],
+            "delegation": lowered.delegation,
+        },
+    }
+
+
+def _build_onnx(source: ModelSource, model, request: ExportRequest, path: str, staging: Path,
+                timer: StageTimer) -> dict:
+    from slm_edge.onnx_graph import describe_graph
+
+    options = dict(scheme=request.quant, block_size=request.block_size, accuracy_level=request.accuracy_level)
+    if path == "fast":
+        from slm_edge.export.onnx_builder import export_builder
+
+        model_file = export_builder(source, model, max_seq_len=request.max_seq_len, staging=staging, timer=timer,
+                                    **options).model_file
+        engines = ["onnxruntime", "onnxruntime-genai"]
+    else:
+        from slm_edge.export.onnx_generic import export_generic
+
+        model_file = export_generic(model, source.config, staging=staging, timer=timer, **options)
+        engines = ["onnxruntime"]
+    graph = describe_graph(staging / model_file)
+    facts = architecture_facts(source.config, 0)
+    graph["io"]["kv_cache"]["empty_past_shape"] = [1, facts["kv_heads"], 0, facts["head_dim"]]
+    if "com.microsoft.GroupQueryAttention" in graph["op_types"]:
+        # GroupQueryAttention writes the new K/V in place when past and present are one buffer:
+        # no copy of the whole cache per decode step (what genai does; the phone loop should too)
+        graph["io"]["kv_cache"]["share_buffer"] = {
+            "shape": [1, facts["kv_heads"], request.max_seq_len, facts["head_dim"]],
+            "how": "allocate past once at this shape, bind each present output to the same buffer as its "
+                   "past input; attention_mask length (past + new) tells the graph how much of it is valid",
+        }
+    ops = graph["op_types"]
+    # The builder quantizes the embedding table too (GatherBlockQuantized) at the same bit width.
+    if graph["embedding_shares_lm_head"]:
+        embedding = "shared"
+    elif "com.microsoft.GatherBlockQuantized" in ops:
+        embedding = {"int4": "4w", "int8": "8w"}.get(request.quant, "none")
+    else:
+        embedding = "none"
+    return {
+        "model_file": model_file,
+        "embedding_quant": embedding,
+        # onnxruntime plans activations at run time, not at export: nothing to read here
+        "planned_arena_bytes": None,
+        "quantization": {"accuracy_level": request.accuracy_level if request.quant in ("int4", "int8") else None},
+        "runtime": {
+            "engine": "onnxruntime",
+            "engines": engines,
+            "execution_provider": request.execution_provider,
+            "opset": graph["opset"],
+            "op_types": ops,
+            "external_data": graph["external_data"],
+            "genai_config": "genai_config.json" if (staging / "genai_config.json").is_file() else None,
+            "io": graph["io"],
+        },
+    }
 
 
 def _exporter(path: str):
@@ -192,7 +301,11 @@ def _exporter(path: str):
     return export_generic
 
 
-def _path_name(path: str) -> str:
+def _path_name(backend: str, path: str) -> str:
+    if backend == "onnx":
+        from slm_edge.export import onnx_builder, onnx_generic
+
+        return onnx_builder.PATH_NAME if path == "fast" else onnx_generic.PATH_NAME
     from slm_edge.export import et_fast, et_generic
 
     return et_fast.PATH_NAME if path == "fast" else et_generic.PATH_NAME

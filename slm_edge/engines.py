@@ -1,0 +1,63 @@
+"""The runtimes an artifact can run on here, behind one small interface: step(tokens, start) feeds
+tokens at positions start.. and returns the next-token logits; a new sequence starts at 0."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from slm_edge.errors import SlmEdgeError
+
+ENGINES = ("executorch", "onnxruntime", "onnxruntime-genai")
+
+
+class StepLlm:
+    max_seq_len: int = 0
+
+    def step(self, tokens: list[int], start: int) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def check_length(self, end: int) -> None:
+        if end > self.max_seq_len:
+            raise SlmEdgeError(
+                f"sequence of {end} tokens exceeds the artifact's max length {self.max_seq_len}",
+                "re-export with a larger --max-seq-len or use a shorter prompt/decode length",
+            )
+
+    def greedy(self, prompt: list[int], new_tokens: int) -> tuple[list[int], list[torch.Tensor]]:
+        """Greedy decode: the tokens chosen and the next-token logits that chose each of them."""
+        logits = self.step(prompt, 0)
+        chosen, per_step = [], []
+        position = len(prompt)
+        for _ in range(new_tokens):
+            per_step.append(logits)
+            token = int(torch.argmax(logits))
+            chosen.append(token)
+            logits = self.step([token], position)
+            position += 1
+        return chosen, per_step
+
+
+def engines_for(manifest: dict) -> list[str]:
+    runtime = manifest["runtime"]
+    return list(runtime.get("engines") or [runtime["engine"]])
+
+
+def load_engine(folder: Path, manifest: dict, engine: str | None = None, threads: int = 0) -> StepLlm:
+    """The artifact's engine (its first listed one unless asked for another it supports)."""
+    available = engines_for(manifest)
+    engine = engine or available[0]
+    if engine not in available:
+        raise SlmEdgeError(f"this {manifest['backend']} artifact cannot run on {engine}",
+                           f"use --engine {' or '.join(available)}")
+    folder = Path(folder)
+    if engine == "executorch":
+        from slm_edge.runtime_et import EtLlm
+
+        return EtLlm(folder / manifest["model_file"], threads=threads)
+    from slm_edge.runtime_ort import GenaiLlm, OrtLlm
+
+    if engine == "onnxruntime":
+        return OrtLlm(folder, manifest, threads=threads)
+    return GenaiLlm(folder, manifest, threads=threads)
