@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import timing  # noqa: F401  (first: keeps torch's OpenMP threads off the runtime's cores)
 
 
 def main() -> None:
@@ -61,19 +62,7 @@ def main() -> None:
     llm = EtLlm(outcome.folder / manifest["model_file"], threads=args.threads)
     torch.manual_seed(0)
     prompt = torch.randint(100, manifest["architecture"]["vocab_size"] - 100, (args.prompt_tokens,)).tolist()
-    prefill_s, decode_s = [], []
-    for repeat in range(args.repeats + 1):  # the first run warms caches and is dropped
-        t0 = time.perf_counter()
-        logits = llm.step(prompt, 0)
-        t1 = time.perf_counter()
-        position = len(prompt)
-        for _ in range(args.decode_tokens):
-            logits = llm.step([int(torch.argmax(logits))], position)
-            position += 1
-        t2 = time.perf_counter()
-        if repeat:
-            prefill_s.append(t1 - t0)
-            decode_s.append(t2 - t1)
+    timed = timing.time_engine(llm, prompt, args.decode_tokens, args.repeats)
     figures = {
         "model": args.model,
         "quant": args.quant,
@@ -82,10 +71,7 @@ def main() -> None:
         "prompt_tokens": args.prompt_tokens,
         "decode_tokens": args.decode_tokens,
         "repeats": args.repeats,
-        "prefill_tok_s": args.prompt_tokens / statistics.median(prefill_s),
-        "decode_tok_s": args.decode_tokens / statistics.median(decode_s),
-        "prefill_tok_s_all": [round(args.prompt_tokens / s, 1) for s in prefill_s],
-        "decode_tok_s_all": [round(args.decode_tokens / s, 1) for s in decode_s],
+        **timed,
         "pte_bytes": manifest["files"]["model.pte"]["bytes"],
         "export_wall_s_this_run": round(export_seconds, 1),
         "export_from_cache": outcome.from_cache,

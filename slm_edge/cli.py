@@ -218,7 +218,8 @@ def _int_list(value: str, option: str) -> list[int]:
 @click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True)
 @click.option("--threads", default="2", show_default=True, help="Thread counts, comma-separated.")
-@click.option("--sample-interval-ms", type=click.FloatRange(min=1), default=10.0, show_default=True)
+@click.option("--sample-interval-ms", type=click.FloatRange(min=1), default=50.0, show_default=True,
+              help="Memory sampling interval (phase boundaries are always sampled).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=3600.0, show_default=True,
               help="Seconds before the device-side run is abandoned (what it measured is kept).")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder [default: runs/ARTIFACT-TIMESTAMP].")

@@ -29,7 +29,7 @@ class ProfileOptions:
     repeats: int = 5
     warmup: int = 1
     threads: list[int] = field(default_factory=lambda: [2])
-    sample_interval_ms: float = 10.0
+    sample_interval_ms: float = 50.0
     memory_sampling: bool = True
     timeout_s: float = 3600.0
     keep: bool = False

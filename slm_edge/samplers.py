@@ -89,15 +89,22 @@ def device_facts(emulated: bool) -> dict:
     }
 
 
+DEFAULT_INTERVAL_MS = 50.0
+
+
 class Sampler:
-    """A daemon thread sampling memory every `interval_ms` (and CPU state every 50 samples),
-    plus synchronous samples at phase boundaries, all tagged with the current phase."""
+    """A daemon thread sampling memory every `interval_ms` (and CPU state every CPU_EVERY_S),
+    plus synchronous samples at phase boundaries, all tagged with the current phase.
 
-    CPU_EVERY = 50
+    The 50 ms default keeps the sampler's cost under 1% of a decode step when the runtime's
+    threads fill every core (10 ms cost 4% on 2 cores: benchmarks/bench_profiler_overhead.py)."""
 
-    def __init__(self, origin_ns: int, interval_ms: float = 10.0, enabled: bool = True):
+    CPU_EVERY_S = 0.5
+
+    def __init__(self, origin_ns: int, interval_ms: float = DEFAULT_INTERVAL_MS, enabled: bool = True):
         self.origin_ns = origin_ns
         self.interval = interval_ms / 1000.0
+        self.cpu_every = max(1, round(self.CPU_EVERY_S / self.interval))
         self.enabled = enabled
         self.phase = "idle"
         self.memory: list[dict] = []
@@ -136,7 +143,7 @@ class Sampler:
         count = 0
         while not self._stop.wait(self.interval):
             self.sample()
-            if count % self.CPU_EVERY == 0:
+            if count % self.cpu_every == 0:
                 self.sample_cpu()
             count += 1
 

@@ -267,3 +267,34 @@ def test_llm_runner_mode_keeps_textllmrunner_stats(artifact_with_tokenizer, tmp_
 def test_llm_runner_mode_needs_a_tokenizer(artifact, tmp_path):
     result = run_cli("profile", artifact, "--emulated", "--mode", "llm-runner", "--out", tmp_path / "r")
     assert result.returncode == 2 and "needs a tokenizer" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def onnx_artifact(tiny_qwen2, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("artifact") / "tiny-onnx-int4"
+    export_model(resolve_source(str(tiny_qwen2)), ExportRequest(backend="onnx", quant="int4", max_seq_len=128), out,
+                 timer=StageTimer(quiet=True))
+    return out
+
+
+@pytest.mark.parametrize("engine", ["onnxruntime", "onnxruntime-genai"])
+def test_profile_runs_onnx_artifacts_on_either_engine(engine, onnx_artifact, tmp_path):
+    run_dir = tmp_path / engine
+    result = run_cli("profile", onnx_artifact, "--emulated", "--engine", engine, "--prompt-lengths", "8,32",
+                     "--decode-tokens", "12", "--repeats", "2", "--warmup", "1", "--threads", "2", "--out", run_dir)
+    assert result.returncode == 0, result.stderr
+    trace = load_trace(run_dir / "trace.json")
+    assert trace["status"] == "complete" and trace["artifact"]["engine"] == engine
+    assert trace["software"]["onnxruntime"] and trace["loads"][0]["load_ms"] > 0
+    assert len(trace["runs"]) == 2 * 3 and all(len(r["decode_step_us"]) == 12 for r in trace["runs"])
+    report = json.loads((run_dir / "report.json").read_text())
+    assert all(row["decode_tok_s"]["median"] > 0 for row in report["rows"])
+
+
+def test_profile_refuses_an_engine_the_artifact_cannot_use(onnx_artifact, artifact, tmp_path):
+    wrong = run_cli("profile", onnx_artifact, "--emulated", "--engine", "executorch", "--out", tmp_path / "a")
+    assert wrong.returncode == 2 and "cannot run on executorch" in wrong.stderr
+    runner_mode = run_cli("profile", onnx_artifact, "--emulated", "--mode", "llm-runner", "--out", tmp_path / "b")
+    assert runner_mode.returncode == 2 and "use --mode steps for ONNX" in runner_mode.stderr
+    genai_for_pte = run_cli("profile", artifact, "--emulated", "--engine", "onnxruntime-genai", "--out", tmp_path / "c")
+    assert genai_for_pte.returncode == 2 and "cannot run on onnxruntime-genai" in genai_for_pte.stderr

@@ -114,12 +114,17 @@ BACKEND_LIBRARIES = {
 }
 
 
+# options of the other backend do not shape the artifact, so they do not split the cache
+IGNORED_FIELDS = {"executorch": ("block_size", "accuracy_level", "execution_provider"),
+                  "onnx": ("group_size", "embedding_quant")}
+
+
 def cache_key(source: ModelSource, request: ExportRequest, path: str) -> str:
     relevant = BACKEND_LIBRARIES[request.backend]
     return cache.sha256_json(
         {
             "source": source.source_hash,
-            "request": request.__dict__,
+            "request": {k: v for k, v in request.__dict__.items() if k not in IGNORED_FIELDS[request.backend]},
             "path": path,
             "versions": {k: v for k, v in library_versions().items() if k in relevant},
         }
