@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -18,6 +19,8 @@ from slm_edge.progress import console
 results = Console() if sys.stdout.isatty() else Console(width=200)
 
 # Keep third-party chatter (transformers, torchao, executorch) off the user's terminal.
+logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)  # torchao's enum registration notice
+logging.getLogger("torchao").setLevel(logging.ERROR)  # its CUDA-only kernels cannot load on a CPU build
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

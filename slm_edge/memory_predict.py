@@ -70,6 +70,15 @@ def predict_weight_bytes(config: dict, scheme: str, group_size: int, embedding_q
     return int(total)
 
 
+def per_token_weight_bytes(config: dict, scheme: str, group_size: int, embedding_quant: str) -> int:
+    """Weight bytes a decode step reads: every linear and the LM head, but of the embedding table
+    (when it is its own tensor) only one row. What the bandwidth roofline divides by."""
+    facts = architecture_facts(config, 0)
+    table = facts["vocab_size"] * facts["hidden_size"] * _embedding_bytes_per_element(embedding_quant, scheme,
+                                                                                      facts["hidden_size"])
+    return int(predict_weight_bytes(config, scheme, group_size, embedding_quant) - table)
+
+
 def predict_memory(config: dict, *, scheme: str, group_size: int, embedding_quant: str, max_seq_len: int,
                    planned_arena_bytes: int | None) -> dict:
     kv_bytes = kv_cache_bytes(config, max_seq_len, _FLOAT_BYTES["fp16"] if scheme == "fp16" else 4)

@@ -26,7 +26,8 @@ SCHEMES = {
     "onnx": {
         "fp32": Scheme("fp32", "fp32 weights and activations", 32, False),
         "fp16": Scheme("fp16", "fp16 weights and activations, fp32 graph inputs/outputs", 16, False),
-        "int8": Scheme("int8", "int8 weights: MatMulNBits 8-bit blocks (builder) or dynamic int8 MatMul (generic)", 8, True),
+        "int8": Scheme("int8", "int8 weights: MatMulNBits 8-bit blocks (builder) or per-channel weights with "
+                       "dynamically quantized int8 activations, MatMulInteger (generic)", 8, True),
         "int4": Scheme("int4", "int4 weights in blocks (MatMulNBits), activations per --accuracy-level", 4, True),
     },
 }

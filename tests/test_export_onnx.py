@@ -72,9 +72,11 @@ def test_generic_path_quantizes_with_onnxruntime(quant, tiny_qwen2, tmp_path):
     outcome = _export(tiny_qwen2, tmp_path / quant, quant=quant, path="generic", block_size=32)
     manifest = outcome.manifest
     ops = manifest["runtime"]["op_types"]
-    if quant in ("int4", "int8"):
-        # every linear, the untied LM head included, became a MatMulNBits; no float MatMul weight is left
+    # every linear, the untied LM head included, is quantized: 7 per layer + 1
+    if quant == "int4":
         assert ops["com.microsoft.MatMulNBits"] == 2 * 7 + 1
+    if quant == "int8":
+        assert ops["MatMulInteger"] == 2 * 7 + 1 and "DynamicQuantizeLinear" in ops
     data = manifest["files"]["model.onnx.data"]["bytes"]
     assert data < {"int4": 0.45, "int8": 0.6, "fp16": 0.6}[quant] * fp32["files"]["model.onnx.data"]["bytes"]
     # the prediction from the architecture matches what was written within 15%

@@ -97,12 +97,20 @@ def _quantize(source: Path, target: Path, scheme: str, block_size: int, accuracy
     import onnx
 
     logging.getLogger("onnxruntime.quantization").setLevel(logging.WARNING)  # one INFO line per node otherwise
+    if scheme == "int8":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        # int8 weights per output channel, activations quantized per call (DynamicQuantizeMatMul)
+        quantize_dynamic(source, target, op_types_to_quantize=["MatMul"], per_channel=True,
+                         weight_type=QuantType.QInt8, use_external_data_format=True,
+                         extra_options={"MatMulConstBOnly": True})
+        return
     model = onnx.load(str(source), load_external_data=True)
-    if scheme in ("int4", "int8"):
+    if scheme == "int4":
         from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
-        quantizer = MatMulNBitsQuantizer(model, bits=4 if scheme == "int4" else 8, block_size=block_size,
-                                         is_symmetric=True, accuracy_level=accuracy_level or None)
+        quantizer = MatMulNBitsQuantizer(model, bits=4, block_size=block_size, is_symmetric=True,
+                                         accuracy_level=accuracy_level or None)
         quantizer.process()
         model = quantizer.model.model
     elif scheme == "fp16":
