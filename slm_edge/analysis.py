@@ -53,6 +53,28 @@ def _temperature_rise(cpu_samples: list[dict]) -> float | None:
     return temps[-1] - temps[0] if len(temps) >= 2 else None
 
 
+def memory_breakdown(trace: dict, peak_increase: int) -> dict | None:
+    """Predicted (from the artifact: weights, KV cache at max length, planned activations) beside
+    measured (RSS over the pre-load baseline: after load, after prefill, peak)."""
+    artifact = trace.get("host", {}).get("artifact")
+    if not artifact:
+        return None
+    predicted = artifact["predicted_memory"]
+    baseline = trace["baseline_memory"]["rss_bytes"]
+    loads = [load["rss_after_bytes"] - baseline for load in trace.get("loads", [])]
+    after_prefill = [r["memory"]["rss_after_prefill_bytes"] - baseline for r in trace["runs"]]
+    return {
+        "predicted": {k: predicted.get(k) for k in ("weight_bytes", "kv_cache_bytes", "activation_bytes", "total_bytes")},
+        "measured": {"after_load_bytes": max(loads) if loads else None,
+                     "after_prefill_bytes": max(after_prefill) if after_prefill else None,
+                     "peak_bytes": peak_increase},
+        # signed: positive when the prediction is above what the process really grew by
+        "prediction_error": (predicted["total_bytes"] - peak_increase) / peak_increase if peak_increase > 0 else None,
+        "note": "measured figures are RSS increases over the runner before the model loaded; they include the "
+                "runtime's own allocations (thread pools, kernels' scratch, code pages touched first at load)",
+    }
+
+
 def analyze(trace: dict) -> dict:
     """Group measured (non-warm-up) runs by (threads, prompt length) and compute the report figures."""
     baseline = trace["baseline_memory"]["rss_bytes"]
@@ -114,6 +136,7 @@ def analyze(trace: dict) -> dict:
         errors = "; ".join(f"{e['phase']}: {e['message']}" for e in trace["errors"]) or "no error recorded"
         warnings.append(f"trace is {trace['status']}: {errors}")
     return {
+        "memory_breakdown": memory_breakdown(trace, peak_hwm - baseline),
         "status": trace["status"],
         "device": trace["device"],
         "artifact": trace["artifact"],

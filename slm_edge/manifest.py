@@ -12,6 +12,7 @@ from slm_edge import __version__, cache
 from slm_edge.errors import SlmEdgeError
 
 MANIFEST = "manifest.json"
+VERIFY_FILE = "verify.json"  # written beside the manifest by `slm-edge verify`
 SCHEMA = "slm-edge/manifest"
 SCHEMA_VERSION = 1
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja", "tokenizer.model")

@@ -15,7 +15,7 @@ from slm_edge import cache
 from slm_edge.analysis import analyze
 from slm_edge.device import Device
 from slm_edge.errors import SlmEdgeError
-from slm_edge.manifest import MANIFEST, check_files, read_manifest
+from slm_edge.manifest import MANIFEST, VERIFY_FILE, check_files, read_manifest
 from slm_edge.report import write_reports
 from slm_edge.trace import CONFIG_SCHEMA_VERSION, load_trace, validate_config
 
@@ -95,6 +95,29 @@ def build_config(manifest: dict, manifest_sha: str, artifact_remote_dir: str, op
     return config
 
 
+def artifact_facts(folder: Path, manifest: dict) -> dict:
+    """What reports and `recommend` need to know of the artifact: what it is, what it should cost in
+    memory, and how close to the reference it ran (verify.json, when `slm-edge verify` was run)."""
+    verified = None
+    if (folder / VERIFY_FILE).is_file():
+        try:
+            figures = json.loads((folder / VERIFY_FILE).read_text())
+            verified = {k: figures.get(k) for k in ("engine", "greedy_agreement", "teacher_forced_top1_agreement",
+                                                    "mean_kl", "steps")}
+        except (json.JSONDecodeError, AttributeError):
+            verified = None  # a damaged verify.json: the run still reports, without quality figures
+    return {
+        "name": manifest["source"]["name"],
+        "backend": manifest["backend"],
+        "scheme": manifest["quantization"]["scheme"],
+        "parameters": manifest["architecture"]["parameters"],
+        "model_bytes": sum(f["bytes"] for n, f in manifest["files"].items() if n.startswith("model.")),
+        "max_seq_len": manifest["max_seq_len"],
+        "predicted_memory": manifest["predicted_memory"],
+        "verify": verified,
+    }
+
+
 def push_artifact(device: Device, folder: Path, manifest: dict, remote_dir: str) -> dict:
     """Push every artifact file, skipping those the device already has with the same hash."""
     pushed = {}
@@ -140,7 +163,7 @@ def profile_artifact(artifact: Path, device: Device, options: ProfileOptions, ru
                    else f"runner ended without finishing (exit code {result.returncode}): {_last_line(log_tail)}")
         trace["errors"].append({"phase": "timeout" if result.timed_out else "crash", "message": message, "run": None})
     trace["host"] = {"device": device.info(), "pushed": pushed, "runner_returncode": result.returncode,
-                     "timed_out": result.timed_out}
+                     "timed_out": result.timed_out, "artifact": artifact_facts(artifact, manifest)}
     cache.atomic_write_text(run_dir / "trace.json", json.dumps(trace))
     analysis = analyze(trace)
     write_reports(run_dir, {run_dir.name: analysis}, {run_dir.name: trace})

@@ -85,6 +85,15 @@ def markdown(runs: dict[str, dict]) -> str:
                 _mib(row["rss_increase_bytes"])]) + " |")
         lines += ["", f"Peak RSS (VmHWM) {_mib(analysis['peak_hwm_bytes'])}, {_mib(analysis['peak_increase_bytes'])} over "
                   f"the baseline of {_mib(analysis['baseline_rss_bytes'])}. {analysis['note']}.", ""]
+        breakdown = analysis.get("memory_breakdown")
+        if breakdown:
+            lines += ["Memory, predicted from the artifact vs measured:", "", "| | weights | KV cache (max length) | "
+                      "activations | total | after load | after prefill | peak | prediction error |",
+                      "|---|---|---|---|---|---|---|---|---|", "| bytes | " + " | ".join(
+                          [_mib(breakdown["predicted"][k]) for k in ("weight_bytes", "kv_cache_bytes", "activation_bytes", "total_bytes")]
+                          + [_mib(breakdown["measured"][k]) for k in ("after_load_bytes", "after_prefill_bytes", "peak_bytes")]
+                          + [f"{breakdown['prediction_error']:+.1%}" if breakdown["prediction_error"] is not None else "—"]) + " |",
+                      "", breakdown["note"] + ".", ""]
         if analysis["warnings"]:
             lines += ["Warnings:", ""] + [f"- {w}" for w in analysis["warnings"]] + [""]
     return "\n".join(lines) + "\n"

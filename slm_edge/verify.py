@@ -16,11 +16,10 @@ import torch
 
 from slm_edge import cache
 from slm_edge.errors import SlmEdgeError
-from slm_edge.manifest import check_files, read_manifest
+from slm_edge.manifest import VERIFY_FILE, check_files, read_manifest
 from slm_edge.sources import ModelSource, resolve_source
 
 DEFAULT_PROMPT = "What is the capital of France?"
-VERIFY_FILE = "verify.json"
 
 
 def source_from_manifest(manifest: dict) -> ModelSource:

@@ -1,0 +1,90 @@
+"""Memory breakdown (predicted vs measured) in the reports, and `slm-edge recommend` on real runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from slm_edge.device.local import LocalDevice
+from slm_edge.errors import SlmEdgeError
+from slm_edge.export import ExportRequest, export_model
+from slm_edge.profile import ProfileOptions, profile_artifact
+from slm_edge.progress import StageTimer
+from slm_edge.recommend import parse_size, recommend
+from slm_edge.sources import resolve_source
+from slm_edge.verify import verify_artifact
+from test_cli import run_cli
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_qwen2, tmp_path_factory) -> dict[str, Path]:
+    """Two real profile runs of tiny ONNX artifacts; only the int4 one was verified before profiling."""
+    base = tmp_path_factory.mktemp("insights")
+    folders = {}
+    for quant in ("fp32", "int4"):
+        artifact = base / f"artifact-{quant}"
+        export_model(resolve_source(str(tiny_qwen2)), ExportRequest(backend="onnx", quant=quant, max_seq_len=64),
+                     artifact, timer=StageTimer(quiet=True))
+        if quant == "int4":
+            verify_artifact(artifact, steps=8)
+        options = ProfileOptions(prompt_lengths=[8, 24], decode_tokens=8, repeats=2, warmup=1, threads=[2])
+        profile_artifact(artifact, LocalDevice(), options, base / f"run-{quant}")
+        folders[quant] = base / f"run-{quant}"
+    return folders
+
+
+def test_report_shows_predicted_beside_measured_memory(runs):
+    report = json.loads((runs["int4"] / "report.json").read_text())
+    breakdown = report["memory_breakdown"]
+    manifest = json.loads((runs["int4"].parent / "artifact-int4" / "manifest.json").read_text())
+    assert breakdown["predicted"]["total_bytes"] == manifest["predicted_memory"]["total_bytes"]
+    measured = breakdown["measured"]
+    assert 0 < measured["after_load_bytes"] <= measured["peak_bytes"]
+    assert breakdown["prediction_error"] == pytest.approx(
+        (breakdown["predicted"]["total_bytes"] - measured["peak_bytes"]) / measured["peak_bytes"])
+    assert "Memory, predicted from the artifact vs measured" in (runs["int4"] / "report.md").read_text()
+
+
+def test_recommend_ranks_and_explains(runs):
+    everything, rejected = recommend(list(runs.values()))
+    assert not rejected and len(everything) == 2
+    assert everything[0].decode_tok_s >= everything[1].decode_tok_s
+    assert {c.prompt_length for c in everything} == {24}  # judged at the longest profiled length
+    assert {c.scheme for c in everything} == {"fp32", "int4"}
+
+    smallest = min(c.peak_memory_bytes for c in everything)
+    fits, fails = recommend(list(runs.values()), max_memory=smallest - 1)
+    assert not fits and all("exceeds" in c.reasons[0] for c in fails)
+
+    fastest = max(c.decode_tok_s for c in everything)
+    fits, fails = recommend(list(runs.values()), min_decode_tps=fastest + 1)
+    assert not fits and all("below" in c.reasons[0] for c in fails)
+
+    fits, fails = recommend(list(runs.values()), min_agreement=0.0)
+    assert [c.scheme for c in fits] == ["int4"] and fits[0].greedy_agreement is not None
+    assert [c.scheme for c in fails] == ["fp32"] and "run `slm-edge verify`" in fails[0].reasons[0]
+
+    fits, _ = recommend(list(runs.values()), prompt_length=8)
+    assert {c.prompt_length for c in fits} == {8}
+    with pytest.raises(SlmEdgeError, match="no measured run at prompt length 99"):
+        recommend(list(runs.values()), prompt_length=99)
+
+
+def test_recommend_cli(runs, tmp_path):
+    verdicts = tmp_path / "verdicts.json"
+    result = run_cli("recommend", *runs.values(), "--max-memory", "4GB", "--min-decode-tps", "1", "--json", verdicts)
+    assert result.returncode == 0, result.stderr
+    assert "fits" in result.stdout
+    assert len(json.loads(verdicts.read_text())["fits"]) == 2
+    bad = run_cli("recommend", *runs.values(), "--max-memory", "lots")
+    assert bad.returncode == 2 and "cannot read the size 'lots'" in bad.stderr
+    not_a_run = run_cli("recommend", tmp_path)
+    assert not_a_run.returncode == 2 and "not a profile run folder" in not_a_run.stderr
+
+
+@pytest.mark.parametrize(("text", "expected"), [("1.5GB", 1_500_000_000), ("800MiB", 800 * 2**20), ("512M", 512_000_000),
+                                                ("2048", 2048), ("1 gib", 2**30)])
+def test_sizes_parse(text, expected):
+    assert parse_size(text) == expected
