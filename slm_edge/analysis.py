@@ -75,6 +75,18 @@ def memory_breakdown(trace: dict, peak_increase: int) -> dict | None:
     }
 
 
+def op_breakdown(trace: dict) -> list[dict]:
+    """Per-op category shares from the traced runs, with what tracing cost against the timed runs."""
+    out = []
+    for profile in trace.get("op_profiles", []):
+        timed = [us for r in trace["runs"] if not r["warmup"] and r["threads"] == profile["threads"]
+                 and r["prompt_length"] == profile["prompt_length"] for us in r["decode_step_us"]]
+        traced = profile.get("decode_step_us_traced") or []
+        overhead = (statistics.median(traced) / statistics.median(timed) - 1) if timed and traced else None
+        out.append({**profile, "tracing_overhead": overhead})
+    return out
+
+
 def analyze(trace: dict) -> dict:
     """Group measured (non-warm-up) runs by (threads, prompt length) and compute the report figures."""
     baseline = trace["baseline_memory"]["rss_bytes"]
@@ -137,6 +149,7 @@ def analyze(trace: dict) -> dict:
         warnings.append(f"trace is {trace['status']}: {errors}")
     return {
         "memory_breakdown": memory_breakdown(trace, peak_hwm - baseline),
+        "op_breakdown": op_breakdown(trace),
         "status": trace["status"],
         "device": trace["device"],
         "artifact": trace["artifact"],

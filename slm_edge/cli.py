@@ -229,10 +229,11 @@ def _int_list(value: str, option: str) -> list[int]:
 @click.option("--keep", is_flag=True, help="Keep the run's files on the device.")
 @click.option("--engine", type=click.Choice(["executorch", "onnxruntime", "onnxruntime-genai"]), default=None,
               help="Runtime on the device [default: the artifact's first engine; onnxruntime = our KV-cache loop].")
+@click.option("--ops", is_flag=True, help="Also break latency down by op category (onnxruntime engine), in separate traced runs.")
 @click.option("--mode", type=click.Choice(["steps", "llm-runner"]), default="steps", show_default=True,
               help="steps: our prefill/decode loop, every step timed; llm-runner: executorch's TextLLMRunner end to end.")
 def profile(artifact, emulated, serial, prompt_lengths, decode_tokens, repeats, warmup, threads, sample_interval_ms,
-            timeout_s, out, keep, engine, mode):
+            timeout_s, out, keep, ops, engine, mode):
     """Profile ARTIFACT: prefill and decode latency, TTFT, memory; writes a run folder of reports."""
     import time
 
@@ -247,7 +248,7 @@ def profile(artifact, emulated, serial, prompt_lengths, decode_tokens, repeats, 
     options = ProfileOptions(prompt_lengths=_int_list(prompt_lengths, "--prompt-lengths"), decode_tokens=decode_tokens,
                              repeats=repeats, warmup=warmup, threads=_int_list(threads, "--threads"),
                              sample_interval_ms=sample_interval_ms, timeout_s=timeout_s, keep=keep,
-                             mode=mode.replace("-", "_"), engine=engine)
+                             mode=mode.replace("-", "_"), engine=engine, ops=ops)
     out = out or Path("runs") / f"{Path(artifact).resolve().name}-{time.strftime('%Y%m%d-%H%M%S')}"
     with console.status(f"profiling {artifact} on the emulated device…"):
         outcome = profile_artifact(artifact, LocalDevice(), options, out)

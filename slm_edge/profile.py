@@ -35,6 +35,7 @@ class ProfileOptions:
     keep: bool = False
     mode: str = "steps"
     engine: str | None = None  # None: the artifact's first engine
+    ops: bool = False  # per-op breakdown (onnxruntime's profiler), in runs separate from the timed ones
 
 
 @dataclass
@@ -52,6 +53,9 @@ def build_config(manifest: dict, manifest_sha: str, artifact_remote_dir: str, op
     if engine not in engines_for(manifest):
         raise SlmEdgeError(f"this {manifest['backend']} artifact cannot run on {engine}",
                            f"use --engine {' or '.join(engines_for(manifest))}")
+    if options.ops and engine != "onnxruntime":
+        raise SlmEdgeError(f"--ops is built for the onnxruntime engine only, not {engine} (ExecuTorch ETDump comes later)",
+                           "drop --ops, or profile an ONNX artifact with --engine onnxruntime")
     if options.mode == "llm_runner" and engine != "executorch":
         raise SlmEdgeError("the llm_runner mode is executorch's TextLLMRunner and this artifact runs on " + engine,
                            "use --mode steps for ONNX artifacts")
@@ -76,6 +80,7 @@ def build_config(manifest: dict, manifest_sha: str, artifact_remote_dir: str, op
         "threads": options.threads,
         "sample_interval_ms": options.sample_interval_ms,
         "memory_sampling": options.memory_sampling,
+        "ops": options.ops,
         "seed": 0,
         "trace_file": "trace.json",
     }

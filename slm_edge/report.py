@@ -94,6 +94,17 @@ def markdown(runs: dict[str, dict]) -> str:
                           + [_mib(breakdown["measured"][k]) for k in ("after_load_bytes", "after_prefill_bytes", "peak_bytes")]
                           + [f"{breakdown['prediction_error']:+.1%}" if breakdown["prediction_error"] is not None else "—"]) + " |",
                       "", breakdown["note"] + ".", ""]
+        for ops in analysis.get("op_breakdown") or []:
+            overhead = ops["tracing_overhead"]
+            lines += [f"Latency by op category ({ops['engine']} profiler, {ops['threads']} threads, prompt "
+                      f"{ops['prompt_length']}; traced runs are separate from the timed ones"
+                      + (f", tracing cost {overhead:+.1%} per decode step" if overhead is not None else "") + "):", "",
+                      "| category | prefill ms | share | decode ms/step | share |", "|---|---|---|---|---|"]
+            prefill, decode = ops["phases"].get("prefill", {}), ops["phases"].get("decode", {})
+            for name in prefill.get("categories", {}):
+                p, d = prefill["categories"][name], decode.get("categories", {}).get(name, {"us": 0, "share": 0})
+                lines.append(f"| {name} | {p['us'] / 1000:.2f} | {p['share']:.1%} | {d['us'] / 1000:.3f} | {d['share']:.1%} |")
+            lines.append("")
         if analysis["warnings"]:
             lines += ["Warnings:", ""] + [f"- {w}" for w in analysis["warnings"]] + [""]
     return "\n".join(lines) + "\n"

@@ -148,6 +148,10 @@ def run(config_path: Path, emulated: bool = False) -> int:
                     trace["runs"].append(record)
                     writer.flush(sampler)
             llm = None
+            if config.get("ops"):
+                phase = "ops"
+                trace.setdefault("op_profiles", []).append(_op_profile(config, base, manifest, threads, sampler))
+                writer.flush(sampler)
         sampler.stop()
         writer.flush(sampler, "complete")
         return 0
@@ -206,6 +210,28 @@ def _one_run(llm, sampler: Sampler, prompt: list[int], decode_tokens: int, run_i
         "memory": {"rss_after_prefill_bytes": rss_after_prefill, "rss_end_bytes": rss_end, "hwm_end_bytes": hwm_end,
                    "pss_end_bytes": sampler.memory[-1].get("pss_bytes") if sampler.memory else None},
     }
+
+
+def _op_profile(config: dict, base: Path, manifest: dict, threads: int, sampler: Sampler) -> dict:
+    """Separate from the timed runs (tracing costs time): one prefill of the longest prompt and the
+    decode steps with onnxruntime's profiler on; kernel time per op grouped by category."""
+    from slm_edge.op_breakdown import node_scopes, parse_profile, summarize_phases
+    from slm_edge.runtime_ort import OrtLlm
+
+    folder = base / config["artifact"]["dir"]
+    prefix = str(base / f"ort-profile-t{threads}")
+    llm = OrtLlm(folder, manifest, threads=threads, profile_prefix=prefix)
+    prompt = prompt_for(max(config["prompt_lengths"]), config["artifact"]["vocab_size"], config.get("seed", 0))
+    sampler.mark("ops", "start")
+    steps_us = []
+    token, _, _ = prefill(llm, prompt)
+    steps_us = decode(llm, token, len(prompt), config["decode_tokens"])
+    sampler.mark("ops", "end")
+    profile_path = llm.session.end_profiling()
+    runs = parse_profile(Path(profile_path), node_scopes(folder / config["artifact"]["model_file"]))
+    Path(profile_path).unlink(missing_ok=True)
+    return {"engine": "onnxruntime", "threads": threads, "prompt_length": len(prompt),
+            "decode_step_us_traced": steps_us, "phases": summarize_phases(runs)}
 
 
 def _llm_runner_runs(config: dict, base: Path, model_path: Path, threads: int, sampler: Sampler,

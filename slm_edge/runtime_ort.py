@@ -24,12 +24,15 @@ class OrtLlm(StepLlm):
     through numpy. Graphs whose attention can share past and present (GroupQueryAttention) get one
     max-length buffer per layer written in place; others get each call's present as the next past."""
 
-    def __init__(self, folder: Path, manifest: dict, threads: int = 0):
+    def __init__(self, folder: Path, manifest: dict, threads: int = 0, profile_prefix: str | None = None):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0 = onnxruntime's default (one per core)
         options.inter_op_num_threads = 1
+        if profile_prefix:  # onnxruntime's own per-node timing (slm_edge.op_breakdown reads it)
+            options.enable_profiling = True
+            options.profile_file_prefix = profile_prefix
         try:
             self.session = ort.InferenceSession(str(Path(folder) / manifest["model_file"]), options,
                                                 providers=["CPUExecutionProvider"])

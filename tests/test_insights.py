@@ -88,3 +88,31 @@ def test_recommend_cli(runs, tmp_path):
                                                 ("2048", 2048), ("1 gib", 2**30)])
 def test_sizes_parse(text, expected):
     assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("path", ["fast", "generic"])
+def test_ops_break_latency_down_by_category(path, tiny_llama, tmp_path):
+    artifact = tmp_path / "artifact"
+    export_model(resolve_source(str(tiny_llama)), ExportRequest(backend="onnx", quant="int4", path=path, max_seq_len=64),
+                 artifact, timer=StageTimer(quiet=True))
+    run = tmp_path / "run"
+    result = run_cli("profile", artifact, "--emulated", "--ops", "--prompt-lengths", "16", "--decode-tokens", "6",
+                     "--repeats", "2", "--threads", "2", "--out", run)
+    assert result.returncode == 0, result.stderr
+    ops = json.loads((run / "report.json").read_text())["op_breakdown"][0]
+    assert ops["prompt_length"] == 16 and ops["tracing_overhead"] is not None
+    prefill, decode = ops["phases"]["prefill"], ops["phases"]["decode"]
+    assert decode["steps"] == 6
+    for phase in (prefill, decode):
+        assert sum(c["share"] for c in phase["categories"].values()) == pytest.approx(1.0)
+        # the quantized linears keep their module path (carried over by the export), so they land in
+        # attention / FFN / LM head rather than "other"
+        for name in ("attention", "ffn", "lm_head", "norm"):
+            assert phase["categories"][name]["us"] > 0, (name, phase)
+    assert "Latency by op category" in (run / "report.md").read_text()
+
+
+def test_ops_is_refused_where_it_is_not_built(runs, tmp_path):
+    artifact = runs["int4"].parent / "artifact-int4"
+    refused = run_cli("profile", artifact, "--emulated", "--ops", "--engine", "onnxruntime-genai", "--out", tmp_path / "r")
+    assert refused.returncode == 2 and "--ops is built for the onnxruntime engine only" in refused.stderr

@@ -104,6 +104,9 @@ def _quantize(source: Path, target: Path, scheme: str, block_size: int, accuracy
         quantize_dynamic(source, target, op_types_to_quantize=["MatMul"], per_channel=True,
                          weight_type=QuantType.QInt8, use_external_data_format=True,
                          extra_options={"MatMulConstBOnly": True})
+        quantized = onnx.load(str(target), load_external_data=False)
+        _carry_scopes(onnx.load(str(source), load_external_data=False), quantized)
+        onnx.save_model(quantized, str(target))  # graph only: its external data file is already in place
         return
     model = onnx.load(str(source), load_external_data=True)
     if scheme == "int4":
@@ -112,6 +115,7 @@ def _quantize(source: Path, target: Path, scheme: str, block_size: int, accuracy
         quantizer = MatMulNBitsQuantizer(model, bits=4, block_size=block_size, is_symmetric=True,
                                          accuracy_level=accuracy_level or None)
         quantizer.process()
+        _carry_scopes(onnx.load(str(source), load_external_data=False), quantizer.model.model)
         model = quantizer.model.model
     elif scheme == "fp16":
         from onnxruntime.transformers.float16 import convert_float_to_float16
@@ -120,3 +124,17 @@ def _quantize(source: Path, target: Path, scheme: str, block_size: int, accuracy
         model = convert_float_to_float16(model, keep_io_types=True)
     onnx.save_model(model, str(target), save_as_external_data=True, all_tensors_to_one_file=True,
                     location=target.name + ".data", size_threshold=1024)
+
+
+def _carry_scopes(original, quantized) -> None:
+    """Quantizers replace nodes (node_linear → node_linear_Q4) without torch.onnx's module-path
+    metadata; copy it from the node each new one was named after, so per-op reports can group them."""
+    from slm_edge.op_breakdown import SCOPE_KEY
+
+    scopes = {n.name: p for n in original.graph.node for p in n.metadata_props if p.key == SCOPE_KEY}
+    for node in quantized.graph.node:
+        if any(p.key == SCOPE_KEY for p in node.metadata_props):
+            continue
+        origin = max((name for name in scopes if node.name.startswith(name)), key=len, default=None)
+        if origin:
+            node.metadata_props.add(key=SCOPE_KEY, value=scopes[origin].value)
