@@ -324,6 +324,41 @@ def recommend(run_dirs, max_memory, min_decode_tps, min_agreement, prompt_length
                                         "fails": [c.as_dict() for c in failing]}, indent=2) + "\n")
 
 
+@main.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Sweep folder [default: runs/sweep-NAME]; rerun to resume.")
+def sweep(spec, out):
+    """Export (cached), verify and profile every model × backend × scheme of SPEC, then one combined report."""
+    import json
+
+    from slm_edge.analysis import analyze
+    from slm_edge.cache import atomic_write_text
+    from slm_edge.report import terminal_table, write_reports
+    from slm_edge.sweep import load_spec, quantization_effect, quantization_markdown, run_sweep
+    from slm_edge.trace import load_trace
+
+    loaded = load_spec(spec)
+    out = out or Path("runs") / f"sweep-{loaded.name}"
+    state = run_sweep(loaded, out, progress=lambda line: console.print(line, highlight=False))
+    complete = [out / "cells" / name for name, cell in state["cells"].items() if cell["status"] == "complete"]
+    if complete:
+        traces = {d.name: load_trace(d / "trace.json") for d in complete}
+        runs = {name: analyze(trace) for name, trace in traces.items()}
+        write_reports(out, runs, traces, ("json", "csv", "md", "html"))
+        effect = quantization_effect(complete)
+        atomic_write_text(out / "quantization.json", json.dumps(effect, indent=2) + "\n")
+        atomic_write_text(out / "quantization.md", quantization_markdown(effect))
+        results.print(terminal_table(runs))
+        results.print(quantization_markdown(effect))
+    failed = {name: cell["error"] for name, cell in state["cells"].items() if cell["status"] == "failed"}
+    for name, error in failed.items():
+        console.print(f"[bold red]failed[/bold red] {name}: {error}", highlight=False)
+    console.print(f"sweep folder {out}: {len(complete)} cells complete, {len(failed)} failed "
+                  f"(rerun the same command to retry only those)")
+    if failed and not complete:
+        raise SlmEdgeError(f"every cell of the sweep failed ({len(failed)})", f"see {out / 'sweep.json'}")
+
+
 @main.command("cards")
 def cards_command():
     """List the built-in architecture cards (use with --random-weights)."""

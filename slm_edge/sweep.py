@@ -1,0 +1,180 @@
+"""`slm-edge sweep SPEC.yaml`: models × backends × quant schemes → export (cached) + verify + profile
+on the emulated device, one run folder per cell, then one combined report.
+
+Resumable: a cell whose run folder holds a complete trace is never run again; a failed cell is
+recorded with its error (sweep.json) and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from slm_edge import cache
+from slm_edge.errors import SlmEdgeError
+
+SPEC_KEYS = {"name", "models", "backends", "prompt_lengths", "decode_tokens", "threads", "repeats", "warmup",
+             "max_seq_len", "verify", "verify_steps"}
+STATE_FILE = "sweep.json"
+
+
+@dataclass
+class Cell:
+    model: str
+    random_weights: bool
+    backend: str
+    quant: str
+
+    @property
+    def name(self) -> str:
+        model = Path(self.model).name if ("/" in self.model or self.model.endswith(".gguf")) else self.model
+        return f"{model}-{self.backend}-{self.quant}"
+
+
+@dataclass
+class SweepSpec:
+    name: str
+    cells: list[Cell]
+    prompt_lengths: list[int]
+    decode_tokens: int = 32
+    threads: list[int] = field(default_factory=lambda: [2])
+    repeats: int = 3
+    warmup: int = 1
+    max_seq_len: int = 512
+    verify: bool = True
+    verify_steps: int = 16
+
+
+def load_spec(path: Path) -> SweepSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise SlmEdgeError(f"sweep spec not found: {path}", "pass a YAML file such as sweeps/quantization-effect.yaml")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SlmEdgeError(f"sweep spec {path} is not valid YAML ({str(exc).splitlines()[0]})", "fix the YAML syntax") from exc
+    if not isinstance(data, dict):
+        raise SlmEdgeError(f"sweep spec {path} must be a mapping", f"use keys from: {', '.join(sorted(SPEC_KEYS))}")
+    unknown = set(data) - SPEC_KEYS
+    if unknown:
+        raise SlmEdgeError(f"sweep spec {path} has unknown keys: {', '.join(sorted(unknown))}",
+                           f"use keys from: {', '.join(sorted(SPEC_KEYS))}")
+    models = data.get("models") or []
+    backends = data.get("backends") or {}
+    if not models or not isinstance(backends, dict) or not backends:
+        raise SlmEdgeError(f"sweep spec {path} needs 'models' (a list) and 'backends' (backend: [schemes])",
+                           "see sweeps/quantization-effect.yaml")
+    cells = []
+    for entry in models:
+        model, random_weights = (entry, False) if isinstance(entry, str) else (entry.get("model"), bool(entry.get("random_weights")))
+        if not isinstance(model, str):
+            raise SlmEdgeError(f"sweep spec {path}: model entry {entry!r} names no model",
+                               "write `- smollm2-135m` or `- {model: qwen2.5-0.5b, random_weights: true}`")
+        for backend, schemes in backends.items():
+            for quant in schemes if isinstance(schemes, list) else [schemes]:
+                cells.append(Cell(model, random_weights, str(backend), str(quant)))
+    try:
+        return SweepSpec(name=str(data.get("name", path.stem)), cells=cells,
+                         prompt_lengths=[int(v) for v in data.get("prompt_lengths", [32, 128])],
+                         decode_tokens=int(data.get("decode_tokens", 32)),
+                         threads=[int(v) for v in data.get("threads", [2])],
+                         repeats=int(data.get("repeats", 3)), warmup=int(data.get("warmup", 1)),
+                         max_seq_len=int(data.get("max_seq_len", 512)), verify=bool(data.get("verify", True)),
+                         verify_steps=int(data.get("verify_steps", 16)))
+    except (TypeError, ValueError) as exc:
+        raise SlmEdgeError(f"sweep spec {path}: a number is not a number ({exc})",
+                           "write prompt_lengths/threads as lists of integers") from exc
+
+
+def _state(out: Path) -> dict:
+    path = out / STATE_FILE
+    return json.loads(path.read_text()) if path.is_file() else {"cells": {}}
+
+
+def run_sweep(spec: SweepSpec, out: Path, *, progress=print) -> dict:
+    from slm_edge.device.local import LocalDevice
+    from slm_edge.export import ExportRequest, export_model
+    from slm_edge.profile import ProfileOptions, profile_artifact
+    from slm_edge.progress import StageTimer
+    from slm_edge.sources import resolve_source
+    from slm_edge.trace import load_trace
+    from slm_edge.verify import verify_artifact
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    state = _state(out)
+    state["spec"] = spec.name
+    for cell in spec.cells:
+        run_dir = out / "cells" / cell.name
+        trace_path = run_dir / "trace.json"
+        if trace_path.is_file() and load_trace(trace_path)["status"] == "complete":
+            state["cells"][cell.name] = {**state["cells"].get(cell.name, {}), "status": "complete"}
+            progress(f"{cell.name}: done before, kept")
+            continue
+        started = time.perf_counter()
+        try:
+            source = resolve_source(cell.model, random_weights=cell.random_weights)
+            outcome = export_model(source, ExportRequest(backend=cell.backend, quant=cell.quant,
+                                                         max_seq_len=min(spec.max_seq_len, source.config.get(
+                                                             "max_position_embeddings") or spec.max_seq_len)),
+                                   out / "artifacts" / cell.name, timer=StageTimer(quiet=True))
+            if spec.verify:
+                verify_artifact(outcome.folder, steps=spec.verify_steps)
+            options = ProfileOptions(prompt_lengths=spec.prompt_lengths, decode_tokens=spec.decode_tokens,
+                                     repeats=spec.repeats, warmup=spec.warmup, threads=spec.threads)
+            profile_artifact(outcome.folder, LocalDevice(), options, run_dir)
+            state["cells"][cell.name] = {"status": "complete", "seconds": round(time.perf_counter() - started, 1)}
+            progress(f"{cell.name}: complete")
+        except SlmEdgeError as err:
+            state["cells"][cell.name] = {"status": "failed", "error": err.one_line()}
+            progress(f"{cell.name}: failed — {err.one_line()}")
+        cache.atomic_write_text(out / STATE_FILE, json.dumps(state, indent=2) + "\n")
+    return state
+
+
+def quantization_effect(run_dirs: list[Path]) -> list[dict]:
+    """The survey's Fig. 8 question for each model and backend: what each scheme buys over fp32 in
+    prefill and in decode (ratios of tok/s at the same prompt length and threads), and in memory."""
+    from slm_edge.analysis import analyze
+    from slm_edge.trace import load_trace
+
+    by_key: dict[tuple, dict[str, dict]] = {}
+    for run_dir in run_dirs:
+        trace = load_trace(Path(run_dir) / "trace.json")
+        artifact = trace.get("host", {}).get("artifact") or {}
+        analysis = analyze(trace)
+        for row in analysis["rows"]:
+            key = (artifact.get("name"), artifact.get("backend"), row["threads"], row["prompt_length"])
+            by_key.setdefault(key, {})[artifact.get("scheme")] = {
+                "prefill": row["prefill_tok_s"]["median"], "decode": (row["decode_tok_s"] or {}).get("median"),
+                "memory": analysis["peak_increase_bytes"]}
+    table = []
+    for (model, backend, threads, prompt), schemes in sorted(by_key.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        base = schemes.get("fp32")
+        if not base:
+            continue
+        for scheme, figures in sorted(schemes.items()):
+            if scheme == "fp32":
+                continue
+            table.append({"model": model, "backend": backend, "threads": threads, "prompt_length": prompt,
+                          "scheme": scheme, "prefill_speedup": figures["prefill"] / base["prefill"],
+                          "decode_speedup": (figures["decode"] / base["decode"]) if figures["decode"] and base["decode"] else None,
+                          "memory_ratio": figures["memory"] / base["memory"] if base["memory"] else None})
+    return table
+
+
+def quantization_markdown(table: list[dict]) -> str:
+    lines = ["# What quantization buys, per phase (× fp32 of the same model and backend)", "",
+             "| model | backend | scheme | threads | prompt | prefill × | decode × | peak memory × |",
+             "|---|---|---|---|---|---|---|---|"]
+    def ratio(value) -> str:
+        return "—" if value is None else f"{value:.2f}"
+
+    for r in table:
+        lines.append(f"| {r['model']} | {r['backend']} | {r['scheme']} | {r['threads']} | {r['prompt_length']} | "
+                     f"{ratio(r['prefill_speedup'])} | {ratio(r['decode_speedup'])} | {ratio(r['memory_ratio'])} |")
+    return "\n".join(lines) + "\n"
