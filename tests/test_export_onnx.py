@@ -124,6 +124,11 @@ def test_an_architecture_no_onnx_path_supports_is_named():
     assert path == "generic" and "GPTNeoXForCausalLM" in reason
     with pytest.raises(SlmEdgeError, match="fast ONNX path cannot export"):
         choose_path({"model_type": "gpt_neox"}, "fast", "onnx")
+    # Gemma 3: builder 0.18 cannot read transformers 5's per-layer-type RoPE, and sliding-window
+    # layers break the generic path's past + new cache contract: say both, point to ExecuTorch
+    gemma = resolve_source("gemma-3-270m", random_weights=True).config
+    with pytest.raises(SlmEdgeError, match="no ONNX path can export gemma3_text.*per layer type.*sliding-window.*executorch"):
+        choose_path(gemma, "auto", "onnx")
 
 
 def test_cli_exports_and_verifies_onnx(tiny_qwen2, tmp_path):

@@ -74,6 +74,16 @@ def _choose_onnx_path(config: dict, requested: str) -> tuple[str, str]:
             f"use a supported family (builder: {families}; generic: any transformers causal LM)",
         )
     blocker = builder_blocker(config)
+    if requested != "fast" and (blocker is not None or requested == "generic"):
+        from slm_edge.export.onnx_generic import generic_blocker
+
+        generic = generic_blocker(config)
+        if generic is not None:
+            raise SlmEdgeError(
+                f"no ONNX path can export {config.get('model_type')}: "
+                + (f"{blocker}; " if blocker else "") + generic,
+                "use --backend executorch (its generic path covers sliding-window models such as Gemma 3)",
+            )
     if requested == "generic":
         return "generic", "requested with --path generic"
     if blocker is None:

@@ -50,7 +50,23 @@ def builder_blocker(config: dict) -> str | None:
     architecture = causal_lm_architecture(config)
     if architecture not in BUILDER_ARCHITECTURES:
         return f"onnxruntime-genai's builder does not know {architecture or config.get('model_type')}"
+    if _per_layer_type_rope(config):
+        return ("onnxruntime-genai 0.18's builder cannot read RoPE parameters given per layer type "
+                "(transformers 5's form for Gemma 3 and other sliding-window models)")
     return None
+
+
+def _per_layer_type_rope(config: dict) -> bool:
+    """transformers 5 normalises RoPE into `rope_parameters`, one dict per layer type for models
+    that mix sliding and full attention; the builder expects a single `rope_type` there."""
+    from transformers import AutoConfig
+
+    values = {k: v for k, v in config.items() if k != "model_type"}
+    try:
+        rope = getattr(AutoConfig.for_model(config.get("model_type", ""), **values), "rope_parameters", None)
+    except (ValueError, KeyError, TypeError):
+        return False
+    return isinstance(rope, dict) and bool(rope) and all(isinstance(v, dict) for v in rope.values())
 
 
 def _placeholder_tokenizer(folder: Path, config: dict) -> None:

@@ -39,6 +39,15 @@ class KvCacheLM(torch.nn.Module):
         return (out.logits, *present)
 
 
+def generic_blocker(config: dict) -> str | None:
+    """Sliding-window layers keep only the last W positions, so their present is not past + new:
+    the contract every device loop relies on (and torch.export pins the past length below W)."""
+    layer_types = config.get("layer_types") or []
+    if "sliding_attention" in layer_types or config.get("model_type") in ("gemma2", "gemma3_text"):
+        return "the generic ONNX path keeps a full KV cache per layer and this model has sliding-window layers"
+    return None
+
+
 def _untie_lm_head(model) -> None:
     """A tied LM head exports as MatMul(x, Transpose(embedding)): no constant weight, so the int4
     quantizer skips the largest matrix. Its own copy makes it a plain constant MatMul."""
