@@ -166,6 +166,23 @@ def plots(runs: dict[str, dict], traces: dict[str, dict]) -> dict[str, str]:
     ax.legend(fontsize=7)
     out["token_latency_distribution"] = _svg(fig)
     plt.close(fig)
+
+    bars = [(f"{name} {phase} t={ops['threads']}", ops["phases"][phase]["categories"])
+            for name, analysis in runs.items() for ops in analysis.get("op_breakdown") or []
+            for phase in ("prefill", "decode") if phase in ops["phases"]]
+    if bars:  # the survey's Fig. 10: where the time goes, per phase
+        from slm_edge.op_breakdown import CATEGORIES
+
+        fig, ax = plt.subplots(figsize=(6, 0.6 * len(bars) + 1.5))
+        left = [0.0] * len(bars)
+        for category in CATEGORIES:
+            shares = [100 * categories[category]["share"] for _, categories in bars]
+            ax.barh([label for label, _ in bars], shares, left=left, label=category)
+            left = [a + b for a, b in zip(left, shares)]
+        ax.set(xlabel="share of kernel time (%)", title="Latency by op category")
+        ax.legend(fontsize=7, ncol=3)
+        out["latency_by_op_category"] = _svg(fig)
+        plt.close(fig)
     return out
 
 

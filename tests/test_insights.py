@@ -110,6 +110,7 @@ def test_ops_break_latency_down_by_category(path, tiny_llama, tmp_path):
         for name in ("attention", "ffn", "lm_head", "norm"):
             assert phase["categories"][name]["us"] > 0, (name, phase)
     assert "Latency by op category" in (run / "report.md").read_text()
+    assert 'id="latency_by_op_category"' in (run / "report.html").read_text()
 
 
 def test_ops_is_refused_where_it_is_not_built(runs, tmp_path):
