@@ -78,9 +78,12 @@ def read_manifest(folder: Path) -> dict:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise SlmEdgeError(f"{path} is not valid JSON ({exc.msg})", "re-export the artifact with --force") from exc
-    if manifest.get("schema") != SCHEMA or not isinstance(manifest.get("files"), dict):
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if (not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA or not isinstance(files, dict)
+            or not all(isinstance(e, dict) and isinstance(e.get("bytes"), int) and isinstance(e.get("sha256"), str)
+                       for e in files.values())):
         raise SlmEdgeError(f"{path} is not an slm-edge manifest", "re-export the artifact with --force")
-    if manifest.get("schema_version", 0) > SCHEMA_VERSION:
+    if not isinstance(manifest.get("schema_version", 0), int) or manifest.get("schema_version", 0) > SCHEMA_VERSION:
         raise SlmEdgeError(
             f"{path} has manifest schema {manifest.get('schema_version')}, newer than this slm-edge reads ({SCHEMA_VERSION})",
             "upgrade slm-edge",

@@ -65,12 +65,14 @@ def load_spec(path: Path) -> SweepSpec:
                            f"use keys from: {', '.join(sorted(SPEC_KEYS))}")
     models = data.get("models") or []
     backends = data.get("backends") or {}
-    if not models or not isinstance(backends, dict) or not backends:
+    if (not isinstance(models, list) or not models or not isinstance(backends, dict) or not backends
+            or not all(isinstance(v, (list, str)) and v for v in backends.values())):
         raise SlmEdgeError(f"sweep spec {path} needs 'models' (a list) and 'backends' (backend: [schemes])",
                            "see sweeps/quantization-effect.yaml")
     cells = []
     for entry in models:
-        model, random_weights = (entry, False) if isinstance(entry, str) else (entry.get("model"), bool(entry.get("random_weights")))
+        model = entry if isinstance(entry, str) else entry.get("model") if isinstance(entry, dict) else None
+        random_weights = bool(entry.get("random_weights")) if isinstance(entry, dict) else False
         if not isinstance(model, str):
             raise SlmEdgeError(f"sweep spec {path}: model entry {entry!r} names no model",
                                "write `- smollm2-135m` or `- {model: qwen2.5-0.5b, random_weights: true}`")
