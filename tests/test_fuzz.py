@@ -117,3 +117,16 @@ def test_size_option(text):
         assert parse_size(text) >= 0
     except SlmEdgeError:
         pass
+
+
+@FUZZ
+@given(text=st.text(max_size=20))
+def test_integer_list_options(text):
+    from slm_edge.cli import _int_list
+
+    try:
+        values = _int_list(text, "--prompt-lengths")
+    except SlmEdgeError as err:
+        assert "--prompt-lengths" in err.one_line()
+        return
+    assert values and all(isinstance(v, int) and v >= 1 for v in values)
