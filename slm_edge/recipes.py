@@ -25,16 +25,22 @@ RECIPE_KEYS = {
 }
 
 
-def load_recipe(path: Path) -> dict:
+def load_yaml_mapping(path: Path, what: str, where_to_find: str, keys) -> dict:
+    """A YAML file that must hold a mapping (recipes, sweep specs), or a one-line error saying why not."""
     path = Path(path)
     if not path.is_file():
-        raise SlmEdgeError(f"recipe not found: {path}", "pass a file from export_recipes/ or your own YAML recipe")
+        raise SlmEdgeError(f"{what} not found: {path}", where_to_find)
     try:
         data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SlmEdgeError(f"recipe {path} is not valid YAML ({str(exc).splitlines()[0]})", "fix the YAML syntax") from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise SlmEdgeError(f"{what} {path} is not valid YAML ({str(exc).splitlines()[0]})", "fix the YAML syntax") from exc
     if not isinstance(data, dict):
-        raise SlmEdgeError(f"recipe {path} must be a mapping of keys to values", f"use keys from: {', '.join(RECIPE_KEYS)}")
+        raise SlmEdgeError(f"{what} {path} must be a mapping of keys to values", f"use keys from: {', '.join(keys)}")
+    return data
+
+
+def load_recipe(path: Path) -> dict:
+    data = load_yaml_mapping(path, "recipe", "pass a file from export_recipes/ or your own YAML recipe", RECIPE_KEYS)
     for key, value in data.items():
         if key not in RECIPE_KEYS:
             raise SlmEdgeError(f"recipe {path} has unknown key '{key}'", f"use keys from: {', '.join(RECIPE_KEYS)}")

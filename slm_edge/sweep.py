@@ -12,8 +12,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from slm_edge import cache
 from slm_edge.errors import SlmEdgeError
 
@@ -50,15 +48,10 @@ class SweepSpec:
 
 
 def load_spec(path: Path) -> SweepSpec:
+    from slm_edge.recipes import load_yaml_mapping
+
     path = Path(path)
-    if not path.is_file():
-        raise SlmEdgeError(f"sweep spec not found: {path}", "pass a YAML file such as sweeps/quantization-effect.yaml")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SlmEdgeError(f"sweep spec {path} is not valid YAML ({str(exc).splitlines()[0]})", "fix the YAML syntax") from exc
-    if not isinstance(data, dict):
-        raise SlmEdgeError(f"sweep spec {path} must be a mapping", f"use keys from: {', '.join(sorted(SPEC_KEYS))}")
+    data = load_yaml_mapping(path, "sweep spec", "pass a YAML file such as sweeps/quantization-effect.yaml", sorted(SPEC_KEYS))
     unknown = set(data) - SPEC_KEYS
     if unknown:
         raise SlmEdgeError(f"sweep spec {path} has unknown keys: {', '.join(sorted(unknown))}",
