@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,12 +35,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.fresh:
-        # Fresh artifact cache, but keep the converted GGUF source (not part of export time).
-        fresh = Path(tempfile.mkdtemp(prefix="slm-edge-bench-cache-"))
-        from slm_edge import cache
-
-        (fresh / "sources").symlink_to(cache.root_for("sources"))
-        os.environ["SLM_EDGE_CACHE"] = str(fresh)
+        timing.use_fresh_artifact_cache()
 
     import torch
 

@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -46,9 +45,7 @@ def main() -> None:
 
     executorch_cache = cache.root_for("artifacts")
     if args.fresh:
-        fresh = Path(tempfile.mkdtemp(prefix="slm-edge-bench-cache-"))
-        (fresh / "sources").symlink_to(cache.root_for("sources"))
-        os.environ["SLM_EDGE_CACHE"] = str(fresh)
+        timing.use_fresh_artifact_cache()
 
     import torch
 

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from slm_edge import __version__
+from slm_edge.engines import ENGINES
 from slm_edge.errors import SlmEdgeError
 from slm_edge.progress import console
 
@@ -178,7 +179,7 @@ def _print_manifest(outcome) -> None:
 @click.option("--steps", type=click.IntRange(min=1), default=32, show_default=True, help="Greedy decode steps compared.")
 @click.option("--prompt", default="What is the capital of France?", show_default=True)
 @click.option("--threads", type=click.IntRange(min=0), default=0, help="Runtime threads (0 = runtime default).")
-@click.option("--engine", type=click.Choice(["executorch", "onnxruntime", "onnxruntime-genai"]), default=None,
+@click.option("--engine", type=click.Choice(ENGINES), default=None,
               help="Runtime to run the artifact with [default: the artifact's first engine].")
 def verify(artifact, steps, prompt, threads, engine):
     """Run ARTIFACT with its runtime here and compare it with the PyTorch reference."""
@@ -227,7 +228,7 @@ def _int_list(value: str, option: str) -> list[int]:
               help="Seconds before the device-side run is abandoned (what it measured is kept).")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder [default: runs/ARTIFACT-TIMESTAMP].")
 @click.option("--keep", is_flag=True, help="Keep the run's files on the device.")
-@click.option("--engine", type=click.Choice(["executorch", "onnxruntime", "onnxruntime-genai"]), default=None,
+@click.option("--engine", type=click.Choice(ENGINES), default=None,
               help="Runtime on the device [default: the artifact's first engine; onnxruntime = our KV-cache loop].")
 @click.option("--ops", is_flag=True, help="Also break latency down by op category (onnxruntime engine), in separate traced runs.")
 @click.option("--mode", type=click.Choice(["steps", "llm-runner"]), default="steps", show_default=True,

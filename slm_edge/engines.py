@@ -4,10 +4,12 @@ tokens at positions start.. and returns the next-token logits; a new sequence st
 from __future__ import annotations
 
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from slm_edge.errors import SlmEdgeError
+
+if TYPE_CHECKING:  # torch loads with the runtimes, not with the CLI's start-up
+    import torch
 
 ENGINES = ("executorch", "onnxruntime", "onnxruntime-genai")
 
@@ -25,8 +27,16 @@ class StepLlm:
                 "re-export with a larger --max-seq-len or use a shorter prompt/decode length",
             )
 
+    def check_continues(self, start: int, cached: int) -> None:
+        """Engines that keep the cache outside the model can only extend the sequence they hold."""
+        if start != cached:
+            raise SlmEdgeError(f"position {start} does not continue the cached sequence of {cached} tokens",
+                               "feed tokens in order, starting a new sequence at position 0")
+
     def greedy(self, prompt: list[int], new_tokens: int) -> tuple[list[int], list[torch.Tensor]]:
         """Greedy decode: the tokens chosen and the next-token logits that chose each of them."""
+        import torch
+
         logits = self.step(prompt, 0)
         chosen, per_step = [], []
         position = len(prompt)
@@ -44,13 +54,19 @@ def engines_for(manifest: dict) -> list[str]:
     return list(runtime.get("engines") or [runtime["engine"]])
 
 
-def load_engine(folder: Path, manifest: dict, engine: str | None = None, threads: int = 0) -> StepLlm:
-    """The artifact's engine (its first listed one unless asked for another it supports)."""
+def resolve_engine(manifest: dict, engine: str | None) -> str:
+    """The engine asked for if the artifact runs on it, else its first listed one when none was asked."""
     available = engines_for(manifest)
     engine = engine or available[0]
     if engine not in available:
         raise SlmEdgeError(f"this {manifest['backend']} artifact cannot run on {engine}",
                            f"use --engine {' or '.join(available)}")
+    return engine
+
+
+def load_engine(folder: Path, manifest: dict, engine: str | None = None, threads: int = 0) -> StepLlm:
+    """The artifact's engine (its first listed one unless asked for another it supports)."""
+    engine = resolve_engine(manifest, engine)
     folder = Path(folder)
     if engine == "executorch":
         from slm_edge.runtime_et import EtLlm

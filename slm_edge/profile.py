@@ -46,13 +46,10 @@ class ProfileOutcome:
 
 
 def build_config(manifest: dict, manifest_sha: str, artifact_remote_dir: str, options: ProfileOptions) -> dict:
-    from slm_edge.engines import engines_for
+    from slm_edge.engines import resolve_engine
 
     meta = manifest["runtime"].get("metadata", {})
-    engine = options.engine or engines_for(manifest)[0]
-    if engine not in engines_for(manifest):
-        raise SlmEdgeError(f"this {manifest['backend']} artifact cannot run on {engine}",
-                           f"use --engine {' or '.join(engines_for(manifest))}")
+    engine = resolve_engine(manifest, options.engine)
     if options.ops and engine != "onnxruntime":
         raise SlmEdgeError(f"--ops is built for the onnxruntime engine only, not {engine} (ExecuTorch ETDump comes later)",
                            "drop --ops, or profile an ONNX artifact with --engine onnxruntime")

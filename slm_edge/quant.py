@@ -64,6 +64,16 @@ def linear_in_features(config: dict) -> dict[str, int]:
     }
 
 
+def _first_undivided(config: dict, size: int) -> tuple[str, int] | None:
+    """The first linear layer whose input width `size` does not divide, as (layer, width)."""
+    return next(((layer, width) for layer, width in linear_in_features(config).items() if width % size), None)
+
+
+def _dividing(config: dict, sizes) -> list[int]:
+    """Those of `sizes` that divide every linear layer's input width."""
+    return [size for size in sizes if _first_undivided(config, size) is None]
+
+
 def check_group_size(config: dict, scheme: Scheme, group_size: int) -> None:
     """Refuse a group size that does not divide every quantized layer, instead of silently skipping layers."""
     if not scheme.grouped:
@@ -74,26 +84,22 @@ def check_group_size(config: dict, scheme: Scheme, group_size: int) -> None:
         if scheme.name == "8da4w":
             raise SlmEdgeError("8da4w needs a group size (int4 per channel loses too much)", "use --group-size 32, 64 or 128")
         return
-    for layer, width in linear_in_features(config).items():
-        if width % group_size:
-            divisors = [g for g in (32, 64, 128, 256) if all(w % g == 0 for w in linear_in_features(config).values())]
-            hint = f"use --group-size {divisors[0]}" if divisors else "use --group-size 0 (per channel) with 8da8w"
-            raise SlmEdgeError(
-                f"group size {group_size} does not divide the {layer} = {width}",
-                hint,
-            )
+    undivided = _first_undivided(config, group_size)
+    if undivided:
+        divisors = _dividing(config, (32, 64, 128, 256))
+        hint = f"use --group-size {divisors[0]}" if divisors else "use --group-size 0 (per channel) with 8da8w"
+        raise SlmEdgeError(f"group size {group_size} does not divide the {undivided[0]} = {undivided[1]}", hint)
 
 
 def check_onnx_options(config: dict, scheme: Scheme, block_size: int, accuracy_level: int, execution_provider: str) -> None:
     if block_size not in ONNX_BLOCK_SIZES:
         raise SlmEdgeError(f"--block-size {block_size} is not one MatMulNBits supports",
                            f"use one of: {', '.join(map(str, ONNX_BLOCK_SIZES))}")
-    if scheme.grouped:
-        for layer, width in linear_in_features(config).items():
-            if width % block_size:
-                fits = [b for b in ONNX_BLOCK_SIZES if all(w % b == 0 for w in linear_in_features(config).values())]
-                raise SlmEdgeError(f"{scheme.name} block size {block_size} does not divide the {layer} = {width}",
-                                   f"use --block-size {fits[-1] if fits else 16}")
+    undivided = _first_undivided(config, block_size) if scheme.grouped else None
+    if undivided:
+        fits = _dividing(config, ONNX_BLOCK_SIZES)
+        raise SlmEdgeError(f"{scheme.name} block size {block_size} does not divide the {undivided[0]} = {undivided[1]}",
+                           f"use --block-size {fits[-1] if fits else 16}")
     if accuracy_level not in ONNX_ACCURACY_LEVELS:
         raise SlmEdgeError(f"--accuracy-level {accuracy_level} is not a MatMulNBits accuracy level",
                            "use 0 (EP default), 1 (fp32), 2 (fp16), 3 (bf16) or 4 (int8)")

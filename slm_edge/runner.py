@@ -223,7 +223,6 @@ def _op_profile(config: dict, base: Path, manifest: dict, threads: int, sampler:
     llm = OrtLlm(folder, manifest, threads=threads, profile_prefix=prefix)
     prompt = prompt_for(max(config["prompt_lengths"]), config["artifact"]["vocab_size"], config.get("seed", 0))
     sampler.mark("ops", "start")
-    steps_us = []
     token, _, _ = prefill(llm, prompt)
     steps_us = decode(llm, token, len(prompt), config["decode_tokens"])
     sampler.mark("ops", "end")

@@ -63,9 +63,7 @@ class OrtLlm(StepLlm):
         self.check_length(start + len(tokens))
         if start == 0:
             self.past, self.length = self._empty_past(), 0
-        if start != self.length:
-            raise SlmEdgeError(f"position {start} does not continue the cached sequence of {self.length} tokens",
-                               "feed tokens in order, starting a new sequence at position 0")
+        self.check_continues(start, self.length)
         binding = self.session.io_binding()
         feeds = {
             "input_ids": np.array([tokens], dtype=np.int64),
@@ -116,9 +114,7 @@ class GenaiLlm(StepLlm):
             params = og.GeneratorParams(self.model)
             params.set_search_options(max_length=self.max_seq_len, do_sample=False)
             self.generator, self.length = og.Generator(self.model, params), 0
-        if start != self.length:
-            raise SlmEdgeError(f"position {start} does not continue the cached sequence of {self.length} tokens",
-                               "feed tokens in order, starting a new sequence at position 0")
+        self.check_continues(start, self.length)
         self.generator.append_tokens(np.array([tokens], dtype=np.int32))
         self.length = start + len(tokens)
         logits = self.generator.get_logits()

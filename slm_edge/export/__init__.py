@@ -52,18 +52,22 @@ def choose_path(config: dict, requested: str, backend: str = "executorch") -> tu
     if requested not in PATH_CHOICES:
         raise SlmEdgeError(f"unknown export path '{requested}'", f"use one of: {', '.join(PATH_CHOICES)}")
     if backend == "onnx":
-        return _choose_onnx_path(config, requested)
-    blocker = fast_path_blocker(config)
+        blocker, fast_reason, label = _onnx_fast_path(config, requested)
+    else:
+        blocker, label = fast_path_blocker(config), "fast path"
+        fast_reason = "the family is covered by executorch's LLM model (custom SDPA, in-place KV cache)"
     if requested == "generic":
         return "generic", "requested with --path generic"
     if blocker is None:
-        return "fast", "the family is covered by executorch's LLM model (custom SDPA, in-place KV cache)"
+        return "fast", fast_reason
     if requested == "fast":
-        raise SlmEdgeError(f"the fast path cannot export this model: {blocker}", "use --path generic or --path auto")
+        raise SlmEdgeError(f"the {label} cannot export this model: {blocker}", "use --path generic or --path auto")
     return "generic", f"fast path not possible ({blocker})"
 
 
-def _choose_onnx_path(config: dict, requested: str) -> tuple[str, str]:
+def _onnx_fast_path(config: dict, requested: str) -> tuple[str | None, str, str]:
+    """What keeps onnxruntime-genai's builder from this model (None: nothing), and why it fits; refuses a
+    model neither ONNX path can export when the generic one would be taken."""
     from slm_edge.export.onnx_builder import BUILDER_ARCHITECTURES, builder_blocker, causal_lm_architecture
 
     architecture = causal_lm_architecture(config)
@@ -84,13 +88,7 @@ def _choose_onnx_path(config: dict, requested: str) -> tuple[str, str]:
                 + (f"{blocker}; " if blocker else "") + generic,
                 "use --backend executorch (its generic path covers sliding-window models such as Gemma 3)",
             )
-    if requested == "generic":
-        return "generic", "requested with --path generic"
-    if blocker is None:
-        return "fast", f"onnxruntime-genai's builder knows {architecture}"
-    if requested == "fast":
-        raise SlmEdgeError(f"the fast ONNX path cannot export this model: {blocker}", "use --path generic or --path auto")
-    return "generic", f"fast path not possible ({blocker})"
+    return blocker, f"onnxruntime-genai's builder knows {architecture}", "fast ONNX path"
 
 
 def validate(source: ModelSource, request: ExportRequest) -> None:
