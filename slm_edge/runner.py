@@ -24,6 +24,7 @@ from pathlib import Path  # noqa: E402
 
 from slm_edge import __version__  # noqa: E402
 from slm_edge.cache import atomic_write_text  # noqa: E402
+from slm_edge.device.android import STATUS_PREFIX  # noqa: E402
 from slm_edge.errors import SlmEdgeError  # noqa: E402
 from slm_edge.samplers import Sampler, device_facts, read_pss, read_status_memory  # noqa: E402
 from slm_edge.trace import TRACE_SCHEMA_VERSION, load_config  # noqa: E402
@@ -87,7 +88,13 @@ def software_versions() -> dict:
     return versions
 
 
-def run(config_path: Path, emulated: bool = False) -> int:
+def status(**fields) -> None:
+    """A progress line on stdout (`slm-edge-status phase=prefill run=3`): the emulated adb device
+    turns these into `am instrument` status lines, as the app's sendStatus does."""
+    print(STATUS_PREFIX, " ".join(f"{k}={v}" for k, v in fields.items()), flush=True)
+
+
+def run(config_path: Path, emulated: bool = False, trace_dir: Path | None = None) -> int:
     config = load_config(config_path)
     # Import and initialise the runtime before the baseline is taken, so the baseline is the
     # process as it stands just before the model loads, and load time is the model's alone.
@@ -109,7 +116,8 @@ def run(config_path: Path, emulated: bool = False) -> int:
 
     base = config_path.parent
     artifact = config["artifact"]
-    writer = TraceWriter(base / config.get("trace_file", "trace.json"), config, emulated)
+    # The trace goes next to the config, or where the caller says (the app's files dir on Android).
+    writer = TraceWriter((trace_dir or base) / config.get("trace_file", "trace.json"), config, emulated)
     sampler = Sampler(writer.origin_ns, config.get("sample_interval_ms", 50.0), config.get("memory_sampling", True))
     trace = writer.trace
     trace["software"] = software_versions()
@@ -127,9 +135,11 @@ def run(config_path: Path, emulated: bool = False) -> int:
         for threads in config["threads"]:
             if config.get("mode", "steps") == "llm_runner":
                 phase = "llm_runner"
+                status(phase=phase, threads=threads)
                 _llm_runner_runs(config, base, model_path, threads, sampler, writer)
                 continue
             phase = "load"
+            status(phase=phase, threads=threads)
             sampler.mark("load", "start")
             start = time.perf_counter_ns()
             llm = load_engine(base / artifact["dir"], manifest, engine, threads=threads)
@@ -142,6 +152,7 @@ def run(config_path: Path, emulated: bool = False) -> int:
                     warmup = index < config["warmup"]
                     run_index = len(trace["runs"])
                     phase = "prefill"
+                    status(phase="warmup" if warmup else "run", run=run_index, threads=threads, prompt=prompt_length)
                     record = _one_run(llm, sampler, prompt, config["decode_tokens"], run_index)
                     record.update(threads=threads, prompt_length=prompt_length, warmup=warmup,
                                   repeat=index if warmup else index - config["warmup"])
@@ -150,6 +161,7 @@ def run(config_path: Path, emulated: bool = False) -> int:
             llm = None
             if config.get("ops"):
                 phase = "ops"
+                status(phase=phase, threads=threads)
                 trace.setdefault("op_profiles", []).append(_op_profile(config, base, manifest, threads, sampler))
                 writer.flush(sampler)
         sampler.stop()
@@ -303,12 +315,15 @@ def _llm_runner_runs(config: dict, base: Path, model_path: Path, threads: int, s
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv:
-        print("usage: python -m slm_edge.runner CONFIG.json [--emulated]", file=sys.stderr)
-        return 2
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m slm_edge.runner")
+    parser.add_argument("config", type=Path)
+    parser.add_argument("--emulated", action="store_true")
+    parser.add_argument("--trace-dir", type=Path, default=None, help="write the trace here (default: next to the config)")
+    args = parser.parse_args(argv)
     try:
-        return run(Path(argv[0]), emulated="--emulated" in argv)
+        return run(args.config, emulated=args.emulated, trace_dir=args.trace_dir)
     except SlmEdgeError as err:  # a config that never got as far as a trace
         print(f"error: {err.one_line()}", file=sys.stderr)
         return 2

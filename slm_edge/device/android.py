@@ -1,0 +1,41 @@
+"""The contract between the host, the profiler app (android_app/) and the emulated adb device.
+
+One place for the names both sides must agree on. The Java side mirrors these constants in
+android_app/core/src/main/java/dev/slmedge/profiler/core/Contract.java (a test compares them).
+
+Launch (blocking, scriptable):
+    am instrument -w -r -e config <DEVICE_ROOT>/runs/<id>/run_config.json -e run_id <id> <INSTRUMENTATION>
+While it runs the app streams `INSTRUMENTATION_STATUS: phase=<load|warmup|prefill|decode|ops|...>`
+(plus `run=<index>`, `threads=<n>`) lines, each block closed by `INSTRUMENTATION_STATUS_CODE: 1`.
+It ends with `INSTRUMENTATION_RESULT: status=<complete|incomplete|failed>`, `trace=<device path>`,
+`trace_sha256=<hex>` and, on failure, `error=<one line>`; then `INSTRUMENTATION_CODE: -1`
+(Activity.RESULT_OK) when the trace is complete, 0 otherwise. A crash shows as
+`INSTRUMENTATION_RESULT: shortMsg=Process crashed.` and a missing app as `INSTRUMENTATION_FAILED:`.
+The run config's artifact.dir is relative to the config file, as on Linux.
+"""
+
+PACKAGE = "dev.slmedge.profiler"
+INSTRUMENTATION = f"{PACKAGE}/.ProfilerInstrumentation"
+ACTIVITY = f"{PACKAGE}/.ProfileActivity"
+
+# The shell user can write here and apps can read here (SELinux allows it); apps cannot write here.
+DEVICE_ROOT = "/data/local/tmp/slm-edge"
+# The app's external files dir: the app writes traces here and `adb pull` reads it without root.
+APP_FILES = f"/sdcard/Android/data/{PACKAGE}/files"
+
+EXTRA_CONFIG = "config"
+EXTRA_RUN_ID = "run_id"
+
+
+def trace_dir(run_id: str) -> str:
+    return f"{APP_FILES}/runs/{run_id}"
+
+
+# The APK carries its identity as an asset so the host can read it before installing (and the
+# emulated device's `pm install` uses the same file): {"package", "version_name", "version_code",
+# "trace_schema_version", "abis"}.
+APP_INFO_ASSET = "assets/slm-edge-app.json"
+# The oldest app whose traces this host reads.
+MIN_APP_VERSION_CODE = 1
+
+STATUS_PREFIX = "slm-edge-status"  # the Linux runner's progress lines: `slm-edge-status phase=load threads=2`
