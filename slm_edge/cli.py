@@ -216,7 +216,7 @@ def _int_list(value: str, option: str) -> list[int]:
 @main.command()
 @click.argument("artifact", type=click.Path(path_type=Path))
 @click.option("--emulated", is_flag=True, help="Run on the emulated device (this machine, separate process).")
-@click.option("--device", "serial", help="adb serial of a phone (Android issue; not available yet).")
+@click.option("--device", "serial", help="adb serial of a phone or board running the profiler app (see `slm-edge devices`).")
 @click.option("--prompt-lengths", default="32,128,512", show_default=True, help="Prompt lengths to prefill.")
 @click.option("--decode-tokens", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
@@ -228,13 +228,15 @@ def _int_list(value: str, option: str) -> list[int]:
               help="Seconds before the device-side run is abandoned (what it measured is kept).")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder [default: runs/ARTIFACT-TIMESTAMP].")
 @click.option("--keep", is_flag=True, help="Keep the run's files on the device.")
+@click.option("--lock-wait", "lock_wait_s", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds to wait for another profile on the same device to finish (0: refuse at once).")
 @click.option("--engine", type=click.Choice(ENGINES), default=None,
               help="Runtime on the device [default: the artifact's first engine; onnxruntime = our KV-cache loop].")
 @click.option("--ops", is_flag=True, help="Also break latency down by op category (onnxruntime engine), in separate traced runs.")
 @click.option("--mode", type=click.Choice(["steps", "llm-runner"]), default="steps", show_default=True,
               help="steps: our prefill/decode loop, every step timed; llm-runner: executorch's TextLLMRunner end to end.")
 def profile(artifact, emulated, serial, prompt_lengths, decode_tokens, repeats, warmup, threads, sample_interval_ms,
-            timeout_s, out, keep, ops, engine, mode):
+            timeout_s, out, keep, lock_wait_s, ops, engine, mode):
     """Profile ARTIFACT: prefill and decode latency, TTFT, memory; writes a run folder of reports."""
     import time
 
@@ -242,21 +244,90 @@ def profile(artifact, emulated, serial, prompt_lengths, decode_tokens, repeats, 
     from slm_edge.profile import ProfileOptions, profile_artifact
     from slm_edge.report import terminal_table
 
-    if serial and not emulated:
-        raise SlmEdgeError("profiling on a phone over adb is not built yet", "use --emulated for now")
-    if not emulated:
+    if serial and emulated:
+        raise SlmEdgeError("both --emulated and --device given", "choose one: --emulated (this machine) or --device SERIAL")
+    if not emulated and not serial:
         raise SlmEdgeError("no device chosen", "pass --emulated (this machine) or --device SERIAL")
     options = ProfileOptions(prompt_lengths=_int_list(prompt_lengths, "--prompt-lengths"), decode_tokens=decode_tokens,
                              repeats=repeats, warmup=warmup, threads=_int_list(threads, "--threads"),
                              sample_interval_ms=sample_interval_ms, timeout_s=timeout_s, keep=keep,
-                             mode=mode.replace("-", "_"), engine=engine, ops=ops)
+                             mode=mode.replace("-", "_"), engine=engine, ops=ops, lock_wait_s=lock_wait_s)
     out = out or Path("runs") / f"{Path(artifact).resolve().name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    with console.status(f"profiling {artifact} on the emulated device…"):
-        outcome = profile_artifact(artifact, LocalDevice(), options, out)
+    if serial:
+        from slm_edge.device.adb import open_device
+
+        device = open_device(serial)
+    else:
+        device = LocalDevice()
+    with console.status(f"profiling {artifact} on {'the emulated device' if emulated else serial}…"):
+        outcome = profile_artifact(artifact, device, options, out)
     results.print(terminal_table({out.name: outcome.analysis}))
     for warning in outcome.analysis["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     console.print(f"reports in {out}: report.md, report.html, report.json, report.csv, perfetto.json")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def devices(as_json):
+    """Devices adb sees: model, SoC/ABI, Android version, RAM, battery, thermal status, profiler app."""
+    import json
+
+    from slm_edge.device.adb import AdbDevice, adb_client, list_devices, state_problem
+
+    client = adb_client()
+    rows = []
+    for serial, state in list_devices(client):
+        row = {"serial": serial, "state": state}
+        problem = state_problem(serial, state)
+        if problem:
+            row["problem"] = problem.one_line()
+        else:
+            try:
+                row.update(AdbDevice(client, serial).info())
+            except SlmEdgeError as err:
+                row["problem"] = err.one_line()
+        rows.append(row)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        console.print("no devices: plug a phone in with USB debugging on, or `adb connect HOST:PORT`")
+        return
+    table = Table("serial", "state", "model", "SoC / ABI", "Android", "RAM", "battery", "thermal", "profiler app")
+    for row in rows:
+        app = row.get("app")
+        battery = f"{row['battery_level']}%" if row.get("battery_level") is not None else "-"
+        table.add_row(row["serial"], row["state"], row.get("model", "-"),
+                      f"{row.get('soc') or row.get('cpu', '-')} / {','.join(row.get('abis', [])) or '-'}",
+                      row.get("os", "-"), f"{row['ram_bytes'] / 2**30:.1f} GiB" if row.get("ram_bytes") else "-", battery,
+                      str(row.get("thermal_status", "-")),
+                      f"{app['version_name']} ({app['version_code']})" if app else ("not installed" if "app" in row else "-"))
+    results.print(table)
+    for row in rows:
+        if row.get("problem"):
+            console.print(f"[yellow]{row['serial']}:[/yellow] {row['problem']}", highlight=False)
+
+
+@main.group()
+def app():
+    """The bundled Android profiler app (android_app/)."""
+
+
+@app.command("install")
+@click.option("--device", "serial", help="adb serial [default: the only connected device].")
+@click.option("--apk", type=click.Path(path_type=Path), help="APK to install [default: the one built from android_app/].")
+def app_install(serial, apk):
+    """Install the profiler app; refuses an APK without native code for the device's ABI."""
+    from slm_edge.device.adb import open_device
+    from slm_edge.device.app import find_built_apk
+
+    apk = apk or find_built_apk(Path(__file__).resolve().parent.parent)
+    device = open_device(serial)
+    with console.status(f"installing {apk.name} on {device.serial}…"):
+        installed = device.install(apk)
+    console.print(f"installed {installed['package']} {installed['version_name']} (code {installed['version_code']}) "
+                  f"on {device.serial}")
 
 
 @main.command()

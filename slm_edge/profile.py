@@ -14,6 +14,8 @@ from pathlib import Path
 from slm_edge import cache
 from slm_edge.analysis import analyze
 from slm_edge.device import Device
+from slm_edge.device.lock import device_lock
+from slm_edge.device.safe_paths import local_path_for
 from slm_edge.errors import SlmEdgeError
 from slm_edge.manifest import MANIFEST, VERIFY_FILE, check_files, read_manifest
 from slm_edge.report import write_reports
@@ -36,6 +38,7 @@ class ProfileOptions:
     mode: str = "steps"
     engine: str | None = None  # None: the artifact's first engine
     ops: bool = False  # per-op breakdown (onnxruntime's profiler), in runs separate from the timed ones
+    lock_wait_s: float = 0.0  # how long to queue behind another profile on the same device
 
 
 @dataclass
@@ -131,7 +134,12 @@ def push_artifact(device: Device, folder: Path, manifest: dict, remote_dir: str)
 
 
 def profile_artifact(artifact: Path, device: Device, options: ProfileOptions, run_dir: Path) -> ProfileOutcome:
-    artifact = Path(artifact)
+    """Push, run, pull and report, holding the device's lock so two profiles never interleave."""
+    with device_lock(device.serial, options.lock_wait_s):
+        return _profile_locked(Path(artifact), device, options, Path(run_dir))
+
+
+def _profile_locked(artifact: Path, device: Device, options: ProfileOptions, run_dir: Path) -> ProfileOutcome:
     manifest = read_manifest(artifact)
     check_files(artifact, manifest)
     manifest_sha = cache.sha256_file(artifact / MANIFEST)
@@ -140,38 +148,49 @@ def profile_artifact(artifact: Path, device: Device, options: ProfileOptions, ru
     remote_run = f"slm-edge/runs/{run_id}"
     config = build_config(manifest, manifest_sha, f"../../artifacts/{manifest_sha[:16]}", options)
 
-    run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     cache.atomic_write_text(run_dir / "run_config.json", json.dumps(config, indent=2) + "\n")
+    device_info = device.info()
     pushed = push_artifact(device, artifact, manifest, remote_artifact)
     device.push(run_dir / "run_config.json", f"{remote_run}/run_config.json", cache.sha256_file(run_dir / "run_config.json"))
 
     result = device.run_profile(f"{remote_run}/run_config.json", options.timeout_s)
     log_tail = "\n".join(result.log.splitlines()[-LOG_TAIL_LINES:])
     cache.atomic_write_text(run_dir / "runner.log", result.log)
-    have_trace = device.pull(f"{remote_run}/trace.json", run_dir / "trace.json")
+    for name, text in result.logs.items():
+        cache.atomic_write_text(local_path_for(run_dir, name), text)
+    trace_remote = result.trace_path or f"{remote_run}/trace.json"
+    have_trace = device.pull(trace_remote, run_dir / "trace.json", result.trace_sha256)
+    device_files = []
+    if result.outputs_dir:  # the app's other outputs (ETDump, ORT profile), names sanitized
+        device_files = device.pull_folder(result.outputs_dir, run_dir / "device-files", skip=("trace.json",))
     if not options.keep:
         device.remove(remote_run)
+        if result.outputs_dir:
+            device.remove(result.outputs_dir)
     if not have_trace:
         reason = "timed out" if result.timed_out else f"exited with code {result.returncode}"
+        detail = result.problem or f"last log line: {_last_line(log_tail)}"
         raise SlmEdgeError(
-            f"the runner {reason} before writing a trace; last log line: {_last_line(log_tail)}",
+            f"the runner {reason} before writing a trace; {detail}",
             f"see {run_dir / 'runner.log'}",
         )
     trace = load_trace(run_dir / "trace.json")
     if trace["status"] == "running":  # the runner died (timeout, kill, crash) between two flushes
         trace["status"] = "incomplete" if trace["runs"] else "failed"
         message = (f"no result within {options.timeout_s:.0f} s" if result.timed_out
-                   else f"runner ended without finishing (exit code {result.returncode}): {_last_line(log_tail)}")
+                   else f"runner ended without finishing (exit code {result.returncode}): "
+                        f"{result.problem or _last_line(log_tail)}")
         trace["errors"].append({"phase": "timeout" if result.timed_out else "crash", "message": message, "run": None})
-    trace["host"] = {"device": device.info(), "pushed": pushed, "runner_returncode": result.returncode,
-                     "timed_out": result.timed_out, "artifact": artifact_facts(artifact, manifest)}
+    trace["host"] = {"device": device_info, "pushed": pushed, "runner_returncode": result.returncode,
+                     "timed_out": result.timed_out, "artifact": artifact_facts(artifact, manifest),
+                     "context_samples": result.host_samples, "transfer": result.transfer, "device_files": device_files}
     cache.atomic_write_text(run_dir / "trace.json", json.dumps(trace))
     analysis = analyze(trace)
     write_reports(run_dir, {run_dir.name: analysis}, {run_dir.name: trace})
     if trace["status"] != "complete" or result.returncode != 0:
         measured = sum(1 for r in trace["runs"] if not r["warmup"])
-        problem = "; ".join(e["message"] for e in trace["errors"]) or _last_line(log_tail)
+        problem = "; ".join(e["message"] for e in trace["errors"]) or result.problem or _last_line(log_tail)
         raise SlmEdgeError(
             f"profile {trace['status']}: {problem} ({measured} measured repeats kept in {run_dir}, marked {trace['status']})",
             f"see {run_dir / 'runner.log'} and fix the cause, then profile again",

@@ -16,6 +16,8 @@ import jsonschema
 from slm_edge.errors import SlmEdgeError
 
 TRACE_SCHEMA_VERSION = 1
+# The oldest trace version this host still reads (the app on a phone may lag behind the host).
+MIN_TRACE_SCHEMA_VERSION = 1
 CONFIG_SCHEMA_VERSION = 1
 
 
@@ -48,10 +50,17 @@ def validate_trace(trace: dict, label: str = "trace") -> dict:
     if not isinstance(trace, dict):
         raise SlmEdgeError(f"{label} is not a JSON object", "re-run the profile")
     version = trace.get("schema_version")
-    if isinstance(version, int) and version > TRACE_SCHEMA_VERSION:
+    if isinstance(version, int) and not isinstance(version, bool) and version > TRACE_SCHEMA_VERSION:
         raise SlmEdgeError(
-            f"{label} has trace schema version {version}; this slm-edge reads up to {TRACE_SCHEMA_VERSION}",
-            "upgrade slm-edge on the host",
+            f"{label} has trace schema version {version}; this slm-edge reads versions "
+            f"{MIN_TRACE_SCHEMA_VERSION} to {TRACE_SCHEMA_VERSION}",
+            "upgrade slm-edge on the host (pip install -U slm-edge)",
+        )
+    if isinstance(version, int) and not isinstance(version, bool) and version < MIN_TRACE_SCHEMA_VERSION:
+        raise SlmEdgeError(
+            f"{label} has trace schema version {version}; this slm-edge reads versions "
+            f"{MIN_TRACE_SCHEMA_VERSION} to {TRACE_SCHEMA_VERSION}",
+            "update the profiler app (slm-edge app install) or profile with an older slm-edge",
         )
     _validate(trace, "trace", label)
     return trace

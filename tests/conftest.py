@@ -77,3 +77,4 @@ def tiny_gemma3(tmp_path_factory) -> Path:
 
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
+from slm_edge.testing.harness import adb_server, emulated_phone, make_test_apk  # noqa: F401,E402

@@ -5,6 +5,22 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 python="${PYTHON:-python3.11}"
 command -v "$python" >/dev/null || { echo "error: $python not found. Fix: install Python 3.11 or set PYTHON=/path/to/python3.11" >&2; exit 2; }
+# System tools the Android path and its tests use: the real adb server, bubblewrap (the emulated
+# device's sandbox), and JUnit + Gson to compile and test the app's pure-Java core with javac.
+need=()
+command -v adb >/dev/null || need+=(adb)
+command -v bwrap >/dev/null || need+=(bubblewrap)
+command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
+[ -f /usr/share/java/junit4.jar ] || need+=(junit4)
+[ -f /usr/share/java/gson.jar ] || need+=(libgoogle-gson-java)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing ${need[*]} (Debian packages)…" >&2
+    apt-get install -y -q "${need[@]}" >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "${need[@]}" >/dev/null; }
+  else
+    echo "warning: missing ${need[*]}; install them (Debian/Ubuntu: sudo apt-get install ${need[*]}) for the Android tests" >&2
+  fi
+fi
 stamp=".venv/.slm-edge-setup"
 want="$(cat pyproject.toml tools/setup.sh | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/slm-edge ]; then

@@ -5,7 +5,7 @@ sha256), runs the device-side runner on a run config, pulls the trace back, and 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -14,6 +14,13 @@ class RunResult:
     returncode: int
     log: str  # the runner's stderr (Linux) or logcat tail (Android)
     timed_out: bool = False
+    trace_path: str | None = None  # where the device wrote the trace (device path)
+    trace_sha256: str | None = None  # what the device says the trace's hash is: checked after pull
+    problem: str | None = None  # one line from the device side when the run failed
+    logs: dict[str, str] = field(default_factory=dict)  # extra logs to keep in the run folder, by file name
+    host_samples: list[dict] = field(default_factory=list)  # host-side context sampled during the run
+    outputs_dir: str | None = None  # device folder of the run's other outputs (ETDump, ORT profile)
+    transfer: dict = field(default_factory=dict)  # reconnects, chunks skipped on resume
 
 
 class Device(ABC):
@@ -30,8 +37,12 @@ class Device(ABC):
     def run_profile(self, remote_config: str, timeout_s: float) -> RunResult: ...
 
     @abstractmethod
-    def pull(self, remote: str, local: Path) -> bool:
-        """Copy `remote` to `local`; False if the device has no such file."""
+    def pull(self, remote: str, local: Path, sha256: str | None = None) -> bool:
+        """Copy `remote` to `local` (checked against sha256 when given); False if the device has no such file."""
+
+    def pull_folder(self, remote: str, local_dir: Path, skip: tuple[str, ...] = ()) -> list[str]:
+        """Copy every plain file of a device folder into local_dir (names sanitized); the names pulled."""
+        return []
 
     @abstractmethod
     def remove(self, remote: str) -> None: ...

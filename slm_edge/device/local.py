@@ -50,14 +50,15 @@ class LocalDevice(Device):
     def run_profile(self, remote_config: str, timeout_s: float) -> RunResult:
         config = self._path(remote_config)
         command = [sys.executable, "-m", "slm_edge.runner", str(config), "--emulated"]
+        trace = str(PurePosixPath(remote_config).parent / "trace.json")
         try:
             done = subprocess.run(command, cwd=self.root, capture_output=True, text=True, timeout=timeout_s)
         except subprocess.TimeoutExpired as exc:
             log = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-            return RunResult(returncode=-1, log=log, timed_out=True)
-        return RunResult(returncode=done.returncode, log=done.stderr)
+            return RunResult(returncode=-1, log=log, timed_out=True, trace_path=trace)
+        return RunResult(returncode=done.returncode, log=done.stderr, trace_path=trace)
 
-    def pull(self, remote: str, local: Path) -> bool:
+    def pull(self, remote: str, local: Path, sha256: str | None = None) -> bool:
         source = self._path(remote)
         if not source.is_file():
             return False

@@ -1,0 +1,124 @@
+package dev.slmedge.profiler.core;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.File;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Mode "llm_runner": ExecuTorch's own text runner end to end, as the Linux runner's
+ * _llm_runner_runs. Per-token times come from our token callback's nanoTime stamps; the runner's
+ * stats JSON (wall-clock milliseconds) is kept as it is. It stops at EOS, so decode can be shorter.
+ */
+final class LlmRunnerRuns {
+    private final RunConfig config;
+    private final File artifactDir;
+    private final int threads;
+    private final Sampler sampler;
+    private final TraceWriter writer;
+    private final MemoryReader memoryReader;
+    private final EngineFactory engines;
+
+    LlmRunnerRuns(RunConfig config, File artifactDir, int threads, Sampler sampler, TraceWriter writer,
+                  MemoryReader memoryReader, EngineFactory engines) {
+        this.config = config;
+        this.artifactDir = artifactDir;
+        this.threads = threads;
+        this.sampler = sampler;
+        this.writer = writer;
+        this.memoryReader = memoryReader;
+        this.engines = engines;
+    }
+
+    void run() throws Exception {
+        if (config.artifact.tokenizerFile == null) {
+            throw new ProfileLoop.ProfileException("mode llm_runner needs the artifact's tokenizer (artifact.tokenizer_file is null)");
+        }
+        TextRunner runner = engines.createTextRunner();
+        if (runner == null) {
+            throw new ProfileLoop.ProfileException("mode llm_runner needs ExecuTorch's LlmModule, which this build ("
+                    + engines.implementation() + ") does not have");
+        }
+        try (runner) {
+            sampler.mark("load", "start", null);
+            long start = System.nanoTime();
+            runner.load(new File(artifactDir, config.artifact.modelFile), new File(artifactDir, config.artifact.tokenizerFile),
+                    threads);
+            double loadMs = (System.nanoTime() - start) / 1e6;
+            sampler.mark("load", "end", null);
+            Map<String, Object> load = new LinkedHashMap<>();
+            load.put("threads", threads);
+            load.put("load_ms", loadMs);
+            load.put("rss_after_bytes", memoryReader.read().rssBytes());
+            writer.loads().add(load);
+            writer.software().put("runtime", runner.describe());
+            for (int promptLength : config.promptLengths) {
+                // ~1 token per repeated word; the stats say how many tokens the prompt really was
+                String text = String.join(" ", Collections.nCopies(Math.max(promptLength - 1, 1), "hello"));
+                int seqLen = Math.min(config.artifact.maxSeqLen, promptLength + config.decodeTokens);
+                for (int index = 0; index < config.warmup + config.repeats; index++) {
+                    writer.runs().add(oneGeneration(runner, text, seqLen, promptLength, index));
+                    writer.flush(sampler, null);
+                }
+            }
+        }
+    }
+
+    private Map<String, Object> oneGeneration(TextRunner runner, String text, int seqLen, int promptLength, int index)
+            throws Exception {
+        boolean warmup = index < config.warmup;
+        int run = writer.runs().size();
+        List<Long> stamps = new ArrayList<>();
+        runner.reset();
+        sampler.mark("generate", "start", run);
+        long t0 = System.nanoTime();
+        String statsJson = runner.generate(text, seqLen, piece -> stamps.add(System.nanoTime()));
+        sampler.mark("generate", "end", run);
+        JsonObject stats = parseStats(statsJson);
+        MemoryReader.Reading end = memoryReader.read();
+        List<Double> stepsUs = new ArrayList<>();
+        for (int i = 1; i < stamps.size(); i++) {
+            stepsUs.add((stamps.get(i) - stamps.get(i - 1)) / 1e3);
+        }
+        // The first token comes out of prefill: prefill time and TTFT are the same on our clock.
+        double firstTokenMs = stamps.isEmpty() ? 0.0 : (stamps.get(0) - t0) / 1e6;
+        Map<String, Object> memory = new LinkedHashMap<>();
+        memory.put("rss_after_prefill_bytes", end.rssBytes());
+        memory.put("rss_end_bytes", end.rssBytes());
+        memory.put("hwm_end_bytes", end.hwmBytes());
+        memory.put("pss_end_bytes", null);
+        Map<String, Object> record = new LinkedHashMap<>();
+        record.put("threads", threads);
+        record.put("prompt_length", promptLength);
+        record.put("repeat", warmup ? index : index - config.warmup);
+        record.put("warmup", warmup);
+        record.put("start_ms", (t0 - sampler.originNs()) / 1e6);
+        record.put("prompt_tokens_actual", promptTokens(stats));
+        record.put("prefill_ms", firstTokenMs);
+        record.put("ttft_ms", firstTokenMs);
+        record.put("decode_step_us", stepsUs);
+        record.put("memory", memory);
+        record.put("llm_runner_stats", stats);
+        return record;
+    }
+
+    private static int promptTokens(JsonObject stats) {
+        JsonElement value = stats.get("prompt_tokens");
+        return value != null && value.isJsonPrimitive() && value.getAsJsonPrimitive().isNumber()
+                ? Math.max(0, value.getAsInt()) : 0;
+    }
+
+    private static JsonObject parseStats(String json) {
+        try {
+            JsonElement parsed = JsonParser.parseString(json == null ? "{}" : json);
+            return parsed.isJsonObject() ? parsed.getAsJsonObject() : new JsonObject();
+        } catch (RuntimeException e) {
+            return new JsonObject(); // stats are a bonus: a malformed string must not lose the timings
+        }
+    }
+}

@@ -1,0 +1,254 @@
+package dev.slmedge.profiler.core;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.File;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The profiling run, as slm_edge/runner.py does it on Linux: for each thread count load the model;
+ * for each prompt length, warm-up then measured repeats of one prefill of N tokens followed by
+ * one-token greedy decode steps, each timed with System.nanoTime. Memory is sampled on a thread and
+ * at every phase boundary; the trace is rewritten after every repeat. Any failure, even an
+ * OutOfMemoryError, ends the run with what was measured kept and the error recorded.
+ */
+public final class ProfileLoop {
+    /** How the run ended: the host reads these as the instrumentation result. */
+    public record Outcome(String status, File trace, String sha256, String error) {
+        public boolean complete() {
+            return TraceWriter.COMPLETE.equals(status);
+        }
+    }
+
+    private final RunConfig config;
+    private final File configFile;
+    private final File traceDir;
+    private final EngineFactory engines;
+    private final Platform platform;
+    private final StatusListener listener;
+    private final MemoryReader memoryReader;
+    private final CpuReader cpuReader;
+
+    private String phase = "setup";
+    private Integer runIndex;
+
+    public ProfileLoop(RunConfig config, File configFile, File traceDir, EngineFactory engines, Platform platform,
+                       StatusListener listener) {
+        this(config, configFile, traceDir, engines, platform, listener, new MemoryReader(), new CpuReader());
+    }
+
+    public ProfileLoop(RunConfig config, File configFile, File traceDir, EngineFactory engines, Platform platform,
+                       StatusListener listener, MemoryReader memoryReader, CpuReader cpuReader) {
+        this.config = config;
+        this.configFile = configFile;
+        this.traceDir = traceDir;
+        this.engines = engines;
+        this.platform = platform;
+        this.listener = listener;
+        this.memoryReader = memoryReader;
+        this.cpuReader = cpuReader;
+    }
+
+    public Outcome run() {
+        long originNs = System.nanoTime();
+        TraceWriter writer = new TraceWriter(new File(traceDir, config.traceFile), config, platform,
+                memoryReader.read(), platform.pssBytes(), originNs);
+        writer.software().put("engine_implementation", engines.implementation());
+        Sampler sampler = new Sampler(originNs, config.sampleIntervalMs, config.memorySampling, memoryReader,
+                cpuReader, platform);
+        sampler.start();
+        try {
+            writer.flush(sampler, null); // a trace exists from the start: the host sees "running"
+            measure(writer, sampler);
+            sampler.stop();
+            String status = writer.errors().isEmpty() ? TraceWriter.COMPLETE : TraceWriter.INCOMPLETE;
+            String sha = writer.flush(sampler, status);
+            return new Outcome(status, writer.file(), sha, firstError(writer));
+        } catch (Throwable failure) { // anything, even OutOfMemoryError: keep what was measured
+            writer.addError(phase, describe(failure), runIndex);
+            sampler.stop();
+            String status = writer.runs().isEmpty() ? TraceWriter.FAILED : TraceWriter.INCOMPLETE;
+            try {
+                return new Outcome(status, writer.file(), writer.flush(sampler, status), firstError(writer));
+            } catch (IOException | RuntimeException writeFailure) {
+                return new Outcome(TraceWriter.FAILED, writer.file(), null,
+                        describe(failure) + "; and the trace could not be written: " + describe(writeFailure));
+            }
+        }
+    }
+
+    private void measure(TraceWriter writer, Sampler sampler) throws Exception {
+        if (config.longestSequence() > config.artifact.maxSeqLen) {
+            throw new ProfileException("prompt " + Collections.max(config.promptLengths) + " + decode "
+                    + config.decodeTokens + " tokens exceed the artifact's max sequence length "
+                    + config.artifact.maxSeqLen + " (use shorter lengths or re-export with a larger --max-seq-len)");
+        }
+        File artifactDir = config.artifactDir(configFile);
+        JsonObject manifest = Manifests.read(artifactDir, config.artifact.manifestSha256);
+        for (int threads : config.threads) {
+            if ("llm_runner".equals(config.mode)) {
+                phase = "llm_runner";
+                status("phase", phase, "threads", threads);
+                new LlmRunnerRuns(config, artifactDir, threads, sampler, writer, memoryReader, engines).run();
+                continue;
+            }
+            try (Engine engine = load(artifactDir, manifest, threads, sampler, writer)) {
+                for (int promptLength : config.promptLengths) {
+                    int[] prompt = PromptGenerator.prompt(promptLength, config.artifact.vocabSize, config.seed);
+                    for (int index = 0; index < config.warmup + config.repeats; index++) {
+                        boolean warmup = index < config.warmup;
+                        runIndex = writer.runs().size();
+                        phase = "prefill";
+                        status("phase", warmup ? "warmup" : "run", "run", runIndex, "threads", threads,
+                                "prompt", promptLength);
+                        Map<String, Object> record = new LinkedHashMap<>();
+                        record.put("threads", threads);
+                        record.put("prompt_length", promptLength);
+                        record.put("repeat", warmup ? index : index - config.warmup);
+                        record.put("warmup", warmup);
+                        record.putAll(oneRun(engine, sampler, prompt));
+                        writer.runs().add(record);
+                        writer.flush(sampler, null);
+                    }
+                }
+            }
+            runIndex = null;
+            if (config.ops) {
+                phase = "ops";
+                status("phase", phase, "threads", threads);
+                new OpProfileRun(config, artifactDir, manifest, threads, sampler, writer, engines).run();
+                writer.flush(sampler, null);
+            }
+        }
+    }
+
+    private Engine load(File artifactDir, JsonObject manifest, int threads, Sampler sampler, TraceWriter writer)
+            throws Exception {
+        phase = "load";
+        status("phase", phase, "threads", threads);
+        sampler.mark("load", "start", null);
+        long start = System.nanoTime();
+        Engine engine = engines.create(config.artifact.engine);
+        try {
+            engine.load(artifactDir, manifest, threads);
+        } catch (Throwable failure) {
+            engine.close();
+            throw failure;
+        }
+        double loadMs = (System.nanoTime() - start) / 1e6;
+        sampler.mark("load", "end", null);
+        Map<String, Object> load = new LinkedHashMap<>();
+        load.put("threads", threads);
+        load.put("load_ms", loadMs);
+        load.put("rss_after_bytes", memoryReader.read().rssBytes());
+        writer.loads().add(load);
+        writer.software().put("runtime", engine.describe());
+        writer.flush(sampler, null);
+        return engine;
+    }
+
+    /** One prefill + decode; TTFT ends when the first token is chosen (prefill + argmax). */
+    private Map<String, Object> oneRun(Engine engine, Sampler sampler, int[] prompt) throws Exception {
+        double startMs = sampler.nowMs();
+        sampler.mark("prefill", "start", runIndex);
+        long t0 = System.nanoTime();
+        float[] logits = engine.step(prompt, 0);
+        long t1 = System.nanoTime();
+        int token = Greedy.argmax(logits);
+        long t2 = System.nanoTime();
+        sampler.mark("prefill", "end", runIndex);
+        long rssAfterPrefill = memoryReader.read().rssBytes();
+        phase = "decode";
+        sampler.mark("decode", "start", runIndex);
+        List<Double> stepsUs = decode(engine, token, prompt.length, config.decodeTokens);
+        sampler.mark("decode", "end", runIndex);
+        MemoryReader.Reading end = memoryReader.read();
+        Map<String, Object> memory = new LinkedHashMap<>();
+        memory.put("rss_after_prefill_bytes", rssAfterPrefill);
+        memory.put("rss_end_bytes", end.rssBytes());
+        memory.put("hwm_end_bytes", end.hwmBytes());
+        memory.put("pss_end_bytes", sampler.lastPss());
+        Map<String, Object> record = new LinkedHashMap<>();
+        record.put("start_ms", startMs);
+        record.put("prefill_ms", (t1 - t0) / 1e6);
+        record.put("ttft_ms", (t2 - t0) / 1e6);
+        record.put("decode_step_us", stepsUs);
+        record.put("memory", memory);
+        return record;
+    }
+
+    /** Greedy one-token steps; each step (forward + argmax) timed in microseconds. */
+    static List<Double> decode(Engine engine, int token, int position, int steps) throws Exception {
+        List<Double> stepsUs = new ArrayList<>(steps);
+        int[] input = new int[1];
+        for (int i = 0; i < steps; i++) {
+            long s0 = System.nanoTime();
+            input[0] = token;
+            token = Greedy.argmax(engine.step(input, position));
+            stepsUs.add((System.nanoTime() - s0) / 1e3);
+            position++;
+        }
+        return stepsUs;
+    }
+
+    private void status(Object... keyValues) {
+        Map<String, String> fields = new LinkedHashMap<>();
+        for (int i = 0; i + 1 < keyValues.length; i += 2) {
+            fields.put(String.valueOf(keyValues[i]), String.valueOf(keyValues[i + 1]));
+        }
+        try {
+            listener.status(fields);
+        } catch (RuntimeException ignored) {
+            // progress is a courtesy: a listener that fails must not end the measurement
+        }
+    }
+
+    private static String firstError(TraceWriter writer) {
+        return writer.errors().isEmpty() ? null : (String) writer.errors().get(0).get("message");
+    }
+
+    /** One line: the message of a ProfileException, else the exception's type and message. */
+    static String describe(Throwable failure) {
+        if (failure instanceof ProfileException) {
+            return failure.getMessage();
+        }
+        String message = RunConfig.firstLine(failure.getMessage());
+        return failure.getClass().getSimpleName() + (message.isEmpty() ? "" : ": " + message);
+    }
+
+    /** A failure the loop explains in its own words (no exception type in the message). */
+    public static final class ProfileException extends Exception {
+        public ProfileException(String message) {
+            super(message);
+        }
+    }
+
+    /** Reads the artifact's manifest.json and checks it is the one the host meant. */
+    static final class Manifests {
+        private Manifests() {}
+
+        static JsonObject read(File artifactDir, String expectedSha256) throws Exception {
+            File file = new File(artifactDir, "manifest.json");
+            if (!file.isFile()) {
+                throw new ProfileException("artifact folder " + artifactDir + " has no manifest.json (was it pushed?)");
+            }
+            String sha = TraceWriter.sha256Hex(file);
+            if (!sha.equals(expectedSha256)) {
+                throw new ProfileException(file + " has SHA-256 " + sha + ", the run config expects "
+                        + expectedSha256 + " (push the artifact again)");
+            }
+            JsonElement manifest = JsonParser.parseString(new String(java.nio.file.Files.readAllBytes(file.toPath()),
+                    java.nio.charset.StandardCharsets.UTF_8));
+            if (!manifest.isJsonObject()) {
+                throw new ProfileException(file + " is not a JSON object");
+            }
+            return manifest.getAsJsonObject();
+        }
+    }
+}

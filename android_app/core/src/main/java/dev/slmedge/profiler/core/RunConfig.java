@@ -1,0 +1,289 @@
+package dev.slmedge.profiler.core;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
+import com.google.gson.JsonPrimitive;
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * The run config (slm_edge/schemas/run_config.schema.json), checked field by field so a bad config
+ * fails with one line naming the field rather than somewhere inside the loop.
+ */
+public final class RunConfig {
+    public static final String SCHEMA = "slm-edge/run-config";
+    public static final List<String> ENGINES = List.of("executorch", "onnxruntime", "onnxruntime-genai");
+    public static final List<String> MODES = List.of("steps", "llm_runner");
+    // The Linux runner's default (the schema's 10 ms costs ~4% of a decode step on 2 cores).
+    static final double DEFAULT_SAMPLE_INTERVAL_MS = 50.0;
+
+    private static final Set<String> TOP_LEVEL = Set.of("schema", "schema_version", "artifact", "mode",
+            "prompt_lengths", "decode_tokens", "repeats", "warmup", "threads", "sample_interval_ms",
+            "memory_sampling", "ops", "seed", "trace_file");
+    private static final Set<String> ARTIFACT = Set.of("dir", "model_file", "engine", "manifest_sha256",
+            "max_seq_len", "vocab_size", "bos_id", "tokenizer_file");
+
+    public final JsonObject raw;
+    public final Artifact artifact;
+    public final String mode;
+    public final List<Integer> promptLengths;
+    public final int decodeTokens;
+    public final int repeats;
+    public final int warmup;
+    public final List<Integer> threads;
+    public final double sampleIntervalMs;
+    public final boolean memorySampling;
+    public final boolean ops;
+    public final long seed;
+    public final String traceFile;
+
+    /** What the config says about the model files (artifact.dir is relative to the config file). */
+    public static final class Artifact {
+        public final String dir;
+        public final String modelFile;
+        public final String engine;
+        public final String manifestSha256;
+        public final int maxSeqLen;
+        public final int vocabSize;
+        public final Integer bosId;
+        public final String tokenizerFile;
+
+        private Artifact(Fields f) throws ConfigException {
+            f.onlyKnown(ARTIFACT);
+            dir = f.string("dir");
+            modelFile = f.string("model_file");
+            engine = f.oneOf("engine", ENGINES, null);
+            manifestSha256 = f.string("manifest_sha256");
+            if (!manifestSha256.matches("[0-9a-f]{64}")) {
+                throw f.error("manifest_sha256", "must be 64 lowercase hex digits");
+            }
+            maxSeqLen = f.integer("max_seq_len", 1, Integer.MAX_VALUE, null);
+            vocabSize = f.integer("vocab_size", 1, Integer.MAX_VALUE, null);
+            bosId = f.nullableInteger("bos_id");
+            tokenizerFile = f.nullableString("tokenizer_file");
+        }
+    }
+
+    private RunConfig(JsonObject raw) throws ConfigException {
+        this.raw = raw;
+        Fields f = new Fields(raw, "");
+        f.onlyKnown(TOP_LEVEL);
+        if (!SCHEMA.equals(f.string("schema"))) {
+            throw f.error("schema", "must be \"" + SCHEMA + "\"");
+        }
+        int version = f.integer("schema_version", 1, Integer.MAX_VALUE, null);
+        if (version > Contract.CONFIG_SCHEMA_VERSION) {
+            throw f.error("schema_version", version + " is newer than this app reads ("
+                    + Contract.CONFIG_SCHEMA_VERSION + "): update the app (slm-edge app install)");
+        }
+        artifact = new Artifact(f.object("artifact"));
+        mode = f.oneOf("mode", MODES, "steps");
+        promptLengths = f.integers("prompt_lengths", 1, Integer.MAX_VALUE);
+        decodeTokens = f.integer("decode_tokens", 1, Integer.MAX_VALUE, null);
+        repeats = f.integer("repeats", 1, 1000, null);
+        warmup = f.integer("warmup", 0, 100, null);
+        threads = f.integers("threads", 1, 256);
+        sampleIntervalMs = f.number("sample_interval_ms", DEFAULT_SAMPLE_INTERVAL_MS);
+        if (!(sampleIntervalMs > 0 && sampleIntervalMs <= 10000)) {
+            throw f.error("sample_interval_ms", "must be above 0 and at most 10000");
+        }
+        memorySampling = f.bool("memory_sampling", true);
+        ops = f.bool("ops", false);
+        seed = f.integer("seed", Integer.MIN_VALUE, Integer.MAX_VALUE, 0);
+        String file = f.has("trace_file") ? f.string("trace_file") : "trace.json";
+        if (file.contains("/") || file.equals("..") || file.equals(".")) {
+            throw f.error("trace_file", "must be a plain file name");
+        }
+        traceFile = file;
+    }
+
+    public static RunConfig parse(String json) throws ConfigException {
+        JsonElement root;
+        try {
+            root = JsonParser.parseString(json);
+        } catch (JsonParseException e) {
+            throw new ConfigException("run config is not valid JSON: " + firstLine(e.getMessage()));
+        }
+        if (!root.isJsonObject()) {
+            throw new ConfigException("run config is not a JSON object");
+        }
+        return new RunConfig(root.getAsJsonObject());
+    }
+
+    public static RunConfig read(File file) throws ConfigException {
+        try {
+            return parse(new String(Files.readAllBytes(file.toPath()), StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            throw new ConfigException("cannot read run config " + file + ": " + e);
+        }
+    }
+
+    /** The artifact folder: relative to the config file's folder, as on Linux. */
+    public File artifactDir(File configFile) {
+        File dir = new File(artifact.dir);
+        return dir.isAbsolute() ? dir : new File(configFile.getAbsoluteFile().getParentFile(), artifact.dir);
+    }
+
+    public int longestSequence() {
+        return Collections.max(promptLengths) + decodeTokens;
+    }
+
+    static String firstLine(String text) {
+        if (text == null) {
+            return "";
+        }
+        int newline = text.indexOf('\n');
+        return newline < 0 ? text : text.substring(0, newline);
+    }
+
+    /** Typed reads from one JSON object, each failing with the field's path. */
+    private static final class Fields {
+        private final JsonObject object;
+        private final String prefix;
+
+        Fields(JsonObject object, String prefix) {
+            this.object = object;
+            this.prefix = prefix;
+        }
+
+        ConfigException error(String key, String what) {
+            return new ConfigException("run config field " + prefix + key + " " + what);
+        }
+
+        boolean has(String key) {
+            return object.has(key);
+        }
+
+        void onlyKnown(Set<String> known) throws ConfigException {
+            for (String key : object.keySet()) {
+                if (!known.contains(key)) {
+                    throw new ConfigException("run config has an unknown field " + prefix + key
+                            + " (a newer host? update the app with slm-edge app install)");
+                }
+            }
+        }
+
+        private JsonElement required(String key) throws ConfigException {
+            JsonElement value = object.get(key);
+            if (value == null) {
+                throw new ConfigException("run config is missing " + prefix + key);
+            }
+            return value;
+        }
+
+        private JsonPrimitive primitive(String key, String kind) throws ConfigException {
+            JsonElement value = required(key);
+            if (!value.isJsonPrimitive()) {
+                throw error(key, "must be " + kind);
+            }
+            return value.getAsJsonPrimitive();
+        }
+
+        String string(String key) throws ConfigException {
+            JsonPrimitive value = primitive(key, "a string");
+            if (!value.isString() || value.getAsString().isEmpty()) {
+                throw error(key, "must be a non-empty string");
+            }
+            return value.getAsString();
+        }
+
+        String nullableString(String key) throws ConfigException {
+            return object.has(key) && !object.get(key).isJsonNull() ? string(key) : null;
+        }
+
+        String oneOf(String key, List<String> allowed, String fallback) throws ConfigException {
+            if (fallback != null && !object.has(key)) {
+                return fallback;
+            }
+            String value = string(key);
+            if (!allowed.contains(value)) {
+                throw error(key, "must be one of " + String.join(", ", allowed) + ", not " + value);
+            }
+            return value;
+        }
+
+        int integer(String key, long min, long max, Integer fallback) throws ConfigException {
+            if (fallback != null && !object.has(key)) {
+                return fallback;
+            }
+            return checkedInteger(key, primitive(key, "an integer"), min, max);
+        }
+
+        private int checkedInteger(String key, JsonPrimitive value, long min, long max) throws ConfigException {
+            if (!value.isNumber()) {
+                throw error(key, "must be an integer");
+            }
+            double number = value.getAsDouble();
+            if (number != Math.rint(number) || Double.isInfinite(number)) {
+                throw error(key, "must be an integer, not " + value);
+            }
+            if (number < min || number > max) {
+                throw error(key, "must be between " + min + " and " + max + ", not " + value);
+            }
+            return (int) number;
+        }
+
+        Integer nullableInteger(String key) throws ConfigException {
+            if (!object.has(key) || object.get(key).isJsonNull()) {
+                return null;
+            }
+            return integer(key, Integer.MIN_VALUE, Integer.MAX_VALUE, null);
+        }
+
+        List<Integer> integers(String key, long min, long max) throws ConfigException {
+            JsonElement value = required(key);
+            if (!value.isJsonArray() || value.getAsJsonArray().isEmpty()) {
+                throw error(key, "must be a non-empty list of integers");
+            }
+            JsonArray array = value.getAsJsonArray();
+            List<Integer> out = new ArrayList<>();
+            for (int i = 0; i < array.size(); i++) {
+                JsonElement item = array.get(i);
+                if (!item.isJsonPrimitive()) {
+                    throw error(key + "[" + i + "]", "must be an integer");
+                }
+                out.add(checkedInteger(key + "[" + i + "]", item.getAsJsonPrimitive(), min, max));
+            }
+            return Collections.unmodifiableList(out);
+        }
+
+        double number(String key, double fallback) throws ConfigException {
+            if (!object.has(key)) {
+                return fallback;
+            }
+            JsonPrimitive value = primitive(key, "a number");
+            if (!value.isNumber()) {
+                throw error(key, "must be a number");
+            }
+            return value.getAsDouble();
+        }
+
+        boolean bool(String key, boolean fallback) throws ConfigException {
+            if (!object.has(key)) {
+                return fallback;
+            }
+            JsonPrimitive value = primitive(key, "true or false");
+            if (!value.isBoolean()) {
+                throw error(key, "must be true or false");
+            }
+            return value.getAsBoolean();
+        }
+
+        Fields object(String key) throws ConfigException {
+            JsonElement value = required(key);
+            if (!value.isJsonObject()) {
+                throw error(key, "must be an object");
+            }
+            return new Fields(value.getAsJsonObject(), prefix + key + ".");
+        }
+    }
+}

@@ -1,0 +1,98 @@
+package dev.slmedge.profiler.core;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertNull;
+import static org.junit.Assert.assertThrows;
+import static org.junit.Assert.assertTrue;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import java.io.File;
+import java.util.List;
+import java.util.function.Consumer;
+import org.junit.Test;
+
+public class RunConfigTest {
+    private static String errorFor(Consumer<JsonObject> breakIt) {
+        JsonObject config = TestConfigs.valid();
+        breakIt.accept(config);
+        return assertThrows(ConfigException.class, () -> RunConfig.parse(config.toString())).getMessage();
+    }
+
+    @Test
+    public void parsesAValidConfigWithTheRunnersDefaults() throws Exception {
+        RunConfig config = RunConfig.parse(TestConfigs.valid().toString());
+        assertEquals("executorch", config.artifact.engine);
+        assertEquals(List.of(4, 12), config.promptLengths);
+        assertEquals(List.of(1, 2), config.threads);
+        assertEquals("steps", config.mode);
+        assertEquals(50.0, config.sampleIntervalMs, 0);
+        assertTrue(config.memorySampling);
+        assertFalse(config.ops);
+        assertEquals(0, config.seed);
+        assertEquals("trace.json", config.traceFile);
+        assertNull(config.artifact.bosId);
+        assertNull(config.artifact.tokenizerFile);
+        assertEquals(17, config.longestSequence());
+    }
+
+    @Test
+    public void resolvesTheArtifactFolderAgainstTheConfigFile() throws Exception {
+        RunConfig config = RunConfig.parse(TestConfigs.valid().toString());
+        File resolved = config.artifactDir(new File("/data/local/tmp/slm-edge/runs/r1/run_config.json"));
+        assertEquals(new File("/data/local/tmp/slm-edge/runs/r1/artifact"), resolved);
+    }
+
+    @Test
+    public void namesTheMissingField() {
+        assertEquals("run config is missing decode_tokens", errorFor(c -> c.remove("decode_tokens")));
+        assertEquals("run config is missing artifact.vocab_size",
+                errorFor(c -> c.getAsJsonObject("artifact").remove("vocab_size")));
+    }
+
+    @Test
+    public void rejectsWrongTypesAndRanges() {
+        assertTrue(errorFor(c -> c.addProperty("repeats", "five")).contains("repeats must be an integer"));
+        assertTrue(errorFor(c -> c.addProperty("repeats", 2.5)).contains("repeats must be an integer"));
+        assertTrue(errorFor(c -> c.addProperty("repeats", 0)).contains("repeats must be between 1 and 1000"));
+        assertTrue(errorFor(c -> c.addProperty("warmup", 101)).contains("warmup must be between 0 and 100"));
+        assertTrue(errorFor(c -> c.add("threads", new JsonArray())).contains("threads must be a non-empty list"));
+        assertTrue(errorFor(c -> c.getAsJsonArray("prompt_lengths").add(0)).contains("prompt_lengths[2] must be between 1"));
+        assertTrue(errorFor(c -> c.addProperty("sample_interval_ms", 0)).contains("sample_interval_ms must be above 0"));
+        assertTrue(errorFor(c -> c.addProperty("memory_sampling", "yes")).contains("memory_sampling must be true or false"));
+    }
+
+    @Test
+    public void rejectsUnknownEnginesModesAndFields() {
+        assertTrue(errorFor(c -> c.getAsJsonObject("artifact").addProperty("engine", "tflite"))
+                .contains("artifact.engine must be one of executorch, onnxruntime, onnxruntime-genai, not tflite"));
+        assertTrue(errorFor(c -> c.addProperty("mode", "fast")).contains("mode must be one of steps, llm_runner"));
+        assertTrue(errorFor(c -> c.addProperty("turbo", true)).contains("unknown field turbo"));
+        assertTrue(errorFor(c -> c.getAsJsonObject("artifact").addProperty("size", 1)).contains("unknown field artifact.size"));
+    }
+
+    @Test
+    public void rejectsABadHashSchemaAndTraceFile() {
+        assertTrue(errorFor(c -> c.getAsJsonObject("artifact").addProperty("manifest_sha256", "ABC"))
+                .contains("manifest_sha256 must be 64 lowercase hex digits"));
+        assertTrue(errorFor(c -> c.addProperty("schema", "other")).contains("schema must be \"slm-edge/run-config\""));
+        assertTrue(errorFor(c -> c.addProperty("schema_version", 99)).contains("newer than this app reads"));
+        assertTrue(errorFor(c -> c.addProperty("trace_file", "../x.json")).contains("trace_file must be a plain file name"));
+    }
+
+    @Test
+    public void rejectsTextThatIsNotAJsonObject() {
+        assertTrue(assertThrows(ConfigException.class, () -> RunConfig.parse("{\"schema\": ")).getMessage()
+                .startsWith("run config is not valid JSON"));
+        assertEquals("run config is not a JSON object",
+                assertThrows(ConfigException.class, () -> RunConfig.parse("[1, 2]")).getMessage());
+    }
+
+    @Test
+    public void saysWhenTheFileCannotBeRead() {
+        String message = assertThrows(ConfigException.class, () -> RunConfig.read(new File("/nonexistent/run_config.json")))
+                .getMessage();
+        assertTrue(message.startsWith("cannot read run config /nonexistent/run_config.json"));
+    }
+}

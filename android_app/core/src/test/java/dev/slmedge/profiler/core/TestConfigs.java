@@ -1,0 +1,37 @@
+package dev.slmedge.profiler.core;
+
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+
+/** Valid run configs and artifact folders for the tests to start from and break. */
+final class TestConfigs {
+    private TestConfigs() {}
+
+    static JsonObject valid() {
+        return JsonParser.parseString("{"
+                + "\"schema\":\"slm-edge/run-config\",\"schema_version\":1,"
+                + "\"artifact\":{\"dir\":\"artifact\",\"model_file\":\"model.pte\",\"engine\":\"executorch\","
+                + "\"manifest_sha256\":\"" + "0".repeat(64) + "\",\"max_seq_len\":64,\"vocab_size\":96,"
+                + "\"bos_id\":null,\"tokenizer_file\":null},"
+                + "\"prompt_lengths\":[4,12],\"decode_tokens\":5,\"repeats\":2,\"warmup\":1,\"threads\":[1,2]}")
+                .getAsJsonObject();
+    }
+
+    /** A folder with a manifest and a run_config.json whose manifest_sha256 matches it. */
+    static File writeRun(File root, JsonObject config) throws IOException {
+        File artifact = new File(root, "artifact");
+        artifact.mkdirs();
+        File manifest = new File(artifact, "manifest.json");
+        Files.write(manifest.toPath(), "{\"schema\":\"slm-edge/manifest\"}".getBytes(StandardCharsets.UTF_8));
+        if (config.getAsJsonObject("artifact").get("manifest_sha256").getAsString().equals("0".repeat(64))) {
+            config.getAsJsonObject("artifact").addProperty("manifest_sha256", TraceWriter.sha256Hex(manifest));
+        }
+        File configFile = new File(root, "run_config.json");
+        Files.write(configFile.toPath(), config.toString().getBytes(StandardCharsets.UTF_8));
+        return configFile;
+    }
+}

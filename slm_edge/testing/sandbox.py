@@ -1,0 +1,52 @@
+"""Device commands run under bubblewrap: the host's file system read-only (so the venv and the
+project can run), /data, /sdcard and /system bound from the device folder, a private /tmp, and
+the device state at /emulator. No pid namespace: an app started by `am` must outlive the shell
+that started it, and `am force-stop` finds it by its pid."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from slm_edge.testing.device_folder import STATE_MOUNT, DeviceFolder
+
+# Host top-level entries not carried into the sandbox: replaced by the device's own or by fresh mounts.
+_NOT_BOUND = {"proc", "dev", "tmp", "data", "sdcard", "system", "storage", "emulator", "vendor", "sys",
+              "lost+found"}
+SANDBOX_PATH = "/system/bin:/usr/local/bin:/usr/bin:/bin"
+
+
+def bwrap_binary() -> str:
+    found = shutil.which("bwrap")
+    if not found:
+        raise RuntimeError("bubblewrap (bwrap) is not installed: the emulated device runs commands in it "
+                           "(apt-get install bubblewrap)")
+    return found
+
+
+def sandbox_argv(device: DeviceFolder, command: list[str]) -> list[str]:
+    argv = [bwrap_binary(), "--unshare-user", "--uid", "2000", "--gid", "2000",  # Android's shell user
+            "--unshare-ipc", "--unshare-uts", "--hostname", "localhost", "--new-session"]
+    for entry in sorted(os.listdir("/")):
+        if entry in _NOT_BOUND:
+            continue
+        host = Path("/") / entry
+        if host.is_symlink():
+            argv += ["--symlink", os.readlink(host), str(host)]
+        elif host.is_dir():
+            argv += ["--ro-bind", str(host), str(host)]
+    argv += ["--ro-bind", "/sys", "/sys", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+             "--bind", str(device.root / "data"), "/data",
+             "--bind", str(device.root / "sdcard"), "/sdcard",
+             "--ro-bind", str(device.root / "system"), "/system",
+             "--bind", str(device.state), STATE_MOUNT,
+             "--dir", "/storage/emulated", "--symlink", "/sdcard", "/storage/emulated/0",
+             "--chdir", "/",
+             "--clearenv",
+             "--setenv", "PATH", SANDBOX_PATH, "--setenv", "HOME", "/", "--setenv", "TMPDIR", "/data/local/tmp",
+             "--setenv", "ANDROID_DATA", "/data", "--setenv", "EXTERNAL_STORAGE", "/sdcard",
+             "--setenv", "ANDROID_ROOT", "/system", "--setenv", "SLM_EDGE_DEVICE_STATE", STATE_MOUNT,
+             "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "LANG", "C.UTF-8",
+             "--", *command]
+    return argv

@@ -1,0 +1,216 @@
+"""`slm-edge devices`, `app install` and `profile --device` end to end: the real adb server (Debian's
+adb) and adbutils against the emulated device (slm_edge/testing), the Linux runner standing in for
+the app behind the same `am instrument` contract; then the faults a phone brings."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from slm_edge.device import adb as adb_module
+from slm_edge.device.adb import open_device
+from slm_edge.device.android import DEVICE_ROOT, trace_dir
+from slm_edge.errors import SlmEdgeError
+from slm_edge.export import ExportRequest, export_model
+from slm_edge.profile import ProfileOptions, profile_artifact
+from slm_edge.progress import StageTimer
+from slm_edge.sources import resolve_source
+from slm_edge.testing.harness import make_test_apk
+from slm_edge.trace import load_trace
+
+QUICK = ["--prompt-lengths", "8,16", "--decode-tokens", "8", "--repeats", "2", "--warmup", "1", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tiny_llama, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("e2e") / "tiny onnx; $(touch PWNED) 'q'"  # odd characters travel safely
+    export_model(resolve_source(str(tiny_llama)), ExportRequest(backend="onnx", quant="fp32", max_seq_len=64), out,
+                 timer=StageTimer(quiet=True))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_pte(tiny_llama, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("e2e") / "tiny-pte"
+    export_model(resolve_source(str(tiny_llama)), ExportRequest(quant="fp32", embedding_quant="none", max_seq_len=64), out,
+                 timer=StageTimer(quiet=True))
+    return out
+
+
+@pytest.fixture
+def phone(emulated_phone, monkeypatch, tmp_path):
+    """The emulated phone with the profiler app installed; in-process calls use its adb server."""
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(emulated_phone.adb_port))
+    result = cli("app", "install", "--device", emulated_phone.serial, "--apk",
+                 make_test_apk(tmp_path / "app.apk", abis=("arm64-v8a", "x86_64"), version_code=2), phone=emulated_phone)
+    assert result.returncode == 0, result.stderr
+    return emulated_phone
+
+
+def cli(*args, phone):
+    env = {**os.environ, "ANDROID_ADB_SERVER_PORT": str(phone.adb_port)}
+    return subprocess.run([sys.executable, "-m", "slm_edge", *map(str, args)], capture_output=True, text=True, env=env,
+                          timeout=600)
+
+
+def quick_options(**overrides) -> ProfileOptions:
+    return ProfileOptions(**{"prompt_lengths": [8, 16], "decode_tokens": 8, "repeats": 2, "warmup": 1, "threads": [1],
+                             "timeout_s": 120.0, **overrides})
+
+
+def leftovers(phone) -> list[str]:
+    """Files a run left on the device (the artifact cache aside)."""
+    found = []
+    for folder in (f"{DEVICE_ROOT}/runs", trace_dir("x").rsplit("/", 1)[0]):
+        path = phone.host_path(folder)
+        if path.exists():
+            found += [str(p.relative_to(path)) for p in path.rglob("*") if p.is_file()]
+    return found
+
+
+def test_devices_lists_the_phone_and_its_app(emulated_phone, tmp_path):
+    before = json.loads(cli("devices", "--json", phone=emulated_phone).stdout)
+    assert [(d["serial"], d["state"], d["app"]) for d in before] == [(emulated_phone.serial, "device", None)]
+    assert before[0]["abis"][0] == "x86_64" and before[0]["ram_bytes"] > 0 and before[0]["os"].startswith("Android")
+    installed = cli("app", "install", "--device", emulated_phone.serial, "--apk",
+                    make_test_apk(tmp_path / "app.apk", version_code=7, version_name="0.7"), phone=emulated_phone)
+    assert installed.returncode == 0 and "code 7" in installed.stdout + installed.stderr
+    after = json.loads(cli("devices", "--json", phone=emulated_phone).stdout)[0]
+    assert after["app"]["version_code"] == 7 and after["battery_level"] is not None and "thermal_status" in after
+    table = cli("devices", phone=emulated_phone)
+    assert emulated_phone.serial in table.stdout and "0.7 (7)" in table.stdout
+
+
+def test_app_install_refuses_an_abi_the_apk_does_not_ship(emulated_phone, tmp_path):
+    result = cli("app", "install", "--device", emulated_phone.serial, "--apk",
+                 make_test_apk(tmp_path / "arm.apk", abis=("arm64-v8a",)), phone=emulated_phone)
+    assert result.returncode == 2 and "ships native code for arm64-v8a" in result.stderr and "x86_64" in result.stderr
+    assert json.loads(cli("devices", "--json", phone=emulated_phone).stdout)[0]["app"] is None
+
+
+@pytest.mark.parametrize("backend", ["onnx", "executorch"])
+def test_profile_over_adb_end_to_end(backend, phone, tiny_onnx, tiny_pte, tmp_path):
+    artifact = tiny_onnx if backend == "onnx" else tiny_pte
+    result = cli("profile", artifact, "--device", phone.serial, *QUICK, "--out", tmp_path / "run", phone=phone)
+    assert result.returncode == 0, result.stderr
+    trace = load_trace(tmp_path / "run" / "trace.json")
+    assert trace["status"] == "complete" and len(trace["runs"]) == 2 * (1 + 2)
+    assert all(len(r["decode_step_us"]) == 8 and r["prefill_ms"] > 0 for r in trace["runs"])
+    host = trace["host"]
+    assert host["device"]["serial"] == phone.serial and host["device"]["app"]["version_code"] == 2
+    assert host["context_samples"] and host["context_samples"][0]["battery_level"] is not None
+    assert all(host["pushed"].values())
+    assert (tmp_path / "run" / "report.html").is_file() and (tmp_path / "run" / "instrument.txt").is_file()
+    assert "INSTRUMENTATION_CODE: -1" in (tmp_path / "run" / "instrument.txt").read_text()
+    assert leftovers(phone) == []  # run files cleaned up without --keep
+
+    # again: every artifact file is on the device with the same hash, so nothing is pushed
+    again = cli("profile", artifact, "--device", phone.serial, *QUICK, "--keep", "--out", tmp_path / "again", phone=phone)
+    assert again.returncode == 0, again.stderr
+    assert not any(load_trace(tmp_path / "again" / "trace.json")["host"]["pushed"].values())
+    assert leftovers(phone)  # --keep leaves the run's files
+
+    # the same report as on the emulated (local) device: same rows, same columns
+    local = cli("profile", artifact, "--emulated", *QUICK, "--out", tmp_path / "local", phone=phone)
+    assert local.returncode == 0, local.stderr
+    rows = [json.loads((tmp_path / d / "report.json").read_text())["rows"] for d in ("run", "local")]
+    assert [(r["prompt_length"], r["threads"], sorted(r)) for r in rows[0]] == \
+           [(r["prompt_length"], r["threads"], sorted(r)) for r in rows[1]]
+
+
+def test_device_problems_are_named_with_the_fix(emulated_phone, tiny_onnx, tmp_path):
+    missing = cli("profile", tiny_onnx, "--device", "127.0.0.1:1", *QUICK, phone=emulated_phone)
+    assert missing.returncode == 2 and "no device 127.0.0.1:1" in missing.stderr and "adb connect" in missing.stderr
+    no_app = cli("profile", tiny_onnx, "--device", emulated_phone.serial, *QUICK, "--out", tmp_path / "r", phone=emulated_phone)
+    assert no_app.returncode == 2 and "is not installed" in no_app.stderr and "slm-edge app install" in no_app.stderr
+    emulated_phone.set_faults(require_auth=True)
+    emulated_phone.reconnect(state="unauthorized")
+    refused = cli("profile", tiny_onnx, "--device", emulated_phone.serial, *QUICK, phone=emulated_phone)
+    assert refused.returncode == 2 and "has not authorized" in refused.stderr and "Allow USB debugging" in refused.stderr
+    for result in (missing, no_app, refused):
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 2
+
+
+def test_not_enough_storage_is_refused_before_pushing(phone, tiny_onnx, tmp_path):
+    phone.set_faults(storage_bytes=64 * 1024)
+    result = cli("profile", tiny_onnx, "--device", phone.serial, *QUICK, "--out", tmp_path / "r", phone=phone)
+    assert result.returncode == 2 and "MiB free" in result.stderr and "free space on the device" in result.stderr
+
+
+def test_push_resumes_by_chunk_after_a_dropped_connection(phone, tmp_path, monkeypatch):
+    monkeypatch.setattr(adb_module, "CHUNK_BYTES", 256 * 1024)
+    payload = tmp_path / "weights.bin"
+    payload.write_bytes(os.urandom(1024 * 1024 + 1000))  # 5 chunks
+    sha = hashlib.sha256(payload.read_bytes()).hexdigest()
+    phone.set_faults(drop_push_after_bytes=600 * 1024)  # in the third chunk
+    device = open_device(phone.serial)
+    assert device.push(payload, "slm-edge/test/weights.bin", sha) is True
+    assert device.transfer["reconnects"] >= 1 and device.transfer["chunks_skipped"] == 2
+    assert hashlib.sha256(phone.host_path(f"{DEVICE_ROOT}/test/weights.bin").read_bytes()).hexdigest() == sha
+    assert device.push(payload, "slm-edge/test/weights.bin", sha) is False  # already there: skipped by hash
+
+
+def test_disconnects_mid_push_mid_run_and_mid_pull_are_survived(phone, tiny_onnx, tmp_path, monkeypatch):
+    monkeypatch.setattr(adb_module, "CHUNK_BYTES", 64 * 1024)
+    for name, fault in (("push", {"drop_push_after_bytes": 100 * 1024}), ("run", {"drop_instrument_after_status": 2}),
+                        ("pull", {"drop_pull_after_bytes": 2048})):
+        phone.set_faults(**fault)
+        outcome = profile_artifact(tiny_onnx, open_device(phone.serial), quick_options(), tmp_path / name)
+        assert outcome.trace["status"] == "complete", name
+        assert outcome.trace["host"]["transfer"]["reconnects"] >= 1, name
+        assert len([r for r in outcome.trace["runs"] if not r["warmup"]]) == 4, name
+        assert not phone.faults(), f"the {name} fault never fired"
+        assert leftovers(phone) == []
+
+
+def test_app_crash_keeps_the_measured_repeats_and_the_logcat(phone, tiny_onnx, tmp_path):
+    phone.set_faults(crash_at_phase="run")  # after the warm-up, as the first measured repeat starts
+    with pytest.raises(SlmEdgeError) as err:
+        profile_artifact(tiny_onnx, open_device(phone.serial), quick_options(prompt_lengths=[8]), tmp_path / "r")
+    assert "crashed" in str(err.value)
+    logcat = (tmp_path / "r" / "logcat.txt").read_text()
+    assert "Fatal signal 9" in logcat
+    trace = load_trace(tmp_path / "r" / "trace.json")  # what was measured before the crash is kept
+    assert trace["status"] in ("incomplete", "failed") and trace["errors"][-1]["phase"] == "crash"
+    assert (tmp_path / "r" / "report.md").is_file()
+
+
+def test_a_hung_app_is_stopped_after_the_phase_timeout(phone, tiny_onnx, tmp_path):
+    phone.set_faults(hang_at_phase="run")
+    with pytest.raises(SlmEdgeError) as err:
+        profile_artifact(tiny_onnx, open_device(phone.serial), quick_options(timeout_s=8.0), tmp_path / "r")
+    assert "no result within 8 s" in str(err.value) or "timed out" in str(err.value)
+    assert (tmp_path / "r" / "logcat.txt").is_file()
+    trace = load_trace(tmp_path / "r" / "trace.json")
+    assert trace["host"]["timed_out"] and trace["errors"][-1]["phase"] == "timeout"
+    assert phone.adb("shell", "pidof", "-s", "python3").stdout.strip() == ""  # force-stop ended it
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_a_damaged_trace_is_refused_and_kept(phone, tiny_onnx, tmp_path, damage):
+    phone.set_faults(corrupt_trace=damage)
+    with pytest.raises(SlmEdgeError) as err:
+        profile_artifact(tiny_onnx, open_device(phone.serial), quick_options(prompt_lengths=[8]), tmp_path / "r")
+    assert "sha256" in str(err.value) and "corrupt" in str(err.value)
+    assert (tmp_path / "r" / "trace.corrupt.json").is_file() and not (tmp_path / "r" / "trace.json").exists()
+
+
+def test_device_names_with_shell_metacharacters_are_quoted(phone, tmp_path):
+    hostile = "slm-edge/odd dir/a b;touch PWNED$(id)'\"`touch PWNED2`.bin"
+    payload = tmp_path / "x.bin"
+    payload.write_bytes(b"payload")
+    sha = hashlib.sha256(b"payload").hexdigest()
+    device = open_device(phone.serial)
+    assert device.push(payload, hostile, sha)
+    assert device.pull(hostile, tmp_path / "back.bin", sha) and (tmp_path / "back.bin").read_bytes() == b"payload"
+    device.remove("slm-edge/odd dir")
+    assert not list(phone.root.rglob("PWNED*")) and not list(Path.cwd().glob("PWNED*"))
+    assert not phone.host_path(f"{DEVICE_ROOT}/odd dir").exists()
+    with pytest.raises(SlmEdgeError, match="'..'"):
+        device.push(payload, "slm-edge/../../../etc/x", sha)
