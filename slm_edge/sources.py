@@ -218,6 +218,20 @@ def _weights_in(path: Path) -> tuple[list[Path], list[Path]]:
     return safetensors, pickles
 
 
+def _check_custom_code(path: Path, config: dict, trust_remote_code: bool) -> None:
+    """A config whose model type transformers does not know and that maps to the folder's own Python
+    (auto_map) can only load by running that code: refuse up front unless the user opted in."""
+    from transformers import CONFIG_MAPPING
+
+    if trust_remote_code or not config.get("auto_map") or config.get("model_type") in CONFIG_MAPPING:
+        return
+    modules = sorted({str(v).split(".")[0] + ".py" for v in config["auto_map"].values() if isinstance(v, str)})
+    raise SlmEdgeError(
+        f"{path} needs its own Python code to load (model type {config.get('model_type')!r}, {', '.join(modules)})",
+        "read that code first; pass --trust-remote-code only if you trust it",
+    )
+
+
 def _local_source(path: Path, *, allow_pickle: bool, trust_remote_code: bool, kind: str = "local", origin: str | None = None) -> ModelSource:
     config_file = path / "config.json"
     if not config_file.is_file():
@@ -237,6 +251,7 @@ def _local_source(path: Path, *, allow_pickle: bool, trust_remote_code: bool, ki
         )
     if not safetensors and not pickles:
         raise SlmEdgeError(f"{path} has no weights (*.safetensors)", "copy the model's weight files into the folder")
+    _check_custom_code(path, config, trust_remote_code)
     weights = safetensors or pickles
     has_tokenizer = any((path / f).is_file() for f in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json"))
     digest = cache.sha256_json(

@@ -129,11 +129,19 @@ def test_device_problems_are_named_with_the_fix(emulated_phone, tiny_onnx, tmp_p
     assert missing.returncode == 2 and "no device 127.0.0.1:1" in missing.stderr and "adb connect" in missing.stderr
     no_app = cli("profile", tiny_onnx, "--device", emulated_phone.serial, *QUICK, "--out", tmp_path / "r", phone=emulated_phone)
     assert no_app.returncode == 2 and "is not installed" in no_app.stderr and "slm-edge app install" in no_app.stderr
+    cli("app", "install", "--device", emulated_phone.serial, "--apk",
+        make_test_apk(tmp_path / "old.apk", version_code=0, version_name="0.0.1"), phone=emulated_phone)
+    too_old = cli("profile", tiny_onnx, "--device", emulated_phone.serial, *QUICK, "--out", tmp_path / "o", phone=emulated_phone)
+    assert too_old.returncode == 2 and "version 0.0.1 (code 0)" in too_old.stderr and "to update it" in too_old.stderr
     emulated_phone.set_faults(require_auth=True)
     emulated_phone.reconnect(state="unauthorized")
     refused = cli("profile", tiny_onnx, "--device", emulated_phone.serial, *QUICK, phone=emulated_phone)
     assert refused.returncode == 2 and "has not authorized" in refused.stderr and "Allow USB debugging" in refused.stderr
-    for result in (missing, no_app, refused):
+    emulated_phone.adbd.stop()  # the phone goes away; adb keeps it listed as offline for a while
+    emulated_phone.wait_for_state("offline")
+    offline = cli("profile", tiny_onnx, "--device", emulated_phone.serial, *QUICK, phone=emulated_phone)
+    assert offline.returncode == 2 and "is offline" in offline.stderr and "adb connect" in offline.stderr
+    for result in (missing, no_app, too_old, refused, offline):
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 2
 
 

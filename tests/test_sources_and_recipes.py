@@ -95,6 +95,23 @@ def test_pickle_folder_loads_only_with_the_flag(tmp_path, tiny_llama):
     assert resolve_source(str(folder), allow_pickle=True).allow_pickle
 
 
+def test_custom_code_runs_only_with_the_flag(tmp_path, tiny_llama):
+    """A folder whose config maps to its own Python: refused without --trust-remote-code, and the
+    code never runs (it would leave a marker file)."""
+    folder = tmp_path / "custom"
+    folder.mkdir()
+    config = json.loads((tiny_llama / "config.json").read_text())
+    config.update(model_type="custom_lm", auto_map={"AutoConfig": "modeling_custom.CustomConfig",
+                                                    "AutoModelForCausalLM": "modeling_custom.CustomLM"})
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "model.safetensors").write_bytes((tiny_llama / "model.safetensors").read_bytes())
+    (folder / "modeling_custom.py").write_text(f"open({str(folder / 'RAN')!r}, 'w').write('ran')\n")
+    with pytest.raises(SlmEdgeError, match="own Python code.*modeling_custom.py.*--trust-remote-code"):
+        resolve_source(str(folder))
+    assert not (folder / "RAN").exists()
+    assert resolve_source(str(folder), trust_remote_code=True).trust_remote_code
+
+
 def test_gguf_file_becomes_a_clean_hf_folder(tmp_path, tiny_llama):
     """A GGUF written by the gguf package from a tiny Llama loads back as the same model."""
     import gguf
