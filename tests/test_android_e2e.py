@@ -222,3 +222,11 @@ def test_device_names_with_shell_metacharacters_are_quoted(phone, tmp_path):
     assert not phone.host_path(f"{DEVICE_ROOT}/odd dir").exists()
     with pytest.raises(SlmEdgeError, match="'..'"):
         device.push(payload, "slm-edge/../../../etc/x", sha)
+
+
+def test_op_breakdown_comes_back_from_the_device(phone, tiny_onnx, tmp_path):
+    outcome = profile_artifact(tiny_onnx, open_device(phone.serial),
+                               quick_options(prompt_lengths=[16], repeats=1, ops=True), tmp_path / "ops")
+    profiles = outcome.trace["op_profiles"]
+    assert profiles and {"prefill", "decode"} <= set(profiles[0]["phases"])
+    assert outcome.analysis["op_breakdown"] and (tmp_path / "ops" / "report.html").read_text().count("<svg") >= 1

@@ -38,8 +38,13 @@ LOGCAT_LINES = 300
 ADB_FAILURES = (AdbError, OSError, EOFError)
 
 
-class DeviceGone(Exception):
-    """The connection to the device dropped (cable, network, device restart)."""
+class DeviceGone(SlmEdgeError):
+    """The connection to the device dropped (cable, network, device restart). Transfers retry on
+    it; anywhere else it reaches the user as one line."""
+
+    def __init__(self, detail: str):
+        super().__init__(f"the connection to the device dropped ({detail})",
+                         "reconnect it and run the same command again; files already on the device are kept")
 
 
 def server_address() -> tuple[str, int]:
@@ -473,7 +478,11 @@ class AdbDevice(Device):
         when it stopped changing for timeout_s (the app hangs or died without finishing)."""
         last, changed = None, time.monotonic()
         while time.monotonic() - changed < timeout_s:
-            done = self.shell(["sha256sum", trace_remote])
+            try:
+                done = self.shell(["sha256sum", trace_remote])
+            except DeviceGone:  # dropped again while waiting
+                self.reconnect()
+                continue
             digest = done.stdout.split()[0] if done.returncode == 0 and done.stdout.strip() else None
             if digest and digest != last:
                 last, changed = digest, time.monotonic()
