@@ -21,7 +21,7 @@ from pathlib import Path
 from slm_edge.device import android
 from slm_edge.testing.app_process import (RESULT_PREFIX, children, is_alive, kill_app_processes, running_app,
                                           write_app)
-from slm_edge.testing.device_folder import append_log
+from slm_edge.testing.device_folder import append_log, used_bytes
 
 STATE = Path(os.environ.get("SLM_EDGE_DEVICE_STATE", "/emulator"))
 SYSTEM_PACKAGES = {"android": 34, "com.android.shell": 34, "com.android.settings": 34}
@@ -442,18 +442,6 @@ def logcat(args: list[str]) -> int:
         time.sleep(0.1)
 
 
-def _used_bytes() -> int:
-    total = 0
-    for top in ("/data", "/sdcard"):
-        for folder, _dirs, files in os.walk(top):
-            for name in files:
-                try:
-                    total += os.lstat(os.path.join(folder, name)).st_size
-                except OSError:
-                    pass
-    return total
-
-
 def df(args: list[str]) -> int:
     human = "-h" in args
     paths = [a for a in args if not a.startswith("-")] or ["/data", "/sdcard"]
@@ -465,7 +453,7 @@ def df(args: list[str]) -> int:
             "/data" if path.startswith("/data") else path
         source = "/dev/fuse" if mount == "/storage/emulated" else "/dev/block/dm-48"
         if mount in ("/data", "/storage/emulated") and limit is not None:
-            total, used = int(limit), _used_bytes()
+            total, used = int(limit), used_bytes("/data", "/sdcard")
             free = max(0, total - used)
         else:
             try:

@@ -45,6 +45,19 @@ class DevicePathError(OSError):
     pass
 
 
+def used_bytes(*tops: Path | str) -> int:
+    """Bytes in the files under these folders (the emulated storage use; shared with `df` in the sandbox)."""
+    total = 0
+    for top in tops:
+        for folder, _dirs, files in os.walk(top):
+            for name in files:
+                try:
+                    total += os.lstat(os.path.join(folder, name)).st_size
+                except OSError:
+                    pass
+    return total
+
+
 class DeviceFolder:
     def __init__(self, root: Path):
         self.root = Path(root).resolve()
@@ -140,15 +153,7 @@ class DeviceFolder:
 
     # --- storage --------------------------------------------------------------------------------
     def used_bytes(self) -> int:
-        total = 0
-        for top in ("data", "sdcard"):
-            for folder, _dirs, files in os.walk(self.root / top):
-                for name in files:
-                    try:
-                        total += os.lstat(os.path.join(folder, name)).st_size
-                    except OSError:
-                        pass
-        return total
+        return used_bytes(self.root / "data", self.root / "sdcard")
 
     def storage_limit(self) -> int | None:
         from slm_edge.testing.faults import read_faults
