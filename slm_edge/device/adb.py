@@ -213,7 +213,7 @@ class AdbDevice(Device):
     def app_info(self) -> dict | None:
         """The installed profiler app's version, or None."""
         out = self._retrying("dumpsys package", lambda: self.shell(["dumpsys", "package", PACKAGE])).stdout
-        code = _int((_field(out, "versionCode") or "").split()[0] if _field(out, "versionCode") else None)
+        code = _int(_field(out, "versionCode"))
         if code is None:
             return None
         return {"package": PACKAGE, "version_name": _field(out, "versionName"), "version_code": code}
