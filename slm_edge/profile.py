@@ -53,9 +53,12 @@ def build_config(manifest: dict, manifest_sha: str, artifact_remote_dir: str, op
 
     meta = manifest["runtime"].get("metadata", {})
     engine = resolve_engine(manifest, options.engine)
-    if options.ops and engine != "onnxruntime":
-        raise SlmEdgeError(f"--ops is built for the onnxruntime engine only, not {engine} (ExecuTorch ETDump comes later)",
-                           "drop --ops, or profile an ONNX artifact with --engine onnxruntime")
+    if options.ops and engine not in ("onnxruntime", "executorch"):
+        raise SlmEdgeError(f"--ops is built for the onnxruntime and executorch engines, not {engine}",
+                           "drop --ops, or profile with --engine onnxruntime (ONNX) or an ExecuTorch artifact")
+    if options.ops and options.mode == "llm_runner":
+        raise SlmEdgeError("--ops traces our own prefill/decode steps; the llm_runner mode runs executorch's TextLLMRunner",
+                           "use --mode steps with --ops")
     if options.mode == "llm_runner" and engine != "executorch":
         raise SlmEdgeError("the llm_runner mode is executorch's TextLLMRunner and this artifact runs on " + engine,
                            "use --mode steps for ONNX artifacts")

@@ -162,7 +162,8 @@ def run(config_path: Path, emulated: bool = False, trace_dir: Path | None = None
             if config.get("ops"):
                 phase = "ops"
                 status(phase=phase, threads=threads)
-                trace.setdefault("op_profiles", []).append(_op_profile(config, base, manifest, threads, sampler))
+                trace.setdefault("op_profiles", []).append(
+                    _op_profile(config, base, manifest, threads, sampler, writer.path.parent))
                 writer.flush(sampler)
         sampler.stop()
         writer.flush(sampler, "complete")
@@ -224,9 +225,16 @@ def _one_run(llm, sampler: Sampler, prompt: list[int], decode_tokens: int, run_i
     }
 
 
-def _op_profile(config: dict, base: Path, manifest: dict, threads: int, sampler: Sampler) -> dict:
+ET_OPS_WARMUP_STEPS = 2  # a prefill and steps before the traced ones, left out: the first run pays one-time costs
+
+
+def _op_profile(config: dict, base: Path, manifest: dict, threads: int, sampler: Sampler,
+                trace_dir: Path | None = None) -> dict:
     """Separate from the timed runs (tracing costs time): one prefill of the longest prompt and the
-    decode steps with onnxruntime's profiler on; kernel time per op grouped by category."""
+    decode steps with the engine's own tracer on (onnxruntime's profiler, ExecuTorch's ETDump);
+    op time grouped by category."""
+    if config["artifact"]["engine"] == "executorch":
+        return _et_op_profile(config, base, manifest, threads, sampler, trace_dir or base)
     from slm_edge.op_breakdown import node_scopes, parse_profile, summarize_phases
     from slm_edge.runtime_ort import OrtLlm
 
@@ -243,6 +251,43 @@ def _op_profile(config: dict, base: Path, manifest: dict, threads: int, sampler:
     Path(profile_path).unlink(missing_ok=True)
     return {"engine": "onnxruntime", "threads": threads, "prompt_length": len(prompt),
             "decode_step_us_traced": steps_us, "phases": summarize_phases(runs)}
+
+
+def _et_op_profile(config: dict, base: Path, manifest: dict, threads: int, sampler: Sampler, out_dir: Path) -> dict:
+    """The program loaded with ETDump tracing; a warm-up prefill and steps, then the traced prefill and
+    decode steps; the ETDump is written beside the trace and read with executorch's Inspector against
+    the artifact's ETRecord (which maps each event to graph nodes and their module paths)."""
+    import subprocess
+
+    from slm_edge.export.et_lower import ETRECORD_FILE
+    from slm_edge.runtime_et import EtLlm
+
+    folder = base / config["artifact"]["dir"]
+    etrecord = folder / ETRECORD_FILE
+    if not etrecord.is_file():
+        raise SlmEdgeError(f"the artifact has no {ETRECORD_FILE} (exported before `--ops` knew ExecuTorch), so "
+                           "ETDump events cannot be mapped to the model's layers",
+                           "re-export it (`slm-edge export ... --force`), then profile with --ops again")
+    llm = EtLlm(folder / config["artifact"]["model_file"], threads=threads, etdump=True)
+    prompt = prompt_for(max(config["prompt_lengths"]), config["artifact"]["vocab_size"], config.get("seed", 0))
+    token, _, _ = prefill(llm, prompt)
+    decode(llm, token, len(prompt), ET_OPS_WARMUP_STEPS)
+    sampler.mark("ops", "start")
+    token, _, _ = prefill(llm, prompt)
+    steps_us = decode(llm, token, len(prompt), config["decode_tokens"])
+    sampler.mark("ops", "end")
+    etdump = llm.write_etdump(out_dir / f"etdump-t{threads}.etdp")
+    llm = None
+    # a child process: the Inspector's imports and the deserialized graph stay out of this process's peak RSS
+    done = subprocess.run([sys.executable, "-m", "slm_edge.op_breakdown", str(etdump), str(etrecord),
+                           "--skip", str(1 + ET_OPS_WARMUP_STEPS)], capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SlmEdgeError(f"reading the ETDump with executorch's Inspector failed: {last}",
+                           f"check that {ETRECORD_FILE} belongs to this model.pte (re-export with --force)")
+    return {"engine": "executorch", "threads": threads, "prompt_length": len(prompt),
+            "decode_step_us_traced": steps_us, "etdump_file": etdump.name,
+            "warmup_executions": 1 + ET_OPS_WARMUP_STEPS, "phases": json.loads(done.stdout)}
 
 
 def _llm_runner_runs(config: dict, base: Path, model_path: Path, threads: int, sampler: Sampler,

@@ -39,13 +39,14 @@ def set_threads(threads: int) -> None:
 class EtLlm(StepLlm):
     """One loaded .pte. The KV cache lives inside the program, so a new sequence starts at position 0."""
 
-    def __init__(self, pte: Path, threads: int = 0):
+    def __init__(self, pte: Path, threads: int = 0, etdump: bool = False):
+        """etdump: record every executed op (ETDump event tracer) for `write_etdump`; costs time."""
         register_llm_ops()
         from executorch.runtime import Runtime
 
         set_threads(threads)
         try:
-            self.program = Runtime.get().load_program(str(pte))
+            self.program = Runtime.get().load_program(str(pte), enable_etdump=etdump)
             self.forward = self.program.load_method("forward")
         except Exception as exc:  # the runtime raises RuntimeError with an error code only
             raise SlmEdgeError(
@@ -74,3 +75,8 @@ class EtLlm(StepLlm):
         if logits.dim() == 3:
             logits = logits[:, -1, :]
         return logits.reshape(-1).to(torch.float32)
+
+    def write_etdump(self, path: Path) -> Path:
+        """The ETDump of everything run since loading (needs etdump=True); no debug buffer (no tensors kept)."""
+        self.program.write_etdump_result_to_file(str(path), None)
+        return path

@@ -116,4 +116,70 @@ def test_ops_break_latency_down_by_category(path, tiny_llama, tmp_path):
 def test_ops_is_refused_where_it_is_not_built(runs, tmp_path):
     artifact = runs["int4"].parent / "artifact-int4"
     refused = run_cli("profile", artifact, "--emulated", "--ops", "--engine", "onnxruntime-genai", "--out", tmp_path / "r")
-    assert refused.returncode == 2 and "--ops is built for the onnxruntime engine only" in refused.stderr
+    assert refused.returncode == 2 and "--ops is built for the onnxruntime and executorch engines" in refused.stderr
+
+
+@pytest.fixture(scope="module")
+def et_artifact(tiny_llama, tmp_path_factory) -> Path:
+    """A tiny fp32 ExecuTorch artifact (fast path: custom SDPA and KV-cache ops beside XNNPACK blocks)."""
+    artifact = tmp_path_factory.mktemp("et-ops") / "artifact"
+    export_model(resolve_source(str(tiny_llama)), ExportRequest(backend="executorch", quant="fp32", max_seq_len=64),
+                 artifact, timer=StageTimer(quiet=True))
+    return artifact
+
+
+def test_executorch_ops_from_etdump_and_etrecord(et_artifact, tmp_path):
+    manifest = json.loads((et_artifact / "manifest.json").read_text())
+    assert manifest["files"]["etrecord.bin"]["bytes"] < manifest["files"]["model.pte"]["bytes"] * 4  # no weights in it
+    run = tmp_path / "run"
+    result = run_cli("profile", et_artifact, "--emulated", "--ops", "--prompt-lengths", "16", "--decode-tokens", "6",
+                     "--repeats", "2", "--threads", "2", "--out", run)
+    assert result.returncode == 0, result.stderr
+    ops = json.loads((run / "report.json").read_text())["op_breakdown"][0]
+    assert ops["engine"] == "executorch" and ops["prompt_length"] == 16 and ops["tracing_overhead"] is not None
+    assert len(ops["decode_step_us_traced"]) == 6 and ops["warmup_executions"] >= 1
+    prefill, decode = ops["phases"]["prefill"], ops["phases"]["decode"]
+    assert prefill["steps"] == 1 and decode["steps"] == 6
+    for phase in (prefill, decode):
+        categories = phase["categories"]
+        assert sum(c["share"] for c in categories.values()) == pytest.approx(1.0)
+        assert phase["kernel_us"] == pytest.approx(sum(c["us"] for c in categories.values()))
+        assert phase["method_us"] >= phase["kernel_us"]  # Method::execute holds every op call
+        # every layer kind ran and was placed by its module path (ETRecord), not left in "other"
+        for name in ("embedding", "attention", "ffn", "norm", "lm_head"):
+            assert categories[name]["us"] > 0, (name, phase)
+        assert categories["other"]["share"] < 0.5
+        # the linears run in XNNPACK; custom SDPA / KV-cache update are portable ops inside attention
+        assert categories["ffn"]["delegated_us"] == pytest.approx(categories["ffn"]["us"])
+        assert categories["attention"]["us"] > categories["attention"]["delegated_us"] > 0
+        assert 0 < phase["delegated"]["share"] < 1 and phase["delegated"]["calls_per_step"] >= 1
+        assert any(o["op"] == "llama::custom_sdpa" and o["category"] == "attention" for o in phase["top_ops"])
+    assert any("Fully Connected" in kind for kind in prefill["xnnpack_ops_us"])  # XNNPACK's own timers
+    report = (run / "report.md").read_text()
+    assert "executorch ETDump + ETRecord" in report and "XNNPACK delegate calls" in report
+    assert 'id="latency_by_op_category"' in (run / "report.html").read_text()
+
+
+def test_executorch_ops_needs_the_etrecord(et_artifact, tmp_path):
+    """An artifact exported before ETRecords (no etrecord.bin): one clear line, the timed runs kept."""
+    from slm_edge.manifest import write_manifest
+
+    old = tmp_path / "old-artifact"
+    old.mkdir()
+    manifest = json.loads((et_artifact / "manifest.json").read_text())
+    for name in manifest["files"]:
+        if name != "etrecord.bin":
+            (old / name).write_bytes((et_artifact / name).read_bytes())
+    write_manifest(old, {k: v for k, v in manifest.items()
+                         if k not in ("schema", "schema_version", "created_utc", "files", "versions")})
+    result = run_cli("profile", old, "--emulated", "--ops", "--prompt-lengths", "8", "--decode-tokens", "2",
+                     "--repeats", "1", "--threads", "2", "--out", tmp_path / "run")
+    assert result.returncode == 2
+    assert "the artifact has no etrecord.bin" in result.stderr and "--force" in result.stderr
+    trace = json.loads((tmp_path / "run" / "trace.json").read_text())
+    assert trace["errors"][0]["phase"] == "ops" and len(trace["runs"]) == 2  # warm-up + measured, kept
+
+
+def test_ops_and_the_llm_runner_mode_do_not_mix(et_artifact, tmp_path):
+    refused = run_cli("profile", et_artifact, "--emulated", "--ops", "--mode", "llm-runner", "--out", tmp_path / "r")
+    assert refused.returncode == 2 and "--ops traces our own prefill/decode steps" in refused.stderr

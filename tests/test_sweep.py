@@ -44,6 +44,12 @@ verify_steps: 4
     # quality figures came along for recommend
     trace = json.loads((out / "cells" / f"{tiny_qwen2.name}-onnx-int4" / "trace.json").read_text())
     assert trace["host"]["artifact"]["verify"]["steps"] == 4
+    # the survey figures of the combined report, from these real cells (one thread count: no threads plot)
+    page = (out / "report.html").read_text()
+    for key in ("latency_memory_vs_parameters", "prefill_decode_by_scheme", "pareto_front"):
+        assert f'<section class="plot" id="{key}"><svg' in page, key
+    assert 'id="threads_scaling"' not in page
+    assert "over decode_tok_s, peak_memory_bytes, quality" in (out / "report.md").read_text()  # all verified
 
     # resume: finished cells are kept as they are; a cell whose trace is gone runs again
     kept = out / "cells" / f"{tiny_llama.name}-onnx-int4" / "trace.json"
@@ -91,3 +97,119 @@ def test_example_sweep_reproduces_the_quantization_finding(tmp_path):
     for row in effect:
         assert row["decode_speedup"] > 1.5, row              # decode is memory-bound: 4-bit weights pay
         assert row["decode_speedup"] > row["prefill_speedup"], row   # prefill is compute-bound: far less
+
+
+# --- survey-style figures of the combined report: given numbers, real analysis and report code ----
+
+MIB = 2**20
+
+
+def synthetic_trace(model: str, params: int, backend: str, scheme: str, *, decode_tok_s: dict[int, float],
+                    prefill_ms: float, peak_mib: float, quality: float | None) -> dict:
+    """A schema-valid trace with the given figures: one measured run per thread count, prompt 32,
+    four decode steps at 1e6/decode_tok_s µs each (prefill time grows a little with fewer threads)."""
+    from slm_edge.trace import validate_trace
+
+    baseline = 100 * MIB
+    threads = sorted(decode_tok_s)
+    runs = [{"threads": t, "prompt_length": 32, "repeat": 0, "warmup": False,
+             "prefill_ms": prefill_ms * max(threads) / t, "ttft_ms": prefill_ms * max(threads) / t + 0.1,
+             "decode_step_us": [1e6 / decode_tok_s[t]] * 4,
+             "memory": {"rss_after_prefill_bytes": baseline, "rss_end_bytes": baseline,
+                        "hwm_end_bytes": baseline + int(peak_mib * MIB), "pss_end_bytes": None}} for t in threads]
+    trace = {
+        "schema": "slm-edge/trace", "schema_version": 1, "status": "complete",
+        "producer": {"name": "test", "version": "0"},
+        "device": {"model": "test", "cpu": "test", "cores": 2, "ram_bytes": 2**33, "os": "linux"},
+        "artifact": {"manifest_sha256": "0" * 64, "model_file": "model.pte", "engine": backend},
+        "config": {"threads": threads, "prompt_lengths": [32]}, "clock": {"monotonic_origin_ns": 0, "wall_origin_ms": 0},
+        "baseline_memory": {"rss_bytes": baseline, "hwm_bytes": baseline},
+        "loads": [{"threads": t, "load_ms": 10.0, "rss_after_bytes": baseline} for t in threads],
+        "runs": runs, "memory_samples": [], "phase_markers": [], "errors": [],
+        "host": {"artifact": {"name": model, "backend": backend, "scheme": scheme, "parameters": params,
+                              "model_bytes": int(peak_mib * MIB), "max_seq_len": 512,
+                              "predicted_memory": {"weight_bytes": int(peak_mib * MIB), "kv_cache_bytes": 0,
+                                                   "activation_bytes": 0, "total_bytes": int(peak_mib * MIB)},
+                              "verify": None if quality is None else {"teacher_forced_top1_agreement": quality,
+                                                                      "greedy_agreement": quality, "steps": 16}}},
+    }
+    return validate_trace(trace) or trace
+
+
+def sweep_of(cells: dict[str, dict]) -> tuple[dict, dict]:
+    from slm_edge.analysis import analyze
+
+    traces = {name: synthetic_trace(**cell) for name, cell in cells.items()}
+    return {name: analyze(trace) for name, trace in traces.items()}, traces
+
+
+CELLS = {
+    # small model: int4 is faster and smaller but a little worse; fp16 is dominated by int8 in speed and memory
+    "s-fp32": dict(model="s", params=135_000_000, backend="onnx", scheme="fp32", decode_tok_s={1: 40, 2: 70},
+                   prefill_ms=50, peak_mib=600, quality=1.0),
+    "s-int8": dict(model="s", params=135_000_000, backend="onnx", scheme="int8", decode_tok_s={1: 70, 2: 120},
+                   prefill_ms=60, peak_mib=250, quality=0.97),
+    "s-fp16": dict(model="s", params=135_000_000, backend="onnx", scheme="fp16", decode_tok_s={1: 50, 2: 90},
+                   prefill_ms=55, peak_mib=320, quality=0.96),
+    "s-int4": dict(model="s", params=135_000_000, backend="onnx", scheme="int4", decode_tok_s={1: 90, 2: 150},
+                   prefill_ms=70, peak_mib=150, quality=0.9),
+    "l-int4": dict(model="l", params=1_200_000_000, backend="onnx", scheme="int4", decode_tok_s={1: 12, 2: 20},
+                   prefill_ms=400, peak_mib=900, quality=0.92),
+}
+
+
+def test_pareto_front_on_known_cells():
+    from slm_edge.sweep import cell_points, pareto_front
+
+    runs, traces = sweep_of(CELLS)
+    points = cell_points(runs, traces)
+    flags, objectives = pareto_front(points)
+    front = {p["cell"] for p, f in zip(points, flags) if f}
+    assert objectives == ["decode_tok_s", "peak_memory_bytes", "quality"]
+    # fp32: best quality; int8, int4: faster and smaller at lower quality; fp16 loses to int8 on all
+    # three; the large int4 model loses to the small int4 on speed, memory and quality
+    assert front == {"s-fp32", "s-int8", "s-int4"}
+    by_cell = {p["cell"]: p for p in points}
+    assert by_cell["s-int8"]["threads"] == 2 and by_cell["s-int8"]["decode_tok_s"] == pytest.approx(120)
+    assert by_cell["s-int8"]["peak_memory_bytes"] == 250 * MIB and by_cell["s-int8"]["quality"] == 0.97
+
+    # an unverified cell: quality leaves the comparison instead of judging a cell on a figure it lacks
+    runs, traces = sweep_of({**CELLS, "s-int8": {**CELLS["s-int8"], "quality": None}})
+    flags, objectives = pareto_front(cell_points(runs, traces))
+    assert objectives == ["decode_tok_s", "peak_memory_bytes"]
+    # on speed and memory alone the small int4 cell beats every other
+    assert {p["cell"] for p, f in zip(cell_points(runs, traces), flags) if f} == {"s-int4"}
+
+
+def test_threads_scaling_only_with_several_thread_counts():
+    from slm_edge.sweep import threads_scaling
+
+    runs, _ = sweep_of(CELLS)
+    scaling = threads_scaling(runs)
+    assert set(scaling) == set(CELLS)
+    assert [(r["threads"], round(r["decode_tok_s"])) for r in scaling["s-int4"]] == [(1, 90), (2, 150)]
+    single = {"s-int4": {**CELLS["s-int4"], "decode_tok_s": {2: 150}}}
+    assert threads_scaling(sweep_of(single)[0]) == {}
+
+
+def test_combined_html_report_has_the_survey_plots(tmp_path):
+    from slm_edge.report import SURVEY_TITLES, write_reports
+
+    runs, traces = sweep_of(CELLS)
+    write_reports(tmp_path, runs, traces, ("md", "html"))
+    page = (tmp_path / "report.html").read_text()
+    for key, title in SURVEY_TITLES.items():
+        section = page.split(f'<section class="plot" id="{key}">', 1)[1].split("</section>", 1)[0]
+        assert section.startswith("<svg") and title in section, key
+    assert '<table id="sweep_overview">' in page
+    overview = (tmp_path / "report.md").read_text().split("## Sweep overview", 1)[1].split("\n## ", 1)[0]
+    starred = {line.split("|")[1].strip() for line in overview.splitlines() if line.endswith("| ★ |")}
+    assert starred == {"s-fp32", "s-int8", "s-int4"}
+
+    # one thread count: no threads plot; a single run: no survey plots at all
+    one_thread = {name: {**cell, "decode_tok_s": {2: cell["decode_tok_s"][2]}} for name, cell in CELLS.items()}
+    write_reports(tmp_path, *sweep_of(one_thread), ("html",))
+    page = (tmp_path / "report.html").read_text()
+    assert 'id="pareto_front"' in page and 'id="threads_scaling"' not in page
+    write_reports(tmp_path, *sweep_of({"s-int4": CELLS["s-int4"]}), ("html",))
+    assert 'id="pareto_front"' not in (tmp_path / "report.html").read_text()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from slm_edge.export.et_lower import LoweredProgram, lower_to_pte, runtime_metadata_for
+from slm_edge.export.et_lower import ETRECORD_FILE, LoweredProgram, lower_to_pte, runtime_metadata_for
 from slm_edge.export.hf_to_meta import convert_state_dict, meta_params
 from slm_edge.progress import StageTimer
 from slm_edge.quant import EMBEDDING_QUANT
@@ -77,4 +77,4 @@ def export_fast(model, config: dict, *, scheme: str, group_size: int, embedding_
     with timer.stage("torch.export"):
         exported = manager._export()
         RemoveRedundantTransposes()(exported.graph_module)
-    return lower_to_pte(exported, manager.metadata, workdir / "model.pte", timer)
+    return lower_to_pte(exported, manager.metadata, workdir / "model.pte", timer, etrecord=workdir / ETRECORD_FILE)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from slm_edge.export.et_lower import LoweredProgram, lower_to_pte, runtime_metadata_for
+from slm_edge.export.et_lower import ETRECORD_FILE, LoweredProgram, lower_to_pte, runtime_metadata_for
 from slm_edge.progress import StageTimer
 
 PATH_NAME = "transformers-static-cache"
@@ -49,4 +49,4 @@ def export_generic(model, config: dict, *, scheme: str, group_size: int, embeddi
                 strict=True,
             )
     metadata = runtime_metadata_for(config, max_seq_len, sdpa_with_kv_cache=False)
-    return lower_to_pte(exported, metadata, workdir / "model.pte", timer)
+    return lower_to_pte(exported, metadata, workdir / "model.pte", timer, etrecord=workdir / ETRECORD_FILE)

@@ -10,12 +10,16 @@ import torch
 from slm_edge.progress import StageTimer
 
 
+ETRECORD_FILE = "etrecord.bin"  # beside model.pte: maps ETDump events to graph nodes for `profile --ops`
+
+
 @dataclass
 class LoweredProgram:
     pte: Path
     planned_activation_bytes: int
     runtime_metadata: dict
     delegation: dict = field(default_factory=dict)
+    etrecord: Path | None = None
 
 
 def drop_provenance(graph_module: torch.fx.GraphModule) -> None:
@@ -30,7 +34,34 @@ def drop_provenance(graph_module: torch.fx.GraphModule) -> None:
                 node.meta.pop("from_node", None)
 
 
-def lower_to_pte(exported, runtime_metadata: dict, pte: Path, timer: StageTimer) -> LoweredProgram:
+def _placeholder(tensor: torch.Tensor) -> torch.Tensor:
+    """Same shape and dtype, one element of storage (stride 0): torch.save writes 1 element."""
+    return torch.zeros((), dtype=tensor.dtype).expand(tensor.shape)
+
+
+def save_etrecord(program_manager, path: Path) -> Path:
+    """Write the ETRecord without the weights.
+
+    The Inspector maps ETDump events to graph nodes (op types, module stack) through the edge
+    program's graph and the program's debug-handle/delegate maps; it reads no weight. A full ETRecord
+    holds two more copies of every weight (ATen and edge program): as large again as an fp32 .pte.
+    So the ATen program is left out (it serves only numeric comparisons) and the edge program's
+    tensors become shape-only placeholders.
+    """
+    etrecord = program_manager.get_etrecord()
+    etrecord.exported_program, etrecord.export_graph_id, etrecord.graph_map = None, None, None
+    edge = etrecord.edge_dialect_program  # a deep copy made for the record: safe to change
+    for table in (edge.state_dict, edge.constants):
+        for name, value in list(table.items()):
+            if isinstance(value, torch.Tensor):
+                table[name] = (torch.nn.Parameter(_placeholder(value.data), requires_grad=False)
+                               if isinstance(value, torch.nn.Parameter) else _placeholder(value))
+    etrecord.save(str(path))
+    return path
+
+
+def lower_to_pte(exported, runtime_metadata: dict, pte: Path, timer: StageTimer,
+                 etrecord: Path | None = None) -> LoweredProgram:
     from executorch.backends.xnnpack._passes.convert_to_linear import ConvertToLinearPass
     from executorch.exir import EdgeCompileConfig, ExecutorchBackendConfig, to_edge_transform_and_lower
     from executorch.exir.passes import MemoryPlanningPass
@@ -50,6 +81,7 @@ def lower_to_pte(exported, runtime_metadata: dict, pte: Path, timer: StageTimer)
             partitioner=partitioners,
             compile_config=EdgeCompileConfig(_check_ir_validity=False, _skip_dim_order=True),
             constant_methods=runtime_metadata,
+            generate_etrecord=etrecord is not None,
         )
         edge = edge.transform([ConvertToLinearPass()])
     with timer.stage("plan memory and emit .pte"):
@@ -63,6 +95,9 @@ def lower_to_pte(exported, runtime_metadata: dict, pte: Path, timer: StageTimer)
         )
         with open(pte, "wb") as f:
             program.write_to_file(f)
+    if etrecord is not None:
+        with timer.stage("write ETRecord (for profile --ops)"):
+            save_etrecord(program, etrecord)
     plan = program._emitter_output.program.execution_plan[0]
     return LoweredProgram(
         pte=pte,
@@ -75,6 +110,7 @@ def lower_to_pte(exported, runtime_metadata: dict, pte: Path, timer: StageTimer)
                 {op.name for op in plan.operators if op.name != "executorch_call_delegate"}
             ),
         },
+        etrecord=etrecord,
     )
 
 
