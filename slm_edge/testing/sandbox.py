@@ -25,6 +25,18 @@ def bwrap_binary() -> str:
     return found
 
 
+def _runtime_paths_hidden_by_mounts() -> list[str]:
+    """The interpreter, the venv and the project itself must stay visible even when they live under
+    a folder the sandbox replaces (a clone in /tmp, as CI makes): bound again, read-only."""
+    import sys
+
+    import slm_edge
+
+    wanted = {sys.prefix, sys.base_prefix, str(Path(slm_edge.__file__).resolve().parent.parent),
+              str(Path(sys.executable).resolve().parent.parent)}
+    return sorted(p for p in wanted if Path(p).is_dir() and Path(p).parts[1:2] and Path(p).parts[1] in _NOT_BOUND)
+
+
 def sandbox_argv(device: DeviceFolder, command: list[str]) -> list[str]:
     argv = [bwrap_binary(), "--unshare-user", "--uid", "2000", "--gid", "2000",  # Android's shell user
             "--unshare-ipc", "--unshare-uts", "--hostname", "localhost", "--new-session"]
@@ -36,8 +48,10 @@ def sandbox_argv(device: DeviceFolder, command: list[str]) -> list[str]:
             argv += ["--symlink", os.readlink(host), str(host)]
         elif host.is_dir():
             argv += ["--ro-bind", str(host), str(host)]
-    argv += ["--ro-bind", "/sys", "/sys", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-             "--bind", str(device.root / "data"), "/data",
+    argv += ["--ro-bind", "/sys", "/sys", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    for path in _runtime_paths_hidden_by_mounts():
+        argv += ["--ro-bind", path, path]
+    argv += ["--bind", str(device.root / "data"), "/data",
              "--bind", str(device.root / "sdcard"), "/sdcard",
              "--ro-bind", str(device.root / "system"), "/system",
              "--bind", str(device.state), STATE_MOUNT,
