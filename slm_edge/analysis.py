@@ -54,24 +54,33 @@ def _temperature_rise(cpu_samples: list[dict]) -> float | None:
 
 
 def memory_breakdown(trace: dict, peak_increase: int) -> dict | None:
-    """Predicted (from the artifact: weights, KV cache at max length, planned activations) beside
-    measured (RSS over the pre-load baseline: after load, after prefill, peak)."""
+    """Predicted (from the artifact and the run config: weights, KV cache, activations for the
+    longest prompt, runtime) beside measured (RSS over the pre-load baseline: after load, after
+    prefill, peak)."""
+    from slm_edge.memory_predict import predict_run_memory
+
     artifact = trace.get("host", {}).get("artifact")
     if not artifact:
         return None
-    predicted = artifact["predicted_memory"]
+    config = trace["config"]
+    if config.get("mode", "steps") != "steps" or not config.get("prompt_lengths"):
+        return None  # TextLLMRunner runs tokenize text: the prompt lengths asked for are not the ones run
+    predicted = predict_run_memory(artifact["predicted_memory"], engine=trace["artifact"]["engine"],
+                                   prompt_lengths=config["prompt_lengths"], decode_tokens=config.get("decode_tokens", 0))
     baseline = trace["baseline_memory"]["rss_bytes"]
     loads = [load["rss_after_bytes"] - baseline for load in trace.get("loads", [])]
     after_prefill = [r["memory"]["rss_after_prefill_bytes"] - baseline for r in trace["runs"]]
     return {
-        "predicted": {k: predicted.get(k) for k in ("weight_bytes", "kv_cache_bytes", "activation_bytes", "total_bytes")},
+        "predicted": {k: predicted[k] for k in ("weight_bytes", "kv_cache_bytes", "activation_bytes", "runtime_bytes",
+                                                "total_bytes", "longest_prompt")},
         "measured": {"after_load_bytes": max(loads) if loads else None,
                      "after_prefill_bytes": max(after_prefill) if after_prefill else None,
                      "peak_bytes": peak_increase},
         # signed: positive when the prediction is above what the process really grew by
         "prediction_error": (predicted["total_bytes"] - peak_increase) / peak_increase if peak_increase > 0 else None,
-        "note": "measured figures are RSS increases over the runner before the model loaded; they include the "
-                "runtime's own allocations (thread pools, kernels' scratch, code pages touched first at load)",
+        "method": predicted["method"],
+        "note": "measured figures are RSS increases over the runner before the model loaded; the runtime part is "
+                "what the engine (and, on the Linux runner, glue imported after the baseline) adds besides the model",
     }
 
 

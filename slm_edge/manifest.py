@@ -55,6 +55,11 @@ def file_entries(folder: Path) -> dict:
 
 
 def write_manifest(folder: Path, body: dict) -> dict:
+    from slm_edge.memory_predict import finish_manifest_prediction
+
+    # onnxruntime's memory depends on the written graph (shared KV buffer, embedding) and the
+    # accuracy level, which the export-time prediction does not see
+    finish_manifest_prediction(body, folder)
     manifest = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,

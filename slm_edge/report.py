@@ -87,13 +87,16 @@ def markdown(runs: dict[str, dict], traces: dict[str, dict] | None = None) -> st
                   f"the baseline of {_mib(analysis['baseline_rss_bytes'])}. {analysis['note']}.", ""]
         breakdown = analysis.get("memory_breakdown")
         if breakdown:
-            lines += ["Memory, predicted from the artifact vs measured:", "", "| | weights | KV cache (max length) | "
-                      "activations | total | after load | after prefill | peak | prediction error |",
-                      "|---|---|---|---|---|---|---|---|---|", "| bytes | " + " | ".join(
-                          [_mib(breakdown["predicted"][k]) for k in ("weight_bytes", "kv_cache_bytes", "activation_bytes", "total_bytes")]
+            lines += [f"Memory, predicted from the artifact and the run config (longest prompt "
+                      f"{breakdown['predicted']['longest_prompt']}) vs measured:", "",
+                      "| | weights | KV cache | activations | runtime | total | after load | after prefill | peak | "
+                      "prediction error |",
+                      "|---|---|---|---|---|---|---|---|---|---|", "| bytes | " + " | ".join(
+                          [_mib(breakdown["predicted"][k]) for k in ("weight_bytes", "kv_cache_bytes", "activation_bytes",
+                                                                     "runtime_bytes", "total_bytes")]
                           + [_mib(breakdown["measured"][k]) for k in ("after_load_bytes", "after_prefill_bytes", "peak_bytes")]
                           + [f"{breakdown['prediction_error']:+.1%}" if breakdown["prediction_error"] is not None else "—"]) + " |",
-                      "", breakdown["note"] + ".", ""]
+                      "", f"Prediction: {breakdown['method']}. {breakdown['note']}.", ""]
         for ops in analysis.get("op_breakdown") or []:
             lines += _op_breakdown_markdown(ops)
         if analysis["warnings"]:

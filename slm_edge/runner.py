@@ -99,6 +99,8 @@ def run(config_path: Path, emulated: bool = False, trace_dir: Path | None = None
     # Import and initialise the runtime before the baseline is taken, so the baseline is the
     # process as it stands just before the model loads, and load time is the model's alone.
     engine = config["artifact"]["engine"]
+    import torch  # noqa: F401  (argmax glue for every engine: loaded before the baseline, not counted as the model's)
+
     if engine == "executorch":
         from executorch.runtime import Runtime
 

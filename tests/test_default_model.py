@@ -47,3 +47,11 @@ def test_default_answers_the_france_question_through_onnx_int4(tmp_path):
         texts[engine] = result["artifact_tokens"]
     # our own KV-cache loop (what the phone runs) and genai pick the same tokens
     assert texts["onnxruntime"] == texts["onnxruntime-genai"]
+
+    # memory predicted from the artifact and the run config, against the measured peak: within 10%
+    profiled = subprocess.run([sys.executable, "-m", "slm_edge", "profile", str(out), "--emulated", "--prompt-lengths",
+                               "32,128", "--decode-tokens", "32", "--repeats", "1", "--warmup", "0", "--threads", "2",
+                               "--out", str(tmp_path / "run")], capture_output=True, text=True)
+    assert profiled.returncode == 0, profiled.stderr
+    breakdown = json.loads((tmp_path / "run" / "report.json").read_text())["memory_breakdown"]
+    assert abs(breakdown["prediction_error"]) < 0.10, breakdown

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from slm_edge.memory_predict import predict_run_memory
+
 from slm_edge.device.local import LocalDevice
 from slm_edge.errors import SlmEdgeError
 from slm_edge.export import ExportRequest, export_model
@@ -39,12 +41,14 @@ def test_report_shows_predicted_beside_measured_memory(runs):
     report = json.loads((runs["int4"] / "report.json").read_text())
     breakdown = report["memory_breakdown"]
     manifest = json.loads((runs["int4"].parent / "artifact-int4" / "manifest.json").read_text())
-    assert breakdown["predicted"]["total_bytes"] == manifest["predicted_memory"]["total_bytes"]
+    expected = predict_run_memory(manifest["predicted_memory"], engine=manifest["runtime"]["engines"][0],
+                                  prompt_lengths=[8, 24], decode_tokens=8)
+    assert breakdown["predicted"]["total_bytes"] == expected["total_bytes"]
     measured = breakdown["measured"]
     assert 0 < measured["after_load_bytes"] <= measured["peak_bytes"]
     assert breakdown["prediction_error"] == pytest.approx(
         (breakdown["predicted"]["total_bytes"] - measured["peak_bytes"]) / measured["peak_bytes"])
-    assert "Memory, predicted from the artifact vs measured" in (runs["int4"] / "report.md").read_text()
+    assert "Memory, predicted from the artifact and the run config" in (runs["int4"] / "report.md").read_text()
 
 
 def test_recommend_ranks_and_explains(runs):
