@@ -6,7 +6,6 @@ import com.google.gson.JsonParser;
 import java.io.File;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -51,12 +50,7 @@ final class LlmRunnerRuns {
                     threads);
             double loadMs = (System.nanoTime() - start) / 1e6;
             sampler.mark("load", "end", null);
-            Map<String, Object> load = new LinkedHashMap<>();
-            load.put("threads", threads);
-            load.put("load_ms", loadMs);
-            load.put("rss_after_bytes", memoryReader.read().rssBytes());
-            writer.loads().add(load);
-            writer.software().put("runtime", runner.describe());
+            writer.addLoad(threads, loadMs, memoryReader.read().rssBytes(), runner.describe());
             for (int promptLength : config.promptLengths) {
                 // ~1 token per repeated word; the stats say how many tokens the prompt really was
                 String text = String.join(" ", Collections.nCopies(Math.max(promptLength - 1, 1), "hello"));
@@ -71,7 +65,6 @@ final class LlmRunnerRuns {
 
     private Map<String, Object> oneGeneration(TextRunner runner, String text, int seqLen, int promptLength, int index)
             throws Exception {
-        boolean warmup = index < config.warmup;
         int run = writer.runs().size();
         List<Long> stamps = new ArrayList<>();
         runner.reset();
@@ -80,23 +73,16 @@ final class LlmRunnerRuns {
         String statsJson = runner.generate(text, seqLen, piece -> stamps.add(System.nanoTime()));
         sampler.mark("generate", "end", run);
         JsonObject stats = parseStats(statsJson);
+        // the runner gives no boundary between prefill and decode: the end reading stands for both
         MemoryReader.Reading end = memoryReader.read();
+        Map<String, Object> memory = TraceWriter.runMemory(end.rssBytes(), end, null);
         List<Double> stepsUs = new ArrayList<>();
         for (int i = 1; i < stamps.size(); i++) {
             stepsUs.add((stamps.get(i) - stamps.get(i - 1)) / 1e3);
         }
         // The first token comes out of prefill: prefill time and TTFT are the same on our clock.
         double firstTokenMs = stamps.isEmpty() ? 0.0 : (stamps.get(0) - t0) / 1e6;
-        Map<String, Object> memory = new LinkedHashMap<>();
-        memory.put("rss_after_prefill_bytes", end.rssBytes());
-        memory.put("rss_end_bytes", end.rssBytes());
-        memory.put("hwm_end_bytes", end.hwmBytes());
-        memory.put("pss_end_bytes", null);
-        Map<String, Object> record = new LinkedHashMap<>();
-        record.put("threads", threads);
-        record.put("prompt_length", promptLength);
-        record.put("repeat", warmup ? index : index - config.warmup);
-        record.put("warmup", warmup);
+        Map<String, Object> record = TraceWriter.runRecord(threads, promptLength, index, config.warmup);
         record.put("start_ms", (t0 - sampler.originNs()) / 1e6);
         record.put("prompt_tokens_actual", promptTokens(stats));
         record.put("prefill_ms", firstTokenMs);

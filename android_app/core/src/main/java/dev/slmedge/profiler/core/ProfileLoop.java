@@ -102,16 +102,11 @@ public final class ProfileLoop {
                 for (int promptLength : config.promptLengths) {
                     int[] prompt = PromptGenerator.prompt(promptLength, config.artifact.vocabSize, config.seed);
                     for (int index = 0; index < config.warmup + config.repeats; index++) {
-                        boolean warmup = index < config.warmup;
+                        Map<String, Object> record = TraceWriter.runRecord(threads, promptLength, index, config.warmup);
                         runIndex = writer.runs().size();
                         phase = "prefill";
-                        status("phase", warmup ? "warmup" : "run", "run", runIndex, "threads", threads,
+                        status("phase", index < config.warmup ? "warmup" : "run", "run", runIndex, "threads", threads,
                                 "prompt", promptLength);
-                        Map<String, Object> record = new LinkedHashMap<>();
-                        record.put("threads", threads);
-                        record.put("prompt_length", promptLength);
-                        record.put("repeat", warmup ? index : index - config.warmup);
-                        record.put("warmup", warmup);
                         record.putAll(oneRun(engine, sampler, prompt));
                         writer.runs().add(record);
                         writer.flush(sampler, null);
@@ -143,12 +138,7 @@ public final class ProfileLoop {
         }
         double loadMs = (System.nanoTime() - start) / 1e6;
         sampler.mark("load", "end", null);
-        Map<String, Object> load = new LinkedHashMap<>();
-        load.put("threads", threads);
-        load.put("load_ms", loadMs);
-        load.put("rss_after_bytes", memoryReader.read().rssBytes());
-        writer.loads().add(load);
-        writer.software().put("runtime", engine.describe());
+        writer.addLoad(threads, loadMs, memoryReader.read().rssBytes(), engine.describe());
         writer.flush(sampler, null);
         return engine;
     }
@@ -168,12 +158,7 @@ public final class ProfileLoop {
         sampler.mark("decode", "start", runIndex);
         List<Double> stepsUs = decode(engine, token, prompt.length, config.decodeTokens);
         sampler.mark("decode", "end", runIndex);
-        MemoryReader.Reading end = memoryReader.read();
-        Map<String, Object> memory = new LinkedHashMap<>();
-        memory.put("rss_after_prefill_bytes", rssAfterPrefill);
-        memory.put("rss_end_bytes", end.rssBytes());
-        memory.put("hwm_end_bytes", end.hwmBytes());
-        memory.put("pss_end_bytes", sampler.lastPss());
+        Map<String, Object> memory = TraceWriter.runMemory(rssAfterPrefill, memoryReader.read(), sampler.lastPss());
         Map<String, Object> record = new LinkedHashMap<>();
         record.put("start_ms", startMs);
         record.put("prefill_ms", (t1 - t0) / 1e6);

@@ -93,6 +93,37 @@ public final class TraceWriter {
         return errors;
     }
 
+    /** A model load: its time, the RSS after it, and the runtime that did it. */
+    public void addLoad(int threads, double loadMs, long rssAfterBytes, String runtime) {
+        Map<String, Object> load = new LinkedHashMap<>();
+        load.put("threads", threads);
+        load.put("load_ms", loadMs);
+        load.put("rss_after_bytes", rssAfterBytes);
+        loads.add(load);
+        software().put("runtime", runtime);
+    }
+
+    /** The fields that place a run in the matrix: thread count, prompt length, repeat, warm-up. */
+    public static Map<String, Object> runRecord(int threads, int promptLength, int index, int warmupCount) {
+        boolean warmup = index < warmupCount;
+        Map<String, Object> record = new LinkedHashMap<>();
+        record.put("threads", threads);
+        record.put("prompt_length", promptLength);
+        record.put("repeat", warmup ? index : index - warmupCount);
+        record.put("warmup", warmup);
+        return record;
+    }
+
+    /** A run's memory readings; pss is null where the platform cannot read it cheaply. */
+    public static Map<String, Object> runMemory(long rssAfterPrefillBytes, MemoryReader.Reading end, Object pssBytes) {
+        Map<String, Object> memory = new LinkedHashMap<>();
+        memory.put("rss_after_prefill_bytes", rssAfterPrefillBytes);
+        memory.put("rss_end_bytes", end.rssBytes());
+        memory.put("hwm_end_bytes", end.hwmBytes());
+        memory.put("pss_end_bytes", pssBytes);
+        return memory;
+    }
+
     @SuppressWarnings("unchecked")
     public Map<String, Object> software() {
         return (Map<String, Object>) trace.get("software");
