@@ -73,6 +73,20 @@ def test_generic_path_for_gemma3_matches_pytorch(tiny_gemma3, tmp_path):
     assert result["identical_tokens"], result
 
 
+def test_generic_path_quantizes_gemma3_with_int8_embedding(tiny_gemma3, tmp_path):
+    # Gemma's embedding has a padding index, which kept ExecuTorch from fusing the int8 table into
+    # embedding_byte: the export failed with no kernel for torchao's dequantize (the card's recipe).
+    outcome = _export(tiny_gemma3, tmp_path, quant="8da4w", group_size=32, embedding_quant="8w")
+    manifest = outcome.manifest
+    assert manifest["export_path"] == "transformers-static-cache"
+    assert manifest["quantization"]["embedding"] == "8w"
+    assert "quantized_decomposed::embedding_byte" in manifest["runtime"]["delegation"]["ops_outside_delegates"]
+    assert manifest["files"]["model.pte"]["bytes"] < 0.5 * 4 * manifest["architecture"]["parameters"]
+    result = verify_artifact(outcome.folder, steps=16)
+    assert 0 < result["mean_kl"] < 0.5
+    assert result["teacher_forced_top1_agreement"] >= 0.5
+
+
 def test_generic_path_on_request_for_llama(tiny_llama, tmp_path):
     outcome = _export(tiny_llama, tmp_path, quant="fp32", embedding_quant="none", path="generic")
     assert outcome.manifest["export_path"] == "transformers-static-cache"

@@ -29,6 +29,10 @@ def export_generic(model, config: dict, *, scheme: str, group_size: int, embeddi
     with timer.stage(f"quantize ({scheme})"):
         if scheme == "fp16":
             model = model.to(torch.float16)
+        if _EMBEDDING_CONFIG[embedding_quant]:
+            # ExecuTorch fuses a quantized table into embedding_byte only for lookups without a
+            # padding index (Gemma sets one); the index changes gradients only, never the output.
+            model.get_input_embeddings().padding_idx = None
         quantize_model_(
             model,
             qlinear_config=_LINEAR_CONFIG.get(scheme),
