@@ -43,6 +43,22 @@ def sha256_json(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
+# The modules whose code shapes an artifact or its manifest: a change to any of them must not be
+# served a cached artifact built by the old code (the version string alone misses development edits).
+ARTIFACT_CODE = ("export/*.py", "quant.py", "sources.py", "manifest.py", "memory_predict.py", "onnx_graph.py",
+                 "architecture_cards.py", "cards/*.json")
+
+
+def artifact_code_hash(package_root: Path | None = None) -> str:
+    """sha256 over the files in ARTIFACT_CODE (names and bytes) below the slm_edge package."""
+    root = Path(package_root) if package_root else Path(__file__).parent
+    digest = hashlib.sha256()
+    for pattern in ARTIFACT_CODE:
+        for path in sorted(root.glob(pattern)):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temp file in the same folder, then rename: readers never see half a file."""
     path = Path(path)

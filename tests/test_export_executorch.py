@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
+
+from slm_edge import cache
 
 from slm_edge.export import ExportRequest, export_model
 from slm_edge.manifest import check_files, read_manifest
@@ -103,6 +108,19 @@ def test_same_inputs_are_not_exported_twice(tiny_llama, tmp_path):
     forced = export_model(resolve_source(str(tiny_llama)), ExportRequest(max_seq_len=64, quant="fp32", embedding_quant="none"),
                           tmp_path / "c", force=True, timer=StageTimer(quiet=True))
     assert not forced.from_cache
+
+
+def test_cache_key_follows_the_code_that_builds_artifacts(tmp_path):
+    # a copy of the package: an edit to an exporter splits the cache, an edit to the CLI does not
+    package = tmp_path / "slm_edge"
+    shutil.copytree(Path(cache.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    before = cache.artifact_code_hash(package)
+    assert before == cache.artifact_code_hash()
+    (package / "cli.py").write_text((package / "cli.py").read_text() + "\n# unrelated\n")
+    assert cache.artifact_code_hash(package) == before
+    exporter = package / "export" / "et_generic.py"
+    exporter.write_text(exporter.read_text() + "\n# changed\n")
+    assert cache.artifact_code_hash(package) != before
 
 
 def test_manifest_records_what_was_built(tiny_qwen2, tmp_path):

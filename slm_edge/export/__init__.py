@@ -135,6 +135,7 @@ def cache_key(source: ModelSource, request: ExportRequest, path: str) -> str:
             "request": {k: v for k, v in request.__dict__.items() if k not in IGNORED_FIELDS[request.backend]},
             "path": path,
             "versions": {k: v for k, v in library_versions().items() if k in relevant},
+            "code": cache.artifact_code_hash(),
         }
     )
 
@@ -217,6 +218,7 @@ def _build(source: ModelSource, request: ExportRequest, path: str, path_reason: 
                     "wall_seconds": round(time.perf_counter() - started, 2),
                     "stage_seconds": {k: round(v, 2) for k, v in timer.seconds.items()},
                     "slm_edge_version": __version__,
+                    "slm_edge_code_sha256": cache.artifact_code_hash(),
                 },
             },
         )
