@@ -95,6 +95,10 @@ def test_generic_path_quantizes_gemma3_with_int8_embedding(tiny_gemma3, tmp_path
 def test_generic_path_on_request_for_llama(tiny_llama, tmp_path):
     outcome = _export(tiny_llama, tmp_path, quant="fp32", embedding_quant="none", path="generic")
     assert outcome.manifest["export_path"] == "transformers-static-cache"
+    # the LM head runs for the last position only: a prefill returns one row, not one per token
+    llm = EtLlm(outcome.folder / "model.pte")
+    prefill = llm.forward.execute([torch.tensor([[5, 17, 42, 7, 99]]), torch.arange(5)])[0]
+    assert tuple(prefill.shape) == (1, 1, outcome.manifest["architecture"]["vocab_size"])
     result = verify_artifact(outcome.folder, steps=16)
     assert result["identical_tokens"], result
 

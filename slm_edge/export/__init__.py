@@ -246,7 +246,8 @@ def _build_executorch(source: ModelSource, model, request: ExportRequest, path: 
             "engines": ["executorch"],
             "metadata": lowered.runtime_metadata,
             "inputs": ["tokens [1, n] int64", "start_pos [1] int64" if path == "fast" else "cache_position [n] int64"],
-            "outputs": ["logits of the last position [1, vocab] float32" if path == "fast" else "logits [1, n, vocab] float32"],
+            "outputs": ["logits of the last position [1, vocab] float32" if path == "fast"
+                        else "logits of the last position [1, 1, vocab] float32"],
             "delegation": lowered.delegation,
         },
     }

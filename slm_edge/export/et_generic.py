@@ -7,6 +7,8 @@ Export must be strict: with strict=False the later lowering fails (../shared/DES
 
 from __future__ import annotations
 
+import functools
+import inspect
 from pathlib import Path
 
 import torch
@@ -40,6 +42,7 @@ def export_generic(model, config: dict, *, scheme: str, group_size: int, embeddi
             qembedding_config=_EMBEDDING_CONFIG[embedding_quant],
         )
     with timer.stage("torch.export"):
+        _keep_last_logits_only(model)
         model.generation_config.cache_implementation = "static"
         model.generation_config.use_cache = True
         wrapper = TorchExportableModuleForDecoderOnlyLM(model, batch_size=1, max_cache_len=max_seq_len)
@@ -54,3 +57,14 @@ def export_generic(model, config: dict, *, scheme: str, group_size: int, embeddi
             )
     metadata = runtime_metadata_for(config, max_seq_len, sdpa_with_kv_cache=False)
     return lower_to_pte(exported, metadata, workdir / "model.pte", timer, etrecord=workdir / ETRECORD_FILE)
+
+
+def _keep_last_logits_only(model) -> None:
+    """Compute the LM head for the last position only, as the fast path does.
+
+    The wrapper would return logits for every prompt position: the LM head over the whole prefill
+    (most of prefill's work for a 262k vocabulary) and a planned arena of max_seq_len x vocab floats
+    (1 GiB for Gemma 3 270M at 1024). Every consumer reads the last row only.
+    """
+    if "logits_to_keep" in inspect.signature(model.forward).parameters:
+        model.forward = functools.partial(model.forward, logits_to_keep=1)

@@ -65,7 +65,7 @@ final class ExecuTorchEngine implements Engine {
         float[] data = logits.getDataAsFloatArray(); // one vocabulary-sized copy into Java per step
         long[] shape = logits.shape();
         int vocab = (int) shape[shape.length - 1];
-        // [1, vocab] from the fast path; [1, n, vocab] where the program returns every position
+        // [1, vocab] (fast path), [1, 1, vocab] (generic path), [1, n, vocab] (artifacts that return every position)
         return data.length == vocab ? data : Arrays.copyOfRange(data, data.length - vocab, data.length);
     }
 
