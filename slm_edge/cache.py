@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -51,7 +52,17 @@ ARTIFACT_CODE = ("export/*.py", "quant.py", "sources.py", "manifest.py", "memory
 
 def artifact_code_hash(package_root: Path | None = None) -> str:
     """sha256 over the files in ARTIFACT_CODE (names and bytes) below the slm_edge package."""
-    root = Path(package_root) if package_root else Path(__file__).parent
+    return _hash_code(Path(package_root)) if package_root else _installed_code_hash()
+
+
+@functools.cache
+def _installed_code_hash() -> str:
+    # read once per process, at first use: it then describes the code this process loaded, and the
+    # cache key and manifest of every export (and sweep cell) share one reading
+    return _hash_code(Path(__file__).parent)
+
+
+def _hash_code(root: Path) -> str:
     digest = hashlib.sha256()
     for pattern in ARTIFACT_CODE:
         for path in sorted(root.glob(pattern)):

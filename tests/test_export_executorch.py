@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from slm_edge import cache
-
 from slm_edge.export import ExportRequest, export_model
 from slm_edge.manifest import check_files, read_manifest
 from slm_edge.progress import StageTimer
