@@ -15,4 +15,4 @@ dependencyResolutionManagement {
 }
 
 rootProject.name = "slm-edge-profiler"
-include(":core", ":app")
+include(":core", ":onnx", ":app")

@@ -3,9 +3,15 @@ plugins {
 }
 
 // One place for the app's identity: the manifest, BuildConfig and the slm-edge-app.json asset.
-val appVersionCode = 1
+// 2: the identity asset states the runtimes and features; `-e query identity` answers it.
+val appVersionCode = 2
 val appVersionName = "1.0.0"
 val appAbis = listOf("arm64-v8a", "x86_64")
+// What the runtimes this APK links can do, for the host to refuse a run that cannot work before it
+// pushes anything. ETDump: the executorch-android AARs on Maven are built without
+// EXECUTORCH_ANDROID_PROFILING (README.md, Limits). Shared KV: OrtEngine binds one max-length
+// past/present buffer for GroupQueryAttention graphs (OrtSession.run with pinned outputs).
+val appFeatures = linkedMapOf("executorch_etdump" to false, "onnx_shared_kv" to true)
 // Read from the core's Contract so the asset can never disagree with the traces the app writes.
 val contractTraceSchemaVersion: Int = Regex("""TRACE_SCHEMA_VERSION\s*=\s*(\d+)""")
     .find(rootProject.file("core/src/main/java/dev/slmedge/profiler/core/Contract.java").readText())
@@ -32,6 +38,7 @@ android {
         release {
             // Not debuggable (a debuggable app runs slower); <profileable shell="true"/> keeps it
             // inspectable. Signed with the debug key: a measuring tool installed over adb.
+            // Not minified: ProfileSession looks AndroidEngineFactory up by name (a keep rule otherwise).
             isMinifyEnabled = false
             signingConfig = signingConfigs.getByName("debug")
         }
@@ -55,6 +62,8 @@ abstract class AppInfoAssetTask : DefaultTask() {
     @get:Input abstract val versionCode: Property<Int>
     @get:Input abstract val traceSchemaVersion: Property<Int>
     @get:Input abstract val abis: ListProperty<String>
+    @get:Input abstract val runtimes: MapProperty<String, String>
+    @get:Input abstract val features: MapProperty<String, Boolean>
     @get:OutputDirectory abstract val outputDir: DirectoryProperty
 
     @TaskAction
@@ -65,6 +74,8 @@ abstract class AppInfoAssetTask : DefaultTask() {
             "version_code" to versionCode.get(),
             "trace_schema_version" to traceSchemaVersion.get(),
             "abis" to abis.get(),
+            "runtimes" to LinkedHashMap(runtimes.get()),
+            "features" to LinkedHashMap(features.get()),
         )
         val file = outputDir.file("slm-edge-app.json").get().asFile
         file.parentFile.mkdirs()
@@ -80,6 +91,12 @@ androidComponents {
             versionCode.set(appVersionCode)
             traceSchemaVersion.set(contractTraceSchemaVersion)
             abis.set(appAbis)
+            // the versions the dependencies below resolve to (gradle/libs.versions.toml)
+            runtimes.set(linkedMapOf(
+                "executorch" to libs.versions.executorch.get(),
+                "onnxruntime" to libs.versions.onnxruntime.get(),
+            ))
+            features.set(appFeatures)
         }
         variant.sources.assets?.addGeneratedSourceDirectory(task, AppInfoAssetTask::outputDir)
     }
@@ -87,6 +104,9 @@ androidComponents {
 
 dependencies {
     implementation(project(":core"))
+    // OrtEngine, pure Java: compiled against the desktop onnxruntime jar (compileOnly there); the
+    // APK packs onnxruntime-android below, which has the same ai.onnxruntime classes plus the .so files
+    implementation(project(":onnx"))
     implementation(libs.executorch.android)
     implementation(libs.onnxruntime.android)
 }

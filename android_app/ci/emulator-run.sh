@@ -31,6 +31,12 @@ PY
 apk="android_app/app/build/outputs/apk/release/app-release.apk"
 "$slm" app install --device "$serial" --apk "$apk" 2>&1 | tee "$out/install.log"
 
+# The installed app states its identity without running anything (android_app/README.md).
+adb -s "$serial" shell am instrument -w -r -e query identity dev.slmedge.profiler/.ProfilerInstrumentation \
+    | tr -d '\r' | tee "$out/identity.log"
+grep -q '^INSTRUMENTATION_RESULT: identity={' "$out/identity.log" && grep -q '^INSTRUMENTATION_CODE: -1$' "$out/identity.log" \
+    || { echo "the app did not answer -e query identity" >&2; exit 1; }
+
 "$slm" profile "$out/tiny-pte" --device "$serial" --prompt-lengths 8,32 --decode-tokens 16 \
     --repeats 2 --warmup 1 --threads 2 --timeout 900 --out "$out/report" 2>&1 | tee "$out/profile.log"
 

@@ -5,8 +5,15 @@ plugins {
     `java-library`
 }
 
+// Java 17 bytecode and API from whatever JDK runs Gradle (17 or newer), as the app's
+// compileOptions: no toolchain, which would need a toolchain resolver (foojay) to download a JDK.
 java {
-    toolchain { languageVersion.set(JavaLanguageVersion.of(17)) }
+    sourceCompatibility = JavaVersion.VERSION_17 // also the variant's org.gradle.jvm.version
+    targetCompatibility = JavaVersion.VERSION_17
+}
+
+tasks.withType<JavaCompile>().configureEach {
+    options.release.set(17) // javac --release: the JDK 17 API, not the running JDK's
 }
 
 dependencies {

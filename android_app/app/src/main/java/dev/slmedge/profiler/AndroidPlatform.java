@@ -15,21 +15,23 @@ import java.util.Map;
 final class AndroidPlatform implements Platform {
     private final Context context;
     private final List<DeviceProbe> probes;
+    private final AppIdentity identity;
 
-    AndroidPlatform(Context context) {
+    AndroidPlatform(Context context, AppIdentity identity) {
         this.context = context;
         this.probes = List.of(new ThermalProbe(context), new BatteryProbe(context));
+        this.identity = identity;
     }
 
     @Override
     public Map<String, Object> deviceFacts() {
         Map<String, Object> facts = new LinkedHashMap<>();
         String soc = Build.VERSION.SDK_INT >= Build.VERSION_CODES.S
-                ? (Build.SOC_MANUFACTURER + " " + Build.SOC_MODEL).trim() : null;
+                ? (known(Build.SOC_MANUFACTURER) + " " + known(Build.SOC_MODEL)).trim() : null;
         facts.put("model", Build.MANUFACTURER + " " + Build.MODEL);
         // the same fields, in the same words, as the host's adb facts (slm_edge/device/adb.py)
         facts.put("cpu", soc != null && !soc.isEmpty() ? soc : Build.HARDWARE);
-        facts.put("soc", soc);
+        facts.put("soc", soc == null || soc.isEmpty() ? null : soc);
         facts.put("abi", Build.SUPPORTED_ABIS.length > 0 ? Build.SUPPORTED_ABIS[0] : null);
         facts.put("cores", Runtime.getRuntime().availableProcessors());
         facts.put("cpu_max_freq_khz", new CpuReader().maxFrequenciesKhz());
@@ -37,6 +39,11 @@ final class AndroidPlatform implements Platform {
         facts.put("os", "Android " + Build.VERSION.RELEASE + " (SDK " + Build.VERSION.SDK_INT + ")");
         facts.put("emulated", isEmulator());
         return facts;
+    }
+
+    /** Build answers Build.UNKNOWN ("unknown") for a property the vendor did not set (ro.soc.*). */
+    private static String known(String value) {
+        return value == null || Build.UNKNOWN.equals(value) ? "" : value;
     }
 
     private long totalMemory() {
@@ -76,9 +83,10 @@ final class AndroidPlatform implements Platform {
     @Override
     public Map<String, Object> software() {
         Map<String, Object> software = new LinkedHashMap<>();
-        software.put("app", BuildConfig.VERSION_NAME + " (" + BuildConfig.VERSION_CODE + ")");
-        software.put("executorch", BuildConfig.EXECUTORCH_VERSION);
-        software.put("onnxruntime", BuildConfig.ONNXRUNTIME_VERSION);
+        // from the identity asset, so the trace names the versions the host checked before pushing
+        software.put("app", identity.versionName() + " (" + identity.versionCode() + ")");
+        software.put("executorch", identity.runtime("executorch"));
+        software.put("onnxruntime", identity.runtime("onnxruntime"));
         software.put("android_fingerprint", Build.FINGERPRINT);
         software.put("debuggable", (context.getApplicationInfo().flags
                 & android.content.pm.ApplicationInfo.FLAG_DEBUGGABLE) != 0);
@@ -92,6 +100,6 @@ final class AndroidPlatform implements Platform {
 
     @Override
     public String producerVersion() {
-        return BuildConfig.VERSION_NAME;
+        return identity.versionName();
     }
 }

@@ -4,16 +4,19 @@ import android.content.Context;
 import android.content.Intent;
 import android.content.IntentFilter;
 import android.os.BatteryManager;
+import android.util.Log;
 import dev.slmedge.profiler.core.Platform;
 import java.util.Map;
 
 /**
  * Battery current (µA, negative = discharging), charge counter (µAh), temperature and whether USB
- * powers the phone, in which case current and energy figures say nothing about the model.
+ * powers the phone, in which case current and energy figures say nothing about the model. What the
+ * phone cannot tell is left out of the sample (or null), never guessed and never a crash.
  */
 final class BatteryProbe implements Platform.DeviceProbe {
     private final Context context;
     private final BatteryManager battery;
+    private boolean failureLogged;
 
     BatteryProbe(Context context) {
         this.context = context;
@@ -22,20 +25,31 @@ final class BatteryProbe implements Platform.DeviceProbe {
 
     @Override
     public void addTo(Map<String, Object> sample) {
-        if (battery != null) {
-            sample.put("battery_current_ua", supported(battery.getIntProperty(BatteryManager.BATTERY_PROPERTY_CURRENT_NOW)));
-            sample.put("battery_charge_uah", supported(battery.getIntProperty(BatteryManager.BATTERY_PROPERTY_CHARGE_COUNTER)));
-        }
-        // The sticky broadcast: no receiver is registered, this only reads the last value.
-        Intent state = context.registerReceiver(null, new IntentFilter(Intent.ACTION_BATTERY_CHANGED));
-        if (state != null) {
-            int tenths = state.getIntExtra(BatteryManager.EXTRA_TEMPERATURE, Integer.MIN_VALUE);
-            sample.put("battery_temp_c", tenths == Integer.MIN_VALUE ? null : tenths / 10.0);
-            sample.put("plugged", state.getIntExtra(BatteryManager.EXTRA_PLUGGED, 0) != 0);
+        try {
+            if (battery != null) {
+                sample.put("battery_current_ua", supported(battery.getIntProperty(BatteryManager.BATTERY_PROPERTY_CURRENT_NOW)));
+                sample.put("battery_charge_uah", supported(battery.getIntProperty(BatteryManager.BATTERY_PROPERTY_CHARGE_COUNTER)));
+            }
+            // The sticky broadcast: no receiver is registered, this only reads the last value.
+            Intent state = context.registerReceiver(null, new IntentFilter(Intent.ACTION_BATTERY_CHANGED));
+            if (state != null) {
+                sample.put("battery_temp_c", state.hasExtra(BatteryManager.EXTRA_TEMPERATURE)
+                        ? state.getIntExtra(BatteryManager.EXTRA_TEMPERATURE, 0) / 10.0 : null); // tenths of °C
+                sample.put("plugged", state.hasExtra(BatteryManager.EXTRA_PLUGGED)
+                        ? state.getIntExtra(BatteryManager.EXTRA_PLUGGED, 0) != 0 : null);
+            }
+        } catch (RuntimeException e) { // a probe must not end the sampler thread (Platform.DeviceProbe)
+            if (!failureLogged) {
+                Log.w("slm-edge", "battery probe failed; its readings are left out", e);
+                failureLogged = true;
+            }
         }
     }
 
-    /** BatteryManager answers Integer.MIN_VALUE (or 0 on some devices) for an unsupported property. */
+    /**
+     * BatteryManager.getIntProperty's documented answer for an unsupported property is
+     * Integer.MIN_VALUE for apps targeting P or later (0 before P); this app targets 36.
+     */
     private static Integer supported(int value) {
         return value == Integer.MIN_VALUE ? null : value;
     }

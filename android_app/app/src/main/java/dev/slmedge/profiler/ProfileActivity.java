@@ -30,7 +30,7 @@ public final class ProfileActivity extends Activity {
             return;
         }
         Bundle extras = getIntent().getExtras();
-        append("slm-edge profiler " + BuildConfig.VERSION_NAME);
+        append("slm-edge profiler " + AppIdentity.readOrUnknown(AppIdentity.assets(this)).versionName());
         new Thread(() -> {
             ProfileSession.Result result = ProfileSession.run(getApplicationContext(), extras, this::showPhase);
             StringBuilder text = new StringBuilder("finished:");

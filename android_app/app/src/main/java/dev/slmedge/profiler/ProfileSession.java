@@ -4,10 +4,12 @@ import android.content.Context;
 import android.os.Bundle;
 import dev.slmedge.profiler.core.ConfigException;
 import dev.slmedge.profiler.core.Contract;
+import dev.slmedge.profiler.core.EngineFactory;
 import dev.slmedge.profiler.core.ProfileLoop;
 import dev.slmedge.profiler.core.RunConfig;
 import dev.slmedge.profiler.core.StatusListener;
 import java.io.File;
+import java.io.IOException;
 
 /**
  * One profiling run from the launch extras (config, run_id) to the result the host parses: shared
@@ -17,9 +19,34 @@ final class ProfileSession {
     /** The result block and code, as slm_edge/device/android.py describes them. */
     record Result(int code, Bundle bundle) {}
 
+    /**
+     * The runtimes this APK links (ExecuTorch, onnxruntime-android), looked up by name so that the
+     * session, the activity and the instrumentation compile without the ExecuTorch AAR (the build
+     * check in android_app/android-check compiles them against real jars only). The Gradle build
+     * compiles the class itself; the release build is not minified, so the name stays.
+     */
+    static final String APP_ENGINES = "dev.slmedge.profiler.AndroidEngineFactory";
+
     private ProfileSession() {}
 
+    /** The APK's engines; a one-line failure when this build has none (a check build). */
+    static EngineFactory appEngines() throws ReflectiveOperationException {
+        return (EngineFactory) Class.forName(APP_ENGINES).getDeclaredConstructor().newInstance();
+    }
+
+    /** A run with this APK's engines and identity (the activity's manual runs). */
     static Result run(Context context, Bundle extras, StatusListener listener) {
+        EngineFactory engines;
+        try {
+            engines = appEngines();
+        } catch (ReflectiveOperationException | LinkageError e) {
+            return failed("this build has no engines (" + APP_ENGINES + ": " + e + "); install the release APK");
+        }
+        return run(context, extras, listener, engines, AppIdentity.readOrUnknown(AppIdentity.assets(context)));
+    }
+
+    static Result run(Context context, Bundle extras, StatusListener listener, EngineFactory engines,
+                      AppIdentity identity) {
         String configPath = extras == null ? null : extras.getString(Contract.EXTRA_CONFIG);
         String runId = extras == null ? null : extras.getString(Contract.EXTRA_RUN_ID);
         if (configPath == null || runId == null) {
@@ -33,6 +60,13 @@ final class ProfileSession {
         if (externalFiles == null) {
             return failed("the app's external files folder is unavailable (shared storage not mounted?)");
         }
+        try {
+            // The path as the app's own mount namespace resolves it (/storage/emulated/<user>/...
+            // on a phone): the host canonicalises its side and compares (slm_edge/device/android.py).
+            externalFiles = externalFiles.getCanonicalFile();
+        } catch (IOException e) {
+            return failed("cannot resolve the app's external files folder " + externalFiles + ": " + e.getMessage());
+        }
         File configFile = new File(configPath);
         RunConfig config;
         try {
@@ -41,9 +75,8 @@ final class ProfileSession {
             return failed(e.getMessage());
         }
         File traceDir = new File(externalFiles, "runs/" + runId);
-        AndroidPlatform platform = new AndroidPlatform(context);
-        ProfileLoop.Outcome outcome = new ProfileLoop(config, configFile, traceDir, new AndroidEngineFactory(),
-                platform, listener).run();
+        AndroidPlatform platform = new AndroidPlatform(context, identity);
+        ProfileLoop.Outcome outcome = new ProfileLoop(config, configFile, traceDir, engines, platform, listener).run();
         Bundle bundle = new Bundle();
         bundle.putString(Contract.RESULT_STATUS, outcome.status());
         bundle.putString(Contract.RESULT_TRACE, outcome.trace().getAbsolutePath());
@@ -56,7 +89,18 @@ final class ProfileSession {
         return new Result(outcome.complete() ? Contract.CODE_COMPLETE : Contract.CODE_NOT_COMPLETE, bundle);
     }
 
-    private static Result failed(String error) {
+    /** `-e query identity`: the identity asset on one line, nothing run, code -1. */
+    static Result identity(AppIdentity.Source asset) {
+        try {
+            Bundle bundle = new Bundle();
+            bundle.putString(Contract.RESULT_IDENTITY, AppIdentity.read(asset).oneLine());
+            return new Result(Contract.CODE_COMPLETE, bundle);
+        } catch (IOException e) {
+            return failed("cannot read " + Contract.APP_INFO_ASSET + ": " + e.getMessage() + " (rebuild the APK)");
+        }
+    }
+
+    static Result failed(String error) {
         Bundle bundle = new Bundle();
         bundle.putString(Contract.RESULT_STATUS, "failed");
         bundle.putString(Contract.RESULT_ERROR, oneLine(error));
@@ -64,7 +108,7 @@ final class ProfileSession {
     }
 
     /** `am instrument -r` prints one key=value per line: a newline would split the message. */
-    private static String oneLine(String text) {
+    static String oneLine(String text) {
         return text.replace('\n', ' ').replace('\r', ' ');
     }
 }

@@ -20,9 +20,16 @@ public final class Contract {
 
     public static final String EXTRA_CONFIG = "config";
     public static final String EXTRA_RUN_ID = "run_id";
+    /** `-e query identity`: the instrumentation answers RESULT_IDENTITY and runs nothing. */
+    public static final String EXTRA_QUERY = "query";
+    public static final String QUERY_IDENTITY = "identity";
+    /** The first app version that answers the query (app/build.gradle.kts appVersionCode). */
+    public static final int MIN_IDENTITY_VERSION_CODE = 2;
+    /** app/build.gradle.kts minSdk: Android 10 (PowerManager.getCurrentThermalStatus). */
+    public static final int MIN_SDK = 29;
 
     public static final String APP_INFO_ASSET = "assets/slm-edge-app.json";
-    public static final int MIN_APP_VERSION_CODE = 1;
+    public static final int MIN_APP_VERSION_CODE = 2; // the first app that answers the identity query
 
     public static final String STATUS_PREFIX = "slm-edge-status";
 
@@ -34,6 +41,8 @@ public final class Contract {
     public static final String RESULT_TRACE = "trace";
     public static final String RESULT_TRACE_SHA256 = "trace_sha256";
     public static final String RESULT_ERROR = "error";
+    /** The APP_INFO_ASSET's JSON on one line, the answer to `-e query identity`. */
+    public static final String RESULT_IDENTITY = "identity";
     /** Activity.RESULT_OK when the trace is complete, 0 otherwise. */
     public static final int CODE_COMPLETE = -1;
     public static final int CODE_NOT_COMPLETE = 0;

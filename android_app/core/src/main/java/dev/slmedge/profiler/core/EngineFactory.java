@@ -25,4 +25,16 @@ public interface EngineFactory {
         return "native";
     }
 
+    /**
+     * A class that may be absent from this classpath, or null: the desktop JVM looks the onnx module
+     * up by name, so the core keeps no runtime dependency. Not initialized here (onnxruntime's
+     * classes load their native library when initialized).
+     */
+    static Class<?> optionalClass(String className) {
+        try {
+            return Class.forName(className, false, EngineFactory.class.getClassLoader());
+        } catch (ClassNotFoundException | LinkageError e) {
+            return null;
+        }
+    }
 }

@@ -54,13 +54,28 @@ final class LlmRunnerRuns {
             for (int promptLength : config.promptLengths) {
                 // ~1 token per repeated word; the stats say how many tokens the prompt really was
                 String text = String.join(" ", Collections.nCopies(Math.max(promptLength - 1, 1), "hello"));
-                int seqLen = Math.min(config.artifact.maxSeqLen, promptLength + config.decodeTokens);
+                int seqLen = seqLen(promptLength, config.decodeTokens, config.artifact.maxSeqLen);
                 for (int index = 0; index < config.warmup + config.repeats; index++) {
                     writer.runs().add(oneGeneration(runner, text, seqLen, promptLength, index));
                     writer.flush(sampler, null);
                 }
             }
         }
+    }
+
+    /**
+     * The one sequence length both runners give TextLLMRunner for a config, so one config means one
+     * run (slm_edge/runner.py's llm_runner_seq_len is the same rule; the tests share their cases).
+     * LlmModule.generate can pass only seqLen: its JNI builds GenerationConfig{echo, seq_len,
+     * temperature, num_bos, num_eos} and LlmGenerationConfig.maxNewTokens never reaches it
+     * (executorch extension/android/jni/jni_layer_llama.cpp, LlmModule.kt). With max_new_tokens
+     * unset, GenerationConfig::resolve_max_new_tokens (extension/llm/runner/irunner.h) gives
+     * min(seq_len, max_context_len) - the prompt's tokens, and TextLLMRunner::generate emits that
+     * many tokens: the first from prefill, then one decode step each (text_llm_runner.cpp).
+     * So with the prompt at its nominal length, decode_tokens tokens come out, EOS permitting.
+     */
+    static int seqLen(int promptLength, int decodeTokens, int maxSeqLen) {
+        return Math.min(maxSeqLen, promptLength + decodeTokens);
     }
 
     private Map<String, Object> oneGeneration(TextRunner runner, String text, int seqLen, int promptLength, int index)
@@ -89,6 +104,7 @@ final class LlmRunnerRuns {
         record.put("ttft_ms", firstTokenMs);
         record.put("decode_step_us", stepsUs);
         record.put("memory", memory);
+        record.put("llm_runner_seq_len", seqLen);
         record.put("llm_runner_stats", stats);
         return record;
     }

@@ -17,7 +17,10 @@ public interface TextRunner extends AutoCloseable {
     /** Forget the previous conversation (KV cache position back to 0). */
     void reset() throws Exception;
 
-    /** Generate greedily up to seqLen tokens in all; returns the runner's stats JSON (or "{}"). */
+    /**
+     * Generate greedily up to seqLen tokens in all, prompt included (LlmRunnerRuns.seqLen says why
+     * that is the only limit); returns the runner's stats JSON (or "{}").
+     */
     String generate(String prompt, int seqLen, TokenListener listener) throws Exception;
 
     /** Runtime name, version and how it sets its threads, for the trace's software block. */
