@@ -235,8 +235,11 @@ def _int_list(value: str, option: str) -> list[int]:
 @click.option("--ops", is_flag=True, help="Also break latency down by op category (onnxruntime engine), in separate traced runs.")
 @click.option("--mode", type=click.Choice(["steps", "llm-runner"]), default="steps", show_default=True,
               help="steps: our prefill/decode loop, every step timed; llm-runner: executorch's TextLLMRunner end to end.")
+@click.option("--runner", type=click.Choice(["python", "app"]), default="python", show_default=True,
+              help="With --emulated, what runs the loop: python = the Linux runner (every engine, no JDK needed); "
+                   "app = the profiler app's own Java code on this machine's JVM (ONNX artifacts, the code a phone runs).")
 def profile(artifact, emulated, serial, prompt_lengths, decode_tokens, repeats, warmup, threads, sample_interval_ms,
-            timeout_s, out, keep, lock_wait_s, ops, engine, mode):
+            timeout_s, out, keep, lock_wait_s, ops, engine, mode, runner):
     """Profile ARTIFACT: prefill and decode latency, TTFT, memory; writes a run folder of reports."""
     import time
 
@@ -248,6 +251,9 @@ def profile(artifact, emulated, serial, prompt_lengths, decode_tokens, repeats, 
         raise SlmEdgeError("both --emulated and --device given", "choose one: --emulated (this machine) or --device SERIAL")
     if not emulated and not serial:
         raise SlmEdgeError("no device chosen", "pass --emulated (this machine) or --device SERIAL")
+    if serial and runner != "python":
+        raise SlmEdgeError("--runner chooses what runs on the emulated device; on a phone the profiler app always runs",
+                           "drop --runner, or use it with --emulated")
     options = ProfileOptions(prompt_lengths=_int_list(prompt_lengths, "--prompt-lengths"), decode_tokens=decode_tokens,
                              repeats=repeats, warmup=warmup, threads=_int_list(threads, "--threads"),
                              sample_interval_ms=sample_interval_ms, timeout_s=timeout_s, keep=keep,
@@ -258,7 +264,7 @@ def profile(artifact, emulated, serial, prompt_lengths, decode_tokens, repeats, 
 
         device = open_device(serial)
     else:
-        device = LocalDevice()
+        device = LocalDevice(runner=runner)
     with console.status(f"profiling {artifact} on {'the emulated device' if emulated else serial}…"):
         outcome = profile_artifact(artifact, device, options, out)
     results.print(terminal_table({out.name: outcome.analysis}))
@@ -294,19 +300,34 @@ def devices(as_json):
     if not rows:
         console.print("no devices: plug a phone in with USB debugging on, or `adb connect HOST:PORT`")
         return
-    table = Table("serial", "state", "model", "SoC / ABI", "Android", "RAM", "battery", "thermal", "profiler app")
+    table = Table("serial", "state", "model", "SoC / ABI", "Android", "RAM", "battery", "thermal", "profiler app",
+                  "app runtimes")
     for row in rows:
         app = row.get("app")
         battery = f"{row['battery_level']}%" if row.get("battery_level") is not None else "-"
+        thermal = row.get("thermal_status")
         table.add_row(row["serial"], row["state"], row.get("model", "-"),
                       f"{row.get('soc') or row.get('cpu', '-')} / {','.join(row.get('abis', [])) or '-'}",
                       row.get("os", "-"), f"{row['ram_bytes'] / 2**30:.1f} GiB" if row.get("ram_bytes") else "-", battery,
-                      str(row.get("thermal_status", "-")),
-                      f"{app['version_name']} ({app['version_code']})" if app else ("not installed" if "app" in row else "-"))
+                      "-" if thermal is None else str(thermal),
+                      f"{app['version_name']} ({app['version_code']})" if app else ("not installed" if "app" in row else "-"),
+                      _app_runtimes(app))
     results.print(table)
     for row in rows:
         if row.get("problem"):
             console.print(f"[yellow]{row['serial']}:[/yellow] {row['problem']}", highlight=False)
+
+
+def _app_runtimes(app: dict | None) -> str:
+    """What the installed app states it runs (its identity asset): 'executorch 1.5.1, onnxruntime 1.29.0'."""
+    if not app:
+        return "-"
+    if app.get("identity_error"):
+        return app["identity_error"]
+    runtimes = app.get("runtimes")
+    if not runtimes:
+        return "not stated (app too old to say)"
+    return ", ".join(f"{name} {version}" for name, version in sorted(runtimes.items()))
 
 
 @main.group()

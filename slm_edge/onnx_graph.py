@@ -57,6 +57,8 @@ def describe_graph(model_path: Path) -> dict:
         # the builder's int4/int8 embedding reads the LM head's quantized weights (tied models)
         "embedding_shares_lm_head": any(set(n.input) & matmul_inputs for n in gathers),
         "opset": {(o.domain or "ai.onnx"): o.version for o in model.opset_import},
+        # what a runtime must read: an older onnxruntime (the phone's) refuses a newer IR or opset
+        "ir_version": model.ir_version,
         "op_types": dict(sorted(Counter(f"{n.domain + '.' if n.domain else ''}{n.op_type}" for n in graph.node).items())),
         "external_data": external,
         "io": {

@@ -150,32 +150,34 @@ def _profile_locked(artifact: Path, device: Device, options: ProfileOptions, run
     run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{time.perf_counter_ns() % 10**6:06d}"
     remote_run = f"slm-edge/runs/{run_id}"
     config = build_config(manifest, manifest_sha, f"../../artifacts/{manifest_sha[:16]}", options)
+    device.check_can_run(manifest, config)  # before anything is pushed
 
     run_dir.mkdir(parents=True, exist_ok=True)
     cache.atomic_write_text(run_dir / "run_config.json", json.dumps(config, indent=2) + "\n")
     device_info = device.info()
     pushed = push_artifact(device, artifact, manifest, remote_artifact)
-    device.push(run_dir / "run_config.json", f"{remote_run}/run_config.json", cache.sha256_file(run_dir / "run_config.json"))
-
-    result = device.run_profile(f"{remote_run}/run_config.json", options.timeout_s)
-    log_tail = "\n".join(result.log.splitlines()[-LOG_TAIL_LINES:])
-    cache.atomic_write_text(run_dir / "runner.log", result.log)
-    for name, text in result.logs.items():
-        cache.atomic_write_text(local_path_for(run_dir, name), text)
-    trace_remote = result.trace_path or f"{remote_run}/trace.json"
-    have_trace = device.pull(trace_remote, run_dir / "trace.json", result.trace_sha256)
-    device_files = []
-    if result.outputs_dir:  # the app's other outputs (ETDump, ORT profile), names sanitized
-        device_files = device.pull_folder(result.outputs_dir, run_dir / "device-files", skip=("trace.json",))
-    if not options.keep:
-        device.remove(remote_run)
-        if result.outputs_dir:
-            device.remove(result.outputs_dir)
+    result = None
+    try:  # from here on the run's files on the device are removed however it ends (unless --keep)
+        device.push(run_dir / "run_config.json", f"{remote_run}/run_config.json",
+                    cache.sha256_file(run_dir / "run_config.json"))
+        result = device.run_profile(f"{remote_run}/run_config.json", options.timeout_s)
+        log_tail = "\n".join(result.log.splitlines()[-LOG_TAIL_LINES:])
+        cache.atomic_write_text(run_dir / "runner.log", result.log)
+        for name, text in result.logs.items():
+            cache.atomic_write_text(local_path_for(run_dir, name), text)
+        trace_remote = result.trace_path or f"{remote_run}/trace.json"
+        have_trace = device.pull(trace_remote, run_dir / "trace.json", result.trace_sha256)
+        device_files = []
+        if result.outputs_dir:  # the app's other outputs (ETDump, ORT profile), names sanitized
+            device_files = device.pull_folder(result.outputs_dir, run_dir / "device-files", skip=("trace.json",))
+    finally:
+        if not options.keep:
+            _remove_run_files(device, remote_run, result.outputs_dir if result else None)
     if not have_trace:
         reason = "timed out" if result.timed_out else f"exited with code {result.returncode}"
         detail = result.problem or f"last log line: {_last_line(log_tail)}"
         raise SlmEdgeError(
-            f"the runner {reason} before writing a trace; {detail}",
+            f"no trace came back from the device (the runner {reason}); {detail}",
             f"see {run_dir / 'runner.log'}",
         )
     trace = load_trace(run_dir / "trace.json")
@@ -199,6 +201,16 @@ def _profile_locked(artifact: Path, device: Device, options: ProfileOptions, run
             f"see {run_dir / 'runner.log'} and fix the cause, then profile again",
         )
     return ProfileOutcome(run_dir=run_dir, trace=trace, analysis=analysis)
+
+
+def _remove_run_files(device: Device, *remotes: str | None) -> None:
+    """Best effort: a failure here must not hide why the profile failed."""
+    for remote in remotes:
+        if remote:
+            try:
+                device.remove(remote)
+            except (SlmEdgeError, OSError):
+                pass
 
 
 def _last_line(text: str) -> str:

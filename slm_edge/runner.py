@@ -94,7 +94,7 @@ def status(**fields) -> None:
     print(STATUS_PREFIX, " ".join(f"{k}={v}" for k, v in fields.items()), flush=True)
 
 
-def run(config_path: Path, emulated: bool = False, trace_dir: Path | None = None) -> int:
+def run(config_path: Path, emulated: bool = False, trace_dir: Path | None = None, runner_note: str | None = None) -> int:
     config = load_config(config_path)
     # Import and initialise the runtime before the baseline is taken, so the baseline is the
     # process as it stands just before the model loads, and load time is the model's alone.
@@ -123,6 +123,8 @@ def run(config_path: Path, emulated: bool = False, trace_dir: Path | None = None
     sampler = Sampler(writer.origin_ns, config.get("sample_interval_ms", 50.0), config.get("memory_sampling", True))
     trace = writer.trace
     trace["software"] = software_versions()
+    if runner_note:  # why this runner ran where the device would run the app (the emulated phone's ExecuTorch runs)
+        trace["software"]["runner_note"] = runner_note
     phase = "setup"
     run_index = None
     sampler.start()
@@ -292,6 +294,28 @@ def _et_op_profile(config: dict, base: Path, manifest: dict, threads: int, sampl
             "warmup_executions": 1 + ET_OPS_WARMUP_STEPS, "phases": json.loads(done.stdout)}
 
 
+def llm_runner_seq_len(prompt_length: int, decode_tokens: int, max_seq_len: int) -> int:
+    """The one sequence length both runners give TextLLMRunner for a config (mode llm_runner).
+
+    The app's LlmModule.generate can pass only seqLen: its JNI builds GenerationConfig{echo, seq_len,
+    temperature, num_bos, num_eos} and never max_new_tokens (executorch
+    extension/android/jni/jni_layer_llama.cpp). So this runner sets the same seq_len and leaves
+    max_new_tokens unset (-1): GenerationConfig.resolve_max_new_tokens (extension/llm/runner/irunner.h)
+    then gives both min(seq_len, max_context_len) - the prompt's tokens, emitted as prefill's first
+    token plus one decode step each (text_llm_runner.cpp). android_app's LlmRunnerRuns.seqLen is the
+    same rule; the tests share their cases.
+    """
+    return min(max_seq_len, prompt_length + decode_tokens)
+
+
+def llm_runner_generation_config(prompt_length: int, decode_tokens: int, max_seq_len: int):
+    """Greedy, no echo, seq_len as the app sets it, max_new_tokens left to the runner (see above)."""
+    from executorch.extension.llm.runner import GenerationConfig
+
+    return GenerationConfig(echo=False, temperature=0.0,
+                            seq_len=llm_runner_seq_len(prompt_length, decode_tokens, max_seq_len))
+
+
 def _llm_runner_runs(config: dict, base: Path, model_path: Path, threads: int, sampler: Sampler,
                      writer: TraceWriter) -> None:
     """End to end through executorch's TextLLMRunner: text in, tokens out, its own stats JSON.
@@ -326,6 +350,7 @@ def _llm_runner_runs(config: dict, base: Path, model_path: Path, threads: int, s
     for prompt_length in config["prompt_lengths"]:
         # ~1 token per repeated word; the runner's stats say how many tokens the prompt really was
         text = " ".join(["hello"] * max(prompt_length - 1, 1))
+        generation = llm_runner_generation_config(prompt_length, config["decode_tokens"], artifact["max_seq_len"])
         for index in range(config["warmup"] + config["repeats"]):
             warmup = index < config["warmup"]
             run_index = len(trace["runs"])
@@ -336,8 +361,7 @@ def _llm_runner_runs(config: dict, base: Path, model_path: Path, threads: int, s
             t0 = time.perf_counter_ns()
             runner.generate(
                 text,
-                GenerationConfig(echo=False, max_new_tokens=config["decode_tokens"], temperature=0.0,
-                                 seq_len=artifact["max_seq_len"]),
+                generation,
                 token_callback=lambda _piece: stamps.append(time.perf_counter_ns()),
                 stats_callback=lambda s: stats.append(s.to_json_string()),
             )
@@ -356,6 +380,7 @@ def _llm_runner_runs(config: dict, base: Path, model_path: Path, threads: int, s
                 "decode_step_us": [(b - a) / 1e3 for a, b in zip(stamps, stamps[1:])],
                 "memory": {"rss_after_prefill_bytes": rss_end, "rss_end_bytes": rss_end, "hwm_end_bytes": hwm_end,
                            "pss_end_bytes": None},
+                "llm_runner_seq_len": generation.seq_len,
                 "llm_runner_stats": report,
             })
             writer.flush(sampler)
@@ -368,9 +393,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", type=Path)
     parser.add_argument("--emulated", action="store_true")
     parser.add_argument("--trace-dir", type=Path, default=None, help="write the trace here (default: next to the config)")
+    parser.add_argument("--runner-note", default=None, help="recorded in the trace's software block")
     args = parser.parse_args(argv)
     try:
-        return run(args.config, emulated=args.emulated, trace_dir=args.trace_dir)
+        return run(args.config, emulated=args.emulated, trace_dir=args.trace_dir, runner_note=args.runner_note)
     except SlmEdgeError as err:  # a config that never got as far as a trace
         print(f"error: {err.one_line()}", file=sys.stderr)
         return 2

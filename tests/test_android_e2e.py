@@ -15,7 +15,7 @@ import pytest
 
 from slm_edge.device import adb as adb_module
 from slm_edge.device.adb import open_device
-from slm_edge.device.android import DEVICE_ROOT, trace_dir
+from slm_edge.device.android import DEVICE_ROOT, PACKAGE, trace_dir
 from slm_edge.errors import SlmEdgeError
 from slm_edge.export import ExportRequest, export_model
 from slm_edge.profile import ProfileOptions, profile_artifact
@@ -83,8 +83,28 @@ def test_devices_lists_the_phone_and_its_app(emulated_phone, tmp_path):
     assert installed.returncode == 0 and "code 7" in installed.stdout + installed.stderr
     after = json.loads(cli("devices", "--json", phone=emulated_phone).stdout)[0]
     assert after["app"]["version_code"] == 7 and after["battery_level"] is not None and "thermal_status" in after
+    # the app's own answer to the identity query (its APK asset), next to the package manager's facts
+    assert after["app"]["runtimes"] == {"executorch": "1.5.1", "onnxruntime": "1.29.0"}
+    assert after["app"]["features"] == {"executorch_etdump": False, "onnx_shared_kv": True}
     table = cli("devices", phone=emulated_phone)
     assert emulated_phone.serial in table.stdout and "0.7 (7)" in table.stdout
+    assert "executorch 1.5.1, onnxruntime 1.29.0" in table.stdout
+
+
+def test_an_app_without_the_identity_query_is_not_asked(emulated_phone, tmp_path, monkeypatch):
+    """Version code 1 has no query (an `am instrument` would start a run): its dumpsys facts only."""
+    cli("app", "install", "--device", emulated_phone.serial, "--apk", make_test_apk(tmp_path / "v1.apk", version_code=1),
+        phone=emulated_phone)
+    listed = json.loads(cli("devices", "--json", phone=emulated_phone).stdout)[0]
+    assert listed["app"] == {"package": PACKAGE, "version_name": "0.1.0", "version_code": 1}
+    assert "for instrumentation" not in emulated_phone.logcat()  # the app was never started
+    assert "not stated" in cli("devices", phone=emulated_phone).stdout
+    newer = make_test_apk(tmp_path / "v3.apk", version_code=3, runtimes={"executorch": "1.4.1"},
+                          features={"executorch_etdump": True})
+    cli("app", "install", "--device", emulated_phone.serial, "--apk", newer, phone=emulated_phone)
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(emulated_phone.adb_port))
+    app = open_device(emulated_phone.serial).app_identity()
+    assert app["runtimes"] == {"executorch": "1.4.1", "onnxruntime": "1.29.0"} and app["features"]["executorch_etdump"]
 
 
 def test_app_install_refuses_an_abi_the_apk_does_not_ship(emulated_phone, tmp_path):
@@ -109,6 +129,13 @@ def test_profile_over_adb_end_to_end(backend, phone, tiny_onnx, tiny_pte, tmp_pa
     assert (tmp_path / "run" / "report.html").is_file() and (tmp_path / "run" / "instrument.txt").is_file()
     assert "INSTRUMENTATION_CODE: -1" in (tmp_path / "run" / "instrument.txt").read_text()
     assert leftovers(phone) == []  # run files cleaned up without --keep
+    if backend == "onnx":  # written by the app's own Java loop and TraceWriter, on the real onnxruntime
+        assert trace["producer"]["name"] == "slm-edge-profiler-core", trace["producer"]
+        assert "OrtEngine" in trace["software"]["engine_implementation"]
+        assert "share one max-length buffer" in trace["software"]["runtime"]
+    else:  # no desktop ExecuTorch Java runtime: the Linux runner, and the trace says so
+        assert trace["producer"]["name"] == "slm_edge.runner"
+        assert "no desktop ExecuTorch Java runtime" in trace["software"]["runner_note"]
 
     # again: every artifact file is on the device with the same hash, so nothing is pushed
     again = cli("profile", artifact, "--device", phone.serial, *QUICK, "--keep", "--out", tmp_path / "again", phone=phone)
@@ -129,6 +156,7 @@ def test_device_problems_are_named_with_the_fix(emulated_phone, tiny_onnx, tmp_p
     assert missing.returncode == 2 and "no device 127.0.0.1:1" in missing.stderr and "adb connect" in missing.stderr
     no_app = cli("profile", tiny_onnx, "--device", emulated_phone.serial, *QUICK, "--out", tmp_path / "r", phone=emulated_phone)
     assert no_app.returncode == 2 and "is not installed" in no_app.stderr and "slm-edge app install" in no_app.stderr
+    assert not emulated_phone.host_path(DEVICE_ROOT).exists()  # refused before anything was pushed
     cli("app", "install", "--device", emulated_phone.serial, "--apk",
         make_test_apk(tmp_path / "old.apk", version_code=0, version_name="0.0.1"), phone=emulated_phone)
     too_old = cli("profile", tiny_onnx, "--device", emulated_phone.serial, *QUICK, "--out", tmp_path / "o", phone=emulated_phone)
@@ -187,6 +215,7 @@ def test_app_crash_keeps_the_measured_repeats_and_the_logcat(phone, tiny_onnx, t
     trace = load_trace(tmp_path / "r" / "trace.json")  # what was measured before the crash is kept
     assert trace["status"] in ("incomplete", "failed") and trace["errors"][-1]["phase"] == "crash"
     assert (tmp_path / "r" / "report.md").is_file()
+    assert leftovers(phone) == []
 
 
 def test_a_hung_app_is_stopped_after_the_phase_timeout(phone, tiny_onnx, tmp_path):
@@ -207,6 +236,33 @@ def test_a_damaged_trace_is_refused_and_kept(phone, tiny_onnx, tmp_path, damage)
         profile_artifact(tiny_onnx, open_device(phone.serial), quick_options(prompt_lengths=[8]), tmp_path / "r")
     assert "sha256" in str(err.value) and "corrupt" in str(err.value)
     assert (tmp_path / "r" / "trace.corrupt.json").is_file() and not (tmp_path / "r" / "trace.json").exists()
+    assert leftovers(phone) == []  # the failed pull still cleans the run's files on the device
+    assert (tmp_path / "r" / "instrument.txt").is_file()  # what the host had is kept
+
+
+@pytest.mark.parametrize("form", ["/storage/emulated/0/{run}/trace.json", "/storage/self/primary/{run}/trace.json",
+                                  "/sdcard/{run}/trace.json"])
+def test_every_form_the_app_reports_its_trace_in_is_accepted(phone, tiny_onnx, tmp_path, form):
+    """getExternalFilesDir reports /storage/emulated/0/...; /sdcard and /storage/self/primary name the same folder."""
+    phone.set_faults(app_reports_trace=form)
+    outcome = profile_artifact(tiny_onnx, open_device(phone.serial), quick_options(prompt_lengths=[8]), tmp_path / "r")
+    assert outcome.trace["status"] == "complete"
+    reported = next(line.split("=", 1)[1] for line in (tmp_path / "r" / "instrument.txt").read_text().splitlines()
+                    if line.startswith("INSTRUMENTATION_RESULT: trace="))
+    assert reported.startswith(form.split("{run}")[0]) and reported.endswith("/trace.json")
+    assert leftovers(phone) == []  # removed through the form the app reported
+
+
+def test_a_trace_path_leading_out_is_refused_and_the_run_cleaned_up(phone, tiny_onnx, tmp_path):
+    secret = f"{DEVICE_ROOT}/artifacts/secret.json"
+    phone.adb("shell", f"mkdir -p {DEVICE_ROOT}/artifacts && echo '{{}}' > {secret}", check=True)
+    phone.set_faults(app_reports_trace="/storage/emulated/0/{run}/../../../../../../../../.." + secret)
+    with pytest.raises(SlmEdgeError) as err:
+        profile_artifact(tiny_onnx, open_device(phone.serial), quick_options(prompt_lengths=[8]), tmp_path / "r")
+    assert "outside" in str(err.value) and "update the profiler app" in str(err.value)
+    assert not (tmp_path / "r" / "trace.json").exists() and (tmp_path / "r" / "instrument.txt").is_file()
+    assert phone.host_path(secret).is_file()  # never pulled nor removed
+    assert leftovers(phone) == []
 
 
 def test_device_names_with_shell_metacharacters_are_quoted(phone, tmp_path):
@@ -230,3 +286,39 @@ def test_op_breakdown_comes_back_from_the_device(phone, tiny_onnx, tmp_path):
     profiles = outcome.trace["op_profiles"]
     assert profiles and {"prefill", "decode"} <= set(profiles[0]["phases"])
     assert outcome.analysis["op_breakdown"] and (tmp_path / "ops" / "report.html").read_text().count("<svg") >= 1
+
+
+def test_profile_refuses_a_phone_older_than_android_10_before_pushing(adb_server, tiny_onnx, tmp_path):
+    from slm_edge.testing.harness import EmulatedPhone
+
+    old = EmulatedPhone(adb_server, tmp_path / "old", shell_v2=False,
+                        props={"ro.build.version.sdk": "23", "ro.build.version.release": "6.0.1"}).connect()
+    try:
+        old.adb("install", str(make_test_apk(tmp_path / "app.apk", version_code=2)))
+        result = cli("profile", tiny_onnx, "--device", old.serial, *QUICK, "--out", tmp_path / "r", phone=old)
+        assert result.returncode == 2 and "Android 6.0.1 (API 23)" in result.stderr
+        assert "needs Android 10 (API 29)" in result.stderr and "Traceback" not in result.stderr
+        assert not old.host_path(DEVICE_ROOT).exists()  # nothing pushed
+    finally:
+        old.close()
+
+
+@pytest.mark.parametrize("case", ["executorch too old", "onnxruntime too old", "ops without etdump", "genai"])
+def test_a_run_the_app_cannot_do_is_refused_before_pushing(case, emulated_phone, tiny_onnx, tiny_pte, tmp_path):
+    """The installed app's identity (runtime versions, features) against the artifact's program
+    format: refused in one line naming both versions, and nothing reaches the device."""
+    runtimes = {"executorch too old": {"executorch": "1.4.1"}, "onnxruntime too old": {"onnxruntime": "1.20.0"}}
+    apk = make_test_apk(tmp_path / "app.apk", version_code=2, runtimes=runtimes.get(case, {}))
+    assert emulated_phone.adb("install", str(apk)).returncode == 0
+    artifact, extra, expected = {
+        "executorch too old": (tiny_pte, [], ["exported with executorch 1.5.1", "executorch-android 1.4.1"]),
+        "onnxruntime too old": (tiny_onnx, [], ["opset 22", "onnxruntime-android 1.20.0 reads up to opset 21"]),
+        "ops without etdump": (tiny_pte, ["--ops"], ["needs ETDump", "EXECUTORCH_ANDROID_PROFILING=ON"]),
+        "genai": (tiny_onnx, ["--engine", "onnxruntime-genai"], ["no onnxruntime-genai engine", "--engine onnxruntime"]),
+    }[case]
+    result = cli("profile", artifact, "--device", emulated_phone.serial, *QUICK, *extra, "--out", tmp_path / "r",
+                 phone=emulated_phone)
+    assert result.returncode == 2, result.stderr
+    assert all(text in result.stderr for text in expected), result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not emulated_phone.host_path(f"{DEVICE_ROOT}/artifacts").exists()  # nothing pushed

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from slm_edge.cli import main
-from slm_edge.device.android import APP_FILES, PACKAGE, trace_dir
+from slm_edge.device.android import APP_FILES, MIN_APP_VERSION_CODE, PACKAGE, trace_dir
 from slm_edge.device.app import check_abi, check_installed, read_apk
 from slm_edge.device.instrument import InstrumentParser
 from slm_edge.device.lock import device_lock
@@ -86,8 +86,8 @@ def test_app_missing_or_too_old_is_refused():
     with pytest.raises(SlmEdgeError, match="not installed.*app install"):
         check_installed(None, "phone1")
     with pytest.raises(SlmEdgeError, match="needs code"):
-        check_installed({"version_name": "0.0", "version_code": 0}, "phone1")
-    check_installed({"version_name": "1.0", "version_code": 1}, "phone1")
+        check_installed({"version_name": "0.0", "version_code": MIN_APP_VERSION_CODE - 1}, "phone1")
+    check_installed({"version_name": "1.0", "version_code": MIN_APP_VERSION_CODE}, "phone1")
 
 
 def test_one_profile_per_device(tmp_path):

@@ -70,6 +70,43 @@ def test_getprop(emulated_phone):
     assert device.shell("getprop no.such.key fallback") == "fallback"
 
 
+def test_the_phone_can_imitate_a_real_capture(adb_server, tmp_path, monkeypatch):
+    from slm_edge.device.adb import _parse_getprop, open_device
+    from slm_edge.testing.harness import EmulatedPhone
+
+    capture = Path(__file__).parent / "fixtures" / "android" / "xiaomi-17promax-android16-getprop.txt"
+    phone = EmulatedPhone(adb_server, tmp_path / "xiaomi", capture=capture).connect()
+    try:
+        line = next(line for line in adb_server.run("devices", "-l").stdout.splitlines()
+                    if line.startswith(phone.serial))
+        assert "model:2509FPN0BC" in line
+        monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(adb_server.port))
+        device = open_device(phone.serial)
+        captured = _parse_getprop(capture.read_text())
+        props = device.props()
+        assert {k: props.get(k) for k in captured} == captured  # the multi-line value included
+        info = device.info()
+        assert (info["model"], info["abis"], info["os"], info["soc"]) == \
+               ("Xiaomi 2509FPN0BC", ["arm64-v8a"], "Android 16 (SDK 36)", "QTI SM8850")
+    finally:
+        phone.close()
+
+
+def test_shared_storage_is_laid_out_as_on_a_phone(emulated_phone, tmp_path):
+    phone = emulated_phone
+    listing = phone.adb("shell", "ls -l /sdcard /storage/self").stdout
+    assert "/sdcard -> /storage/self/primary" in listing and "primary -> /storage/emulated/0" in listing
+    assert phone.adb("shell", "realpath /sdcard/Download").stdout == "/storage/emulated/0/Download\n"
+    marker = tmp_path / "m"
+    marker.write_text("m")
+    assert phone.adb("push", str(marker), "/sdcard/Download/m").returncode == 0
+    assert (phone.root / "storage" / "emulated" / "0" / "Download" / "m").read_text() == "m"  # the real folder
+    assert phone.adb("shell", "cat /storage/self/primary/Download/m").stdout == "m"
+    assert phone.adb("push", str(marker), "/storage/self/primary2").returncode != 0  # the links are root's
+    assert phone.adb("shell", "rm /sdcard").returncode != 0 and (phone.root / "sdcard").is_symlink()
+    assert phone.adb("push", str(marker), "/storage/emulated/10/x").returncode != 0  # no such user here
+
+
 # --- files --------------------------------------------------------------------------------------------
 def test_push_pull_stat_list_round_trip(emulated_phone, tmp_path):
     big = tmp_path / "big.bin"
@@ -177,8 +214,11 @@ def test_am_instrument_streams_status_and_result(emulated_phone, tmp_path):
     done = instrument(phone, "ok", config)
     assert done.stdout.count("INSTRUMENTATION_STATUS_CODE: 1") == 4  # load + 3 repeats
     assert "INSTRUMENTATION_STATUS: phase=run\nINSTRUMENTATION_STATUS: run=2" in done.stdout
-    trace = f"{android.trace_dir('ok')}/trace.json"
-    assert f"INSTRUMENTATION_RESULT: trace={trace}" in done.stdout
+    trace = next(line.split("=", 1)[1] for line in done.stdout.splitlines() if line.startswith("INSTRUMENTATION_RESULT: trace="))
+    # the app's own external files dir, whatever form it names it in (getExternalFilesDir: /storage/emulated/0/...)
+    assert trace.startswith("/storage/emulated/0/"), trace  # getExternalFilesDir's form, never /sdcard
+    assert phone.adb("shell", f"realpath {trace}").stdout.strip() == \
+        f"/storage/emulated/0/Android/data/{android.PACKAGE}/files/runs/ok/trace.json"
     assert done.stdout.rstrip().endswith("INSTRUMENTATION_CODE: -1")
     pulled = tmp_path / "trace.json"
     phone.device.sync.pull(trace, str(pulled))
@@ -217,7 +257,7 @@ def test_drop_during_push_then_retry(emulated_phone, tmp_path):
 
 def test_drop_during_pull(emulated_phone, tmp_path):
     phone = emulated_phone
-    (phone.root / "sdcard" / "f.bin").write_bytes(os.urandom(1024 * 1024))
+    phone.host_path("/sdcard/f.bin").write_bytes(os.urandom(1024 * 1024))
     phone.set_faults(drop_pull_after_bytes=200_000)
     assert phone.adb("pull", "/sdcard/f.bin", str(tmp_path / "f.bin")).returncode != 0
     phone.wait_for_state()

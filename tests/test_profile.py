@@ -257,11 +257,34 @@ def test_llm_runner_mode_keeps_textllmrunner_stats(artifact_with_tokenizer, tmp_
     for run in trace["runs"]:
         stats = run["llm_runner_stats"]
         assert stats["prompt_tokens"] == run["prompt_tokens_actual"] > 0
+        # seq_len as the app's LlmModule gets it; the runner resolves the new tokens from it alone
+        assert run["llm_runner_seq_len"] == 16 + 12
         # the runner's generated_tokens counts the tokens after prefill's first one: one decode step each
-        assert 1 <= stats["generated_tokens"] <= 11
+        assert 1 <= stats["generated_tokens"] <= 16 + 12 - stats["prompt_tokens"] - 1
         assert len(run["decode_step_us"]) == stats["generated_tokens"]
         assert run["ttft_ms"] > 0 and all(us > 0 for us in run["decode_step_us"])
     assert trace["loads"] and trace["loads"][0]["load_ms"] > 0
+
+
+# {prompt_length, decode_tokens, max_seq_len, seq_len}: the cases of the app's LlmRunnerRunsTest
+# (android_app/core), so one config means one run on the phone (LlmModule) and here (TextLLMRunner).
+LLM_RUNNER_CASES = [(16, 12, 128, 28), (1, 1, 128, 2), (100, 28, 128, 128), (120, 20, 128, 128)]
+
+
+@pytest.mark.parametrize("prompt_length,decode_tokens,max_seq_len,seq_len", LLM_RUNNER_CASES)
+def test_llm_runner_generation_config_is_the_apps(prompt_length, decode_tokens, max_seq_len, seq_len):
+    from slm_edge.runner import llm_runner_generation_config
+
+    config = llm_runner_generation_config(prompt_length, decode_tokens, max_seq_len)
+    # LlmModule.generate passes seq_len only (its JNI never sets max_new_tokens): the same here
+    assert (config.seq_len, config.max_new_tokens) == (seq_len, -1)
+    assert config.temperature == 0.0 and config.echo is False and config.num_bos == 0
+    # executorch's own resolution (GenerationConfig::resolve_max_new_tokens, the C++ the runner calls)
+    # with the KV cache holding the prompt: decode_tokens new tokens when the prompt is its nominal length
+    if prompt_length + decode_tokens <= max_seq_len:
+        assert config.resolve_max_new_tokens(max_seq_len, prompt_length) == decode_tokens
+        # a prompt that tokenizes one shorter gets one more token, on the phone as here
+        assert config.resolve_max_new_tokens(max_seq_len, prompt_length - 1) == decode_tokens + 1
 
 
 def test_llm_runner_mode_needs_a_tokenizer(artifact, tmp_path):

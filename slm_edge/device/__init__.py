@@ -29,6 +29,9 @@ class Device(ABC):
     @abstractmethod
     def info(self) -> dict: ...
 
+    def check_can_run(self, manifest: dict, config: dict) -> None:
+        """Refuse, before anything is pushed, an artifact or run config this device cannot run."""
+
     @abstractmethod
     def push(self, local: Path, remote: str, sha256: str) -> bool:
         """Copy `local` to `remote` unless a file with that sha256 is already there; True if copied."""

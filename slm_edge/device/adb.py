@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shlex
 import socket
 import time
@@ -22,9 +23,9 @@ from adbutils.errors import AdbError
 
 from slm_edge import cache
 from slm_edge.device import Device, RunResult
-from slm_edge.device.android import (APP_FILES, DEVICE_ROOT, EXTRA_CONFIG, EXTRA_RUN_ID, INSTRUMENTATION, PACKAGE,
-                                     trace_dir)
-from slm_edge.device.app import check_abi, check_installed, read_apk
+from slm_edge.device.android import (APP_FILES, DEVICE_ROOT, EXTRA_CONFIG, EXTRA_QUERY, EXTRA_RUN_ID, INSTRUMENTATION,
+                                     MIN_IDENTITY_VERSION_CODE, MIN_SDK, PACKAGE, QUERY_IDENTITY, trace_dir)
+from slm_edge.device.app import check_abi, check_app_runs, check_installed, read_apk
 from slm_edge.device.instrument import InstrumentParser
 from slm_edge.device.safe_paths import check_device_path, local_path_for
 from slm_edge.errors import SlmEdgeError
@@ -112,13 +113,24 @@ def open_device(serial: str | None) -> AdbDevice:
     return AdbDevice(client, serial)
 
 
+def sdk_problem(props: dict[str, str]) -> SlmEdgeError | None:
+    """The profiler app's minSdk is 29: an older phone is listed, but cannot profile."""
+    sdk = _int(props.get("ro.build.version.sdk"))
+    if sdk is None or sdk >= MIN_SDK:
+        return None
+    return SlmEdgeError(f"this phone runs Android {props.get('ro.build.version.release', '?')} (API {sdk}) and the "
+                        f"profiler app needs Android 10 (API {MIN_SDK}) or newer",
+                        "profile on a phone with Android 10 or newer")
+
+
+# getprop prints `[name]: [value]` per property, the value raw: a multi-line value (e.g. Xiaomi's
+# persist.sys.boot.reason.history, tests/fixtures/android) runs on until a line ending in `]` that
+# is followed by the next `[name]: [` line (blank lines between) or the end.
+_GETPROP_ENTRY = re.compile(r"^\[([^\]\n]+)\]: \[(.*?)\][ \t\r]*$(?=\n\s*\[[^\]\n]+\]: \[|\s*\Z)", re.M | re.S)
+
+
 def _parse_getprop(text: str) -> dict[str, str]:
-    props = {}
-    for line in text.splitlines():
-        if line.startswith("[") and "]: [" in line:
-            key, _, value = line[1:].partition("]: [")
-            props[key] = value.rstrip().removesuffix("]")
-    return props
+    return {match.group(1): match.group(2) for match in _GETPROP_ENTRY.finditer(text.replace("\r\n", "\n"))}
 
 
 def _field(text: str, key: str) -> str | None:
@@ -146,14 +158,48 @@ class AdbDevice(Device):
         self._client = client
         self._adb = client.device(serial)
         self.transfer = {"reconnects": 0, "chunks_pushed": 0, "chunks_skipped": 0, "files_skipped": 0}
+        self._shell_v2: bool | None = None
+        self._vetted: set[str] = set()  # app folders the device reported and the host checked
+        self._identity: dict | None = None
 
     # ---- commands -------------------------------------------------------------------------
+    def has_shell_v2(self) -> bool:
+        """adbd from Android 7 on offers shell_v2 (stdout, stderr and exit code apart); older ones
+        only `shell:`, one stream through a pty (AOSP adb services.cpp before N)."""
+        if self._shell_v2 is None:
+            try:
+                self._shell_v2 = "shell_v2" in self._adb.get_features().split(",")
+            except ADB_FAILURES as exc:
+                raise DeviceGone(f"{type(exc).__name__}: {exc}") from None
+        return self._shell_v2
+
     def shell(self, args: list[str], timeout: float = 120) -> adbutils.ShellReturn:
-        """Run one command (arguments quoted for the device's sh); exit code, stdout and stderr apart."""
+        """Run one command (arguments quoted for the device's sh); exit code, stdout and stderr apart.
+
+        Over shell v1 adbutils puts everything in `.output` (stdout empty) and learns the exit code
+        from an `echo X4EXIT:$?` it appends to the command: here stdout is that output (stderr
+        merged into it, the pty's CRLF line ends undone) and stderr is empty."""
+        command = shlex.join(str(a) for a in args)
         try:
-            return self._adb.shell2(shlex.join(str(a) for a in args), timeout=timeout, v2=True)
+            v2 = self.has_shell_v2()
+            done = self._adb.shell2(command, timeout=timeout, v2=v2)
         except ADB_FAILURES as exc:
             raise DeviceGone(f"{type(exc).__name__}: {exc}") from None
+        if v2:
+            return done
+        text = done.output.replace("\r\n", "\n")
+        return adbutils.ShellReturn(command=command, returncode=done.returncode, output=text, stdout=text, stderr="")
+
+    def canonical(self, paths: list[str]) -> list[str | None]:
+        """Each device path in its canonical form on the device (toybox realpath: symlinks such as
+        /sdcard -> /storage/self/primary followed, `..` resolved); a missing last component is
+        kept after its folder is resolved; None where the device could not resolve it."""
+        script = ('for p; do if [ -L "$p" ] || [ -e "$p" ]; then realpath "$p" 2>/dev/null || echo; '
+                  'else d=$(realpath "$(dirname "$p")" 2>/dev/null) && echo "$d/$(basename "$p")" || echo; fi; done')
+        done = self._retrying("realpath", lambda: self.shell(["sh", "-c", script, "canonical", *paths]))
+        lines = done.stdout.split("\n")
+        return [(lines[i].strip() or None) if i < len(lines) and lines[i].startswith("/") else None
+                for i in range(len(paths))]
 
     def _reachable(self) -> bool:
         try:
@@ -195,7 +241,8 @@ class AdbDevice(Device):
         if ".." in pure.parts:
             raise SlmEdgeError(f"device path {remote!r} contains '..'", "use a path inside the device's slm-edge folder")
         if pure.is_absolute():
-            if not any(str(pure).startswith(root + "/") for root in (DEVICE_ROOT, APP_FILES)):
+            if not any(str(pure).startswith(root + "/") for root in (DEVICE_ROOT, APP_FILES)) and not any(
+                    str(pure) == root or str(pure).startswith(root + "/") for root in self._vetted):
                 raise SlmEdgeError(f"device path {remote!r} is outside {DEVICE_ROOT} and {APP_FILES}",
                                    "use a path inside the device's slm-edge folders")
             return str(pure)
@@ -217,6 +264,44 @@ class AdbDevice(Device):
         if code is None:
             return None
         return {"package": PACKAGE, "version_name": _field(out, "versionName"), "version_code": code}
+
+    def app_identity(self) -> dict | None:
+        """The installed app (None if none): its dumpsys facts and, for apps that answer the
+        identity query (version code 2 on), its identity asset: runtimes, features, trace schema,
+        ABIs. An older app has no query (it would start a run): only its dumpsys facts."""
+        if self._identity is not None:
+            return self._identity
+        facts = self.app_info()
+        if facts is None or facts["version_code"] < MIN_IDENTITY_VERSION_CODE:
+            return facts
+        done = self._retrying("identity query", lambda: self.shell(
+            ["am", "instrument", "-w", "-r", "-e", EXTRA_QUERY, QUERY_IDENTITY, INSTRUMENTATION], 60))
+        parser = InstrumentParser()
+        for line in done.stdout.splitlines():
+            parser.feed(line)
+        try:
+            identity = json.loads(parser.outcome.result.get(QUERY_IDENTITY, ""))
+        except ValueError:
+            identity = None
+        if not parser.outcome.ok or not isinstance(identity, dict) or identity.get("package") != PACKAGE:
+            problem = parser.outcome.problem() if not parser.outcome.ok else "its answer has no identity"
+            return {**facts, "identity_error": f"the identity query failed: {problem}"}
+        # what the package manager says is installed wins over what the asset says
+        self._identity = {**identity, **facts}
+        return self._identity
+
+    def check_can_run(self, manifest: dict, config: dict) -> None:
+        """Before anything is pushed: a phone the app cannot run on, no (or too old an) app, or a
+        run the installed app cannot do (its identity: runtimes, trace schema, features)."""
+        problem = sdk_problem(self.props())
+        if problem:
+            raise problem
+        check_installed(self.app_info(), self.serial)
+        identity = self.app_identity()
+        if identity and identity.get("identity_error"):
+            raise SlmEdgeError(f"the profiler app on {self.serial} did not answer: {identity['identity_error']}",
+                               f"reinstall it (slm-edge app install --device {self.serial}) and retry")
+        check_app_runs(identity if identity and "runtimes" in identity else None, manifest, config, self.serial)
 
     def context(self) -> dict:
         """Battery, thermal status and the app's PSS now (host-side sampling, a few per run)."""
@@ -242,6 +327,7 @@ class AdbDevice(Device):
         ram_kb = next((_int(line.split()[1]) for line in meminfo.splitlines() if line.startswith("MemTotal:")), None)
         cores = _int(self.shell(["nproc"]).stdout) or 1
         abis = self.abis(props)
+        too_old = sdk_problem(props)
         soc = " ".join(filter(None, (props.get("ro.soc.manufacturer"), props.get("ro.soc.model")))) or None
         return {
             "serial": self.serial,
@@ -253,9 +339,12 @@ class AdbDevice(Device):
             "cores": cores,
             "ram_bytes": (ram_kb or 0) * 1024,
             "os": f"Android {props.get('ro.build.version.release', '?')} (SDK {props.get('ro.build.version.sdk', '?')})",
+            "sdk": _int(props.get("ro.build.version.sdk")),
             "emulated": props.get("ro.kernel.qemu") == "1" or props.get("ro.boot.qemu") == "1",
-            "app": self.app_info(),
+            "shell_v2": self.has_shell_v2(),
+            "app": self.app_info() if too_old else self.app_identity(),
             **{k: v for k, v in self.context().items() if k != "t_wall_ms"},
+            **({"problem": too_old.one_line()} if too_old else {}),
         }
 
     # ---- files ------------------------------------------------------------------------------
@@ -387,7 +476,11 @@ class AdbDevice(Device):
     # ---- the app ----------------------------------------------------------------------------
     def install(self, apk: Path) -> dict:
         info = read_apk(apk)
-        check_abi(info, self.abis())
+        props = self.props()
+        problem = sdk_problem(props)
+        if problem:  # Android would refuse it (INSTALL_FAILED_OLDER_SDK) after the push
+            raise problem
+        check_abi(info, self.abis(props))
         remote = f"{DEVICE_ROOT}/profiler.apk"
         self.push(Path(apk), remote, cache.sha256_file(Path(apk)))
         done = self._retrying("pm install", lambda: self.shell(["pm", "install", "-r", "-t", remote], 300))
@@ -396,6 +489,7 @@ class AdbDevice(Device):
             reason = (done.stdout + done.stderr).strip().splitlines()
             raise SlmEdgeError(f"installing {Path(apk).name} on {self.serial} failed: {reason[-1] if reason else 'no output'}",
                                "uninstall the old app (adb uninstall " + PACKAGE + ") and retry, or rebuild the APK")
+        self._identity = None
         installed = self.app_info()
         if not installed:
             raise SlmEdgeError(f"{PACKAGE} is not listed after installing it on {self.serial}", "install it by hand: adb install -r APK")
@@ -453,24 +547,33 @@ class AdbDevice(Device):
         if pending:
             parser.feed(pending.decode(errors="replace"))
         lost = lost or (not timed_out and outcome.code is None and outcome.failed is None)
-        trace_remote = f"{trace_dir(run_id)}/trace.json"
+        trace_remote, outputs_dir, refused = f"{trace_dir(run_id)}/trace.json", trace_dir(run_id), None
         if outcome.result.get("trace"):
-            trace_remote = check_device_path(outcome.result["trace"], trace_dir(run_id))
+            try:
+                trace_remote = check_device_path(outcome.result["trace"], trace_dir(run_id), self.canonical)
+                outputs_dir = _run_folder(trace_remote, run_id)
+                self._vetted.add(outputs_dir)  # pulls and removes use the form the app reported
+            except SlmEdgeError as err:
+                refused = err
         if lost:
             self.reconnect()
             timed_out = not self._await_trace(trace_remote, timeout_s)
         if timed_out:
             self.shell(["am", "force-stop", PACKAGE])
-        ok = outcome.ok and not timed_out
+        ok = outcome.ok and not timed_out and refused is None
         logs = {"instrument.txt": "\n".join(outcome.lines) + "\n"}
         if not ok or lost:
             log = self.shell(["logcat", "-d", "-t", str(LOGCAT_LINES)], 60)
             logs["logcat.txt"] = log.stdout
         problem = "" if ok else ("no status within the per-phase timeout" if timed_out and not lost else outcome.problem())
+        if refused:  # nothing is pulled from where the app pointed; its folder is cleaned where it belongs
+            return RunResult(returncode=1, log=logs.get("logcat.txt") or logs["instrument.txt"], timed_out=timed_out,
+                             trace_path=None, problem=f"{refused.problem}; {refused.fix}", logs=logs,
+                             host_samples=samples, outputs_dir=trace_dir(run_id), transfer=self.transfer)
         return RunResult(returncode=0 if (ok or (lost and not timed_out)) else 1,
                          log=logs.get("logcat.txt") or logs["instrument.txt"], timed_out=timed_out,
                          trace_path=trace_remote, trace_sha256=None if lost else outcome.result.get("trace_sha256"),
-                         problem=problem or None, logs=logs, host_samples=samples, outputs_dir=trace_dir(run_id),
+                         problem=problem or None, logs=logs, host_samples=samples, outputs_dir=outputs_dir,
                          transfer=self.transfer)  # the live counts: the pulls after this add to them
 
     def _await_trace(self, trace_remote: str, timeout_s: float) -> bool:
@@ -494,6 +597,14 @@ class AdbDevice(Device):
                     return True
             time.sleep(1.0)
         return False
+
+
+def _run_folder(trace: str, run_id: str) -> str:
+    """The run's folder in the form the app reported its trace (…/runs/<id>)."""
+    for parent in PurePosixPath(trace).parents:
+        if parent.name == run_id and parent.parent.name == "runs":
+            return str(parent)
+    return str(PurePosixPath(trace).parent)
 
 
 def stat_is_file(mode: int) -> bool:

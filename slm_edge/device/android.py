@@ -20,11 +20,22 @@ ACTIVITY = f"{PACKAGE}/.ProfileActivity"
 
 # The shell user can write here and apps can read here (SELinux allows it); apps cannot write here.
 DEVICE_ROOT = "/data/local/tmp/slm-edge"
-# The app's external files dir: the app writes traces here and `adb pull` reads it without root.
+# The app's external files dir as the shell sees it for user 0: the app writes traces there and
+# `adb pull` reads it without root. The app itself reports getExternalFilesDir(null), i.e.
+# /storage/emulated/<user>/Android/data/<pkg>/files (/sdcard is a symlink to user 0's): the host
+# compares the two after canonicalising both on the device (safe_paths.check_device_path).
 APP_FILES = f"/sdcard/Android/data/{PACKAGE}/files"
 
 EXTRA_CONFIG = "config"
 EXTRA_RUN_ID = "run_id"
+# `am instrument -w -r -e query identity <INSTRUMENTATION>` answers
+# `INSTRUMENTATION_RESULT: identity=<the APK's APP_INFO_ASSET as one-line JSON>`, code -1; apps
+# from this version code on (older ones have no query and would start a run).
+EXTRA_QUERY = "query"
+QUERY_IDENTITY = "identity"
+MIN_IDENTITY_VERSION_CODE = 2
+# The app's minSdk (android_app/app/build.gradle.kts): Android 10.
+MIN_SDK = 29
 
 
 def trace_dir(run_id: str) -> str:
@@ -33,9 +44,10 @@ def trace_dir(run_id: str) -> str:
 
 # The APK carries its identity as an asset so the host can read it before installing (and the
 # emulated device's `pm install` uses the same file): {"package", "version_name", "version_code",
-# "trace_schema_version", "abis"}.
+# "trace_schema_version", "abis", "runtimes": {"executorch", "onnxruntime"},
+# "features": {"executorch_etdump", "onnx_shared_kv"}}.
 APP_INFO_ASSET = "assets/slm-edge-app.json"
 # The oldest app whose traces this host reads.
-MIN_APP_VERSION_CODE = 1
+MIN_APP_VERSION_CODE = 2  # the first app that answers the identity query
 
 STATUS_PREFIX = "slm-edge-status"  # the Linux runner's progress lines: `slm-edge-status phase=load threads=2`

@@ -62,3 +62,41 @@ def check_installed(app: dict | None, serial: str) -> None:
             f"this slm-edge needs code {MIN_APP_VERSION_CODE} or newer",
             f"run `slm-edge app install --device {serial}` to update it",
         )
+
+
+# Maven's executorch-android AARs are built without EXECUTORCH_ANDROID_PROFILING: Module.etdump()
+# returns false there, so `--ops` on a phone needs an AAR built by hand (android_app/README.md).
+ETDUMP_AAR_FIX = ("build executorch-android with profiling (in pytorch/executorch: EXECUTORCH_ANDROID_PROFILING=ON "
+                  "ANDROID_ABIS=arm64-v8a sh scripts/build_android_library.sh), build the app against that AAR "
+                  "(android_app/README.md), or drop --ops")
+
+
+def check_app_runs(identity: dict | None, manifest: dict, config: dict, serial: str) -> None:
+    """Refuse, before anything is pushed, a run the installed app cannot do: it predates the
+    identity query, writes traces this host cannot read, lacks the engine, cannot load the artifact
+    (runtime versions), or cannot trace ops."""
+    from slm_edge.program_format import app_cannot_read
+    from slm_edge.trace import MIN_TRACE_SCHEMA_VERSION, TRACE_SCHEMA_VERSION
+
+    update = f"run `slm-edge app install --device {serial}` with an app built from this slm-edge's android_app/"
+    if not identity:
+        raise SlmEdgeError(f"the profiler app on {serial} does not say which runtimes it links (an app older than "
+                           f"version code {MIN_APP_VERSION_CODE})", update)
+    schema = identity.get("trace_schema_version")
+    if not isinstance(schema, int) or not MIN_TRACE_SCHEMA_VERSION <= schema <= TRACE_SCHEMA_VERSION:
+        raise SlmEdgeError(f"the profiler app on {serial} writes trace schema {schema} and this slm-edge reads "
+                           f"{MIN_TRACE_SCHEMA_VERSION} to {TRACE_SCHEMA_VERSION}", update + ", or upgrade slm-edge")
+    engine = config["artifact"]["engine"]
+    runtimes = identity.get("runtimes") or {}
+    if engine not in ("executorch", "onnxruntime"):
+        raise SlmEdgeError(f"the profiler app has no {engine} engine (onnxruntime-genai is not on Maven)",
+                           "profile with --engine onnxruntime: the same graph with the app's own KV-cache loop")
+    reason = app_cannot_read(manifest, runtimes)
+    if reason:
+        fix = (f"re-export with executorch=={runtimes.get('executorch')} or install an app built with a newer "
+               f"executorch-android (android_app/gradle/libs.versions.toml)" if manifest["backend"] == "executorch"
+               else "install an app built with a newer onnxruntime-android (android_app/gradle/libs.versions.toml)")
+        raise SlmEdgeError(f"the profiler app on {serial} cannot load this artifact: {reason}", fix)
+    if config.get("ops") and engine == "executorch" and not (identity.get("features") or {}).get("executorch_etdump"):
+        raise SlmEdgeError(f"--ops on ExecuTorch needs ETDump, and the app on {serial} links executorch-android "
+                           f"{runtimes.get('executorch')} from Maven, which is built without it", ETDUMP_AAR_FIX)

@@ -38,20 +38,27 @@ class InstrumentOutcome:
 
 
 class InstrumentParser:
-    """Feed lines as they arrive; `on_status` hears every finished status block (progress)."""
+    """Feed lines as they arrive; `on_status` hears every finished status block (progress).
+
+    am prints each value raw, so one may span lines (AndroidJUnitRunner's `stream=` starts with a
+    newline: tests/fixtures/android/smartisan-m1-androidNA-am-instrument-crash.txt): a line that is
+    no INSTRUMENTATION_ line continues the value of the key before it."""
 
     def __init__(self, on_status=None):
         self.outcome = InstrumentOutcome()
         self._block: dict = {}
         self._on_status = on_status
+        self._open: tuple[dict, str] | None = None  # the value a continuation line belongs to
 
     def feed(self, line: str) -> None:
         line = line.rstrip("\r\n")
         self.outcome.lines.append(line)
         key, _, rest = line.partition(": ")
+        opened, self._open = self._open, None
         if key == "INSTRUMENTATION_STATUS":
             name, _, value = rest.partition("=")
             self._block[name] = value
+            self._open = (self._block, name)
         elif key == "INSTRUMENTATION_STATUS_CODE":
             self.outcome.statuses.append(self._block)
             if self._on_status:
@@ -60,6 +67,7 @@ class InstrumentParser:
         elif key == "INSTRUMENTATION_RESULT":
             name, _, value = rest.partition("=")
             self.outcome.result[name] = value
+            self._open = (self.outcome.result, name)
         elif key == "INSTRUMENTATION_CODE":
             try:
                 self.outcome.code = int(rest.strip())
@@ -69,3 +77,7 @@ class InstrumentParser:
             self.outcome.failed = line
         elif "Unable to find instrumentation info" in line or "Unable to find instrumentation target" in line:
             self.outcome.failed = line.strip()
+        elif opened and not line.startswith("INSTRUMENTATION_"):
+            values, name = opened
+            values[name] += "\n" + line
+            self._open = opened

@@ -16,9 +16,19 @@ from slm_edge.errors import SlmEdgeError
 from slm_edge.samplers import device_facts
 
 
+RUNNERS = ("python", "app")
+
+
 class LocalDevice(Device):
-    def __init__(self, root: Path | None = None, serial: str = "emulated"):
+    """runner: "python" is the Linux runner (slm_edge.runner: every engine, no JDK needed, hence the
+    default); "app" is the profiler app's own Java code (core + ONNX engine) on this machine's JVM
+    with the desktop onnxruntime, the code a phone runs, for ONNX artifacts."""
+
+    def __init__(self, root: Path | None = None, serial: str = "emulated", runner: str = "python"):
+        if runner not in RUNNERS:
+            raise SlmEdgeError(f"unknown runner {runner!r}", f"choose one of {', '.join(RUNNERS)}")
         self.serial = serial
+        self.runner = runner
         self.root = Path(root) if root else cache.root_for("emulated-device") / serial
         self.root.mkdir(parents=True, exist_ok=True)
 
@@ -47,9 +57,23 @@ class LocalDevice(Device):
             Path(tmp).unlink(missing_ok=True)
         return True
 
+    def check_can_run(self, manifest: dict, config: dict) -> None:
+        engine = config["artifact"]["engine"]
+        if self.runner == "app" and engine != "onnxruntime":
+            raise SlmEdgeError(
+                f"--runner app runs the profiler app's Java code, which has a desktop runtime for onnxruntime only, "
+                f"and this run uses {engine}",
+                "use --runner python for it (there is no desktop ExecuTorch Java runtime), or profile an ONNX artifact "
+                "with --engine onnxruntime")
+
     def run_profile(self, remote_config: str, timeout_s: float) -> RunResult:
         config = self._path(remote_config)
-        command = [sys.executable, "-m", "slm_edge.runner", str(config), "--emulated"]
+        if self.runner == "app":
+            from slm_edge.device.jvm_app import app_runner_command
+
+            command = app_runner_command(config, config.parent)
+        else:
+            command = [sys.executable, "-m", "slm_edge.runner", str(config), "--emulated"]
         trace = str(PurePosixPath(remote_config).parent / "trace.json")
         try:
             done = subprocess.run(command, cwd=self.root, capture_output=True, text=True, timeout=timeout_s)

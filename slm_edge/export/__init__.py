@@ -18,6 +18,7 @@ from slm_edge.errors import SlmEdgeError
 from slm_edge.export.hf_to_meta import fast_path_blocker
 from slm_edge.manifest import MANIFEST, TOKENIZER_FILES, architecture_facts, library_versions, read_manifest, write_manifest
 from slm_edge.memory_predict import parameter_count, predict_memory, predict_weight_bytes
+from slm_edge.program_format import pte_program_facts
 from slm_edge.progress import StageTimer
 from slm_edge.quant import EMBEDDING_QUANT, check_group_size, check_onnx_options, scheme_for
 from slm_edge.sources import ModelSource
@@ -249,6 +250,7 @@ def _build_executorch(source: ModelSource, model, request: ExportRequest, path: 
             "outputs": ["logits of the last position [1, vocab] float32" if path == "fast"
                         else "logits of the last position [1, 1, vocab] float32"],
             "delegation": lowered.delegation,
+            "program": pte_program_facts(lowered.pte),
         },
     }
 
@@ -299,6 +301,8 @@ def _build_onnx(source: ModelSource, model, request: ExportRequest, path: str, s
             "engines": engines,
             "execution_provider": request.execution_provider,
             "opset": graph["opset"],
+            "program": {"format": "onnx", "ir_version": graph["ir_version"], "opset": graph["opset"],
+                        "exported_with": {k: library_versions()[k] for k in ("onnx", "onnxruntime")}},
             "op_types": ops,
             "external_data": graph["external_data"],
             "genai_config": "genai_config.json" if (staging / "genai_config.json").is_file() else None,

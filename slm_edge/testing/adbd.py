@@ -1,11 +1,13 @@
 """An emulated phone's adbd: the device side of the adb protocol over TCP, so that
 `adb connect 127.0.0.1:PORT` makes it a device of a real adb server.
 
-    python -m slm_edge.testing.adbd --port 5555 --root /tmp/phone [--abi x86_64]
+    python -m slm_edge.testing.adbd --port 5555 --root /tmp/phone [--abi x86_64] [--getprop-capture FILE]
+        [--shell-v1-only] [--user 10]
 
 Services: shell (v1 and v2), exec, sync (see shell_service.py and sync_service.py); device
 commands run sandboxed (sandbox.py) over the device folder (device_folder.py); faults.py makes
-it misbehave on request.
+it misbehave on request. --getprop-capture imitates a real phone from its `getprop` output;
+--shell-v1-only an adbd from before Android 7.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import threading
 from pathlib import Path
 
 from slm_edge.testing import adb_protocol as proto
+from slm_edge.testing import app_runtime
 from slm_edge.testing.adb_protocol import Packet
 from slm_edge.testing.device_folder import DeviceFolder
 from slm_edge.testing.faults import read_faults
@@ -201,6 +204,8 @@ class Transport:
         task.add_done_callback(self.tasks.discard)
 
     def service_for(self, service: str):
+        if not self.device.shell_v2 and service.startswith("shell,"):
+            return None  # before Android 7 adbd knew only `shell:` (services.cpp): the host sees the stream close
         if service.startswith(("shell:", "shell,", "exec:")):
             return lambda stream: ShellService(stream, self.device, service).run()
         if service == "sync:":
@@ -222,17 +227,22 @@ class Transport:
 
 
 def banner(device: DeviceFolder) -> str:
+    """The CNXN banner (AOSP adb.cpp get_connection_string): `features=` joined it in Android 7,
+    so a shell-v1-only device sends the three product properties alone."""
     props = device.props
     keys = ("ro.product.name", "ro.product.model", "ro.product.device")
-    return "device::" + "".join(f"{key}={props.get(key, '')};" for key in keys) + f"features={FEATURES}"
+    features = f"features={FEATURES}" if device.shell_v2 else ""
+    return "device::" + "".join(f"{key}={props.get(key, '')};" for key in keys) + features
 
 
 class EmulatedAdbd:
     """The device's adbd, on an asyncio loop in a thread of its own: start(), stop(), restart()."""
 
-    def __init__(self, root: Path, port: int = 0, host: str = "127.0.0.1", abi: str = "x86_64",
-                 props: dict | None = None):
-        self.device = DeviceFolder(root).create(abi=abi, props=props)
+    def __init__(self, root: Path, port: int = 0, host: str = "127.0.0.1", abi: str | None = None,
+                 props: dict | None = None, capture: Path | None = None, users: tuple[int, ...] = (0,),
+                 shell_v2: bool = True):
+        self.device = DeviceFolder(root).create(abi=abi, props=props, capture=capture, users=users, shell_v2=shell_v2)
+        app_runtime.install(self.device.root, self.device.state)  # the app's Java code, for ONNX runs
         self.host = host
         self.port = port
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -309,8 +319,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=5555)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--root", type=Path, required=True, help="the device's folder (created if missing)")
-    parser.add_argument("--abi", default="x86_64", help="x86_64 or arm64-v8a")
+    parser.add_argument("--abi", help="x86_64 or arm64-v8a [default: x86_64, or the capture's]")
+    parser.add_argument("--getprop-capture", type=Path, help="a real phone's `getprop` output to imitate")
     parser.add_argument("--prop", action="append", default=[], metavar="KEY=VALUE", help="override a property")
+    parser.add_argument("--user", type=int, action="append", default=[], help="another Android user's storage (e.g. 10)")
+    parser.add_argument("--shell-v1-only", action="store_true", help="an adbd from before Android 7 (no shell_v2)")
     args = parser.parse_args(argv)
     props = {}
     for item in args.prop:
@@ -320,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         props[key] = value
     logging.basicConfig(level=logging.INFO, format="%(asctime)s adbd %(message)s")
     try:
-        adbd = EmulatedAdbd(args.root, args.port, args.host, args.abi, props).start()
+        adbd = EmulatedAdbd(args.root, args.port, args.host, args.abi, props, capture=args.getprop_capture,
+                            users=(0, *args.user), shell_v2=not args.shell_v1_only).start()
     except (ValueError, RuntimeError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

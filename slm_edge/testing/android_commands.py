@@ -16,12 +16,14 @@ import subprocess
 import sys
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 from slm_edge.device import android
 from slm_edge.testing.app_process import (RESULT_PREFIX, children, is_alive, kill_app_processes, running_app,
                                           write_app)
 from slm_edge.testing.device_folder import append_log, used_bytes
+from slm_edge.testing.faults import take_fault
 
 STATE = Path(os.environ.get("SLM_EDGE_DEVICE_STATE", "/emulator"))
 SYSTEM_PACKAGES = {"android": 34, "com.android.shell": 34, "com.android.settings": 34}
@@ -45,8 +47,18 @@ def log(tag: str, message: str, level: str = "I") -> None:
     append_log(STATE, tag, message, level)
 
 
+def external_files_dir(package: str) -> str:
+    """What the app's Context.getExternalFilesDir(null) returns: /storage/emulated/<user>/Android/
+    data/<pkg>/files for the user it runs as (AOSP Environment.UserEnvironment), never /sdcard.
+    The user is the one `pm install --user N` installed it for (0 by default)."""
+    user = int(packages().get(package, {}).get("user", 0))
+    return f"/storage/emulated/{user}/Android/data/{package}/files"
+
+
 # --- getprop / setprop ----------------------------------------------------------------------------
 def getprop(args: list[str]) -> int:
+    # `[name]: [value]`, sorted by name, values raw (multi-line ones too), as in the getprop
+    # captures of tests/fixtures/android (Xiaomi 17 Pro Max Android 16, OnePlus 11 Android 13)
     props = read_state("props.json", {})
     if not args:
         for key in sorted(props):
@@ -91,19 +103,24 @@ def _read_apk(data: bytes, source: str) -> tuple[dict | None, str | None]:
         return None, (f"INSTALL_PARSE_FAILED_MANIFEST_MALFORMED: Failed to parse {source}: the emulated device reads "
                       f"the package from {android.APP_INFO_ASSET}, which is missing or lacks package/version_code")
     lib_abis = sorted({name.split("/")[1] for name in apk.namelist() if name.startswith("lib/") and name.count("/") >= 2})
+    # the whole asset is kept: the app answers its identity query with it
     return {"package": package, "version_code": version_code, "version_name": str(info.get("version_name", "")),
-            "lib_abis": lib_abis}, None
+            "lib_abis": lib_abis, "asset": info}, None
 
 
 def pm_install(args: list[str]) -> int:
     flags = set()
     size = None
     path = None
+    user = 0
     index = 0
     while index < len(args):
         arg = args[index]
         if arg == "-S":
             size = int(args[index + 1])
+            index += 1
+        elif arg == "--user":
+            user = 0 if args[index + 1] in ("all", "current") else int(args[index + 1])
             index += 1
         elif arg.startswith("-"):
             flags.add(arg)
@@ -141,7 +158,7 @@ def pm_install(args: list[str]) -> int:
     (folder / "base.apk").write_bytes(data)
     abis = [abi for abi in device_abis() if abi in info["lib_abis"]]
     installed[info["package"]] = {**info, "path": str(folder / "base.apk"), "primary_abi": abis[0] if abis else None,
-                                  "installed_at": time.time()}
+                                  "installed_at": time.time(), "user": user}
     write_state("packages.json", installed)
     log("PackageManager", f"Installed {info['package']} versionCode={info['version_code']}")
     print("Success")
@@ -191,7 +208,8 @@ def pm(args: list[str]) -> int:
         info = installed.pop(name)
         write_state("packages.json", installed)
         Path(info["path"]).unlink(missing_ok=True)
-        subprocess.run(["rm", "-rf", str(Path(info["path"]).parent), f"/sdcard/Android/data/{name}"], check=False)
+        app_dirs = [str(d) for d in Path("/storage/emulated").glob(f"*/Android/data/{name}")]
+        subprocess.run(["rm", "-rf", str(Path(info["path"]).parent), *app_dirs], check=False)
         print("Success")
         return 0
     if verb == "dump":
@@ -208,6 +226,12 @@ def cmd(args: list[str]) -> int:
 
 
 # --- dumpsys -------------------------------------------------------------------------------------
+# Each layout follows a real capture in tests/fixtures/android (sources in SOURCES.json); the host's
+# parsers are tested on those captures too (tests/test_device_captures.py).
+def _hex(name: str) -> str:
+    return f"{zlib.crc32(name.encode()) & 0xFFFFFFF:07x}"
+
+
 def dumpsys(args: list[str]) -> int:
     service, rest = (args[0], args[1:]) if args else ("", [])
     sensors = {**DEFAULT_SENSORS, **read_state("sensors.json", {})}
@@ -217,23 +241,40 @@ def dumpsys(args: list[str]) -> int:
         if info is None:
             print(f"Unable to find package: {name}")
             return 0
-        print(f"Packages:\n  Package [{name}] (emulated):\n    userId=10123\n"
-              f"    codePath={Path(info['path']).parent}\n    primaryCpuAbi={info['primary_abi']}\n"
-              f"    versionCode={info['version_code']} minSdk=29 targetSdk=36\n"
-              f"    versionName={info['version_name']}\n"
-              f"    lastUpdateTime={time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(info['installed_at']))}")
+        # layout: emulator-x86-androidNA-dumpsys-package.txt (Android 11+ /data/app/~~ code paths)
+        code_path = Path(info["path"]).parent
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info["installed_at"]))
+        print(f"Packages:\n  Package [{name}] ({_hex(name)}):\n    userId=10123\n"
+              f"    pkg=Package{{{_hex(name + 'pkg')} {name}}}\n    codePath={code_path}\n    resourcePath={code_path}\n"
+              f"    legacyNativeLibraryDir={code_path}/lib\n    primaryCpuAbi={info['primary_abi']}\n"
+              f"    secondaryCpuAbi=null\n    versionCode={info['version_code']} minSdk=29 targetSdk=36\n"
+              f"    versionName={info['version_name']}\n    splits=[base]\n    apkSigningVersion=2\n"
+              f"    dataDir=/data/user/{info.get('user', 0)}/{name}\n    timeStamp={stamp}\n"
+              f"    firstInstallTime={stamp}\n    lastUpdateTime={stamp}\n"
+              f"    User {info.get('user', 0)}: ceDataInode=131619 installed=true hidden=false suspended=false "
+              f"distractionFlags=0 stopped=false notLaunched=false enabled=0 instant=false virtual=false")
         return 0
     if service == "battery":
+        # layout: google-pixelc-androidNA-dumpsys-battery.txt (AOSP BatteryService, no vendor lines)
         print(f"Current Battery Service state:\n  AC powered: false\n  USB powered: {str(sensors['usb_powered']).lower()}\n"
-              f"  Wireless powered: false\n  status: {2 if sensors['usb_powered'] else 3}\n  health: 2\n  present: true\n"
+              f"  Wireless powered: false\n  Max charging current: {500000 if sensors['usb_powered'] else 0}\n"
+              f"  Max charging voltage: {5000000 if sensors['usb_powered'] else 0}\n  Charge counter: 2967000\n"
+              f"  status: {2 if sensors['usb_powered'] else 3}\n  health: 2\n  present: true\n"
               f"  level: {sensors['battery_level']}\n  scale: 100\n  voltage: 4123\n"
               f"  temperature: {sensors['battery_temperature']}\n  technology: Li-ion")
         return 0
     if service == "thermalservice":
-        print(f"IsStatusOverride: false\nThermalEventListeners:\n\tcallbacks: 0\nThermalStatusListeners:\n"
-              f"\tcallbacks: 0\nThermal Status: {sensors['thermal_status']}\nCached temperatures:\n"
-              f"\tTemperature{{mValue={sensors['battery_temperature'] / 10:.1f}, mType=2, mName=battery, mStatus=0}}\n"
-              f"HAL Ready: true")
+        if int(read_state("props.json", {}).get("ro.build.version.sdk") or 0) < 29:
+            print(f"Can't find service: {service}")  # ThermalManagerService came with Android 10
+            return 0
+        # layout: unknown-octacore-androidNA-dumpsys-thermalservice.txt (tab-indented, as dumpsys prints it)
+        temp = sensors["battery_temperature"] / 10
+        print(f"IsStatusOverride: false\nThermalEventListeners:\n\tcallbacks: 1\n\tkilled: false\n"
+              f"\tbroadcasts count: -1\nThermalStatusListeners:\n\tcallbacks: 1\n\tkilled: false\n"
+              f"\tbroadcasts count: -1\nThermal Status: {sensors['thermal_status']}\nCached temperatures:\n"
+              f"\tTemperature{{mValue={temp:.1f}, mType=2, mName=battery, mStatus=0}}\n"
+              f"HAL Ready: true\nHAL connection:\n\tThermalHAL 2.0 connected: yes\nCurrent temperatures from HAL:\n"
+              f"\tTemperature{{mValue={temp:.1f}, mType=2, mName=battery, mStatus=0}}")
         return 0
     if service == "meminfo":
         return _meminfo(rest)
@@ -263,13 +304,20 @@ def _meminfo(args: list[str]) -> int:
     runners = [child for child in children(app["pid"]) if is_alive(child)]
     pid = runners[0] if runners else app["pid"]
     pss, rss = _pss_kb(pid)
-    print(f"Applications Memory Usage (in Kilobytes):\nUptime: {int(time.monotonic() * 1000)} "
-          f"Realtime: {int(time.monotonic() * 1000)}\n\n** MEMINFO in pid {pid} [{name}] **\n"
-          f"                   Pss  Private  Private  SwapPss      Rss\n"
-          f"                 Total    Dirty    Clean    Dirty    Total\n"
-          f"                ------   ------   ------   ------   ------\n"
-          f"         TOTAL {pss:8d} {pss:8d}        0        0 {rss:8d}\n\n App Summary\n"
-          f"           TOTAL PSS:  {pss:8d}            TOTAL RSS:  {rss:8d}       TOTAL SWAP PSS:        0")
+    uptime = int(time.monotonic() * 1000)
+    # layout: google-pixel2-android11-dumpsys-meminfo.txt; only totals are known here, so the whole
+    # process counts as Native Heap (the table's TOTAL equals TOTAL PSS, as on the phone)
+    print(f"Applications Memory Usage (in Kilobytes):\nUptime: {uptime} Realtime: {uptime}\n\n"
+          f"** MEMINFO in pid {pid} [{name}] **\n"
+          f"                   Pss  Private  Private  SwapPss      Rss     Heap     Heap     Heap\n"
+          f"                 Total    Dirty    Clean    Dirty    Total     Size    Alloc     Free\n"
+          f"                ------   ------   ------   ------   ------   ------   ------   ------\n"
+          f"  Native Heap {pss:8d} {pss:8d}        0        0 {rss:8d}        0        0        0\n"
+          f"        TOTAL {pss:8d} {pss:8d}        0        0 {rss:8d}        0        0        0\n\n"
+          f" App Summary\n                       Pss(KB)                        Rss(KB)\n"
+          f"                        ------                         ------\n"
+          f"         Native Heap: {pss:8d}                       {rss:8d}\n\n"
+          f"           TOTAL PSS: {pss:8d}            TOTAL RSS: {rss:8d}       TOTAL SWAP PSS:        0")
     return 0
 
 
@@ -306,7 +354,7 @@ def _launch_app(package: str, extras: dict) -> tuple[dict, Path]:
     kill_app_processes(STATE, package)  # Android restarts the process for an instrumentation
     run_id = extras.get(android.EXTRA_RUN_ID) or time.strftime("%Y%m%d-%H%M%S")
     config = extras.get(android.EXTRA_CONFIG, "")
-    trace_dir = android.trace_dir(run_id)
+    trace_dir = f"{external_files_dir(package)}/runs/{run_id}"  # what the app reports: getExternalFilesDir
     try:
         trace_file = json.loads(Path(config).read_text()).get("trace_file", "trace.json")
     except (OSError, ValueError):
@@ -337,10 +385,22 @@ def am_instrument(args: list[str]) -> int:
     package, cls = _full_component(component)
     if package not in packages() or cls != _full_component(android.INSTRUMENTATION)[1]:
         return _instrumentation_failed(component)
+    info = packages()[package]
+    if extras.get(android.EXTRA_QUERY) == android.QUERY_IDENTITY and \
+            info["version_code"] >= android.MIN_IDENTITY_VERSION_CODE:  # an older app has no query: it would run
+        return _answer_identity(info)
     app, events = _launch_app(package, extras)
     if "-w" not in flags:
         return 0
     return _follow_instrumentation(app, events)
+
+
+def _answer_identity(info: dict) -> int:
+    """The app's answer to `-e query identity`: its identity asset, one line, then RESULT_OK."""
+    asset = info.get("asset") or {k: info[k] for k in ("package", "version_name", "version_code")}
+    print(f"INSTRUMENTATION_RESULT: {android.QUERY_IDENTITY}={json.dumps(asset, separators=(',', ':'))}")
+    print("INSTRUMENTATION_CODE: -1", flush=True)
+    return 0
 
 
 def _follow_instrumentation(app: dict, events: Path) -> int:
@@ -361,7 +421,7 @@ def _follow_instrumentation(app: dict, events: Path) -> int:
                     print(f"INSTRUMENTATION_STATUS: {field}")
                 print("INSTRUMENTATION_STATUS_CODE: 1", flush=True)
             elif line.startswith(RESULT_PREFIX):
-                return _print_result(json.loads(line[len(RESULT_PREFIX):]))
+                return _print_result(json.loads(line[len(RESULT_PREFIX):]), app)
         if not chunk and process.poll() is not None and not pending:
             # died without a result line: killed (force-stop, OOM) like a crash
             with open(events) as f:
@@ -373,13 +433,16 @@ def _follow_instrumentation(app: dict, events: Path) -> int:
             time.sleep(0.05)
 
 
-def _print_result(result: dict) -> int:
+def _print_result(result: dict, app: dict | None = None) -> int:
     if result.get("crashed"):
         print("INSTRUMENTATION_RESULT: shortMsg=Process crashed.")
         print("INSTRUMENTATION_CODE: 0", flush=True)
         return 0
     print(f"INSTRUMENTATION_RESULT: status={result['status']}")
     if result.get("trace"):
+        reported = take_fault(STATE, "app_reports_trace") if app else None
+        if reported:  # an app that names its trace another way (or a hostile one): see faults.py
+            result["trace"] = reported.replace("{run}", f"Android/data/{app['package']}/files/runs/{app['run_id']}")
         print(f"INSTRUMENTATION_RESULT: trace={result['trace']}")
         print(f"INSTRUMENTATION_RESULT: trace_sha256={result['trace_sha256']}")
     if result.get("error"):
@@ -444,7 +507,7 @@ def logcat(args: list[str]) -> int:
 
 def df(args: list[str]) -> int:
     human = "-h" in args
-    paths = [a for a in args if not a.startswith("-")] or ["/data", "/sdcard"]
+    paths = [a for a in args if not a.startswith("-")] or ["/data", "/storage/emulated"]
     limit = read_state("faults.json", {}).get("storage_bytes")
     print("Filesystem       Size  Used Avail Use% Mounted on" if human else
           "Filesystem      1K-blocks    Used Available Use% Mounted on")
@@ -453,7 +516,7 @@ def df(args: list[str]) -> int:
             "/data" if path.startswith("/data") else path
         source = "/dev/fuse" if mount == "/storage/emulated" else "/dev/block/dm-48"
         if mount in ("/data", "/storage/emulated") and limit is not None:
-            total, used = int(limit), used_bytes("/data", "/sdcard")
+            total, used = int(limit), used_bytes("/data", "/storage/emulated")
             free = max(0, total - used)
         else:
             try:

@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 
 from slm_edge.device.android import STATUS_PREFIX
+from slm_edge.testing import app_runtime
 from slm_edge.testing.device_folder import append_log
 from slm_edge.testing.faults import take_fault
 
@@ -124,8 +125,8 @@ class App:
     def run(self) -> int:
         self.trace_path.parent.mkdir(parents=True, exist_ok=True)
         self.log("ActivityManager", f"Start proc {os.getpid()}:{self.package}/u0a123 for instrumentation")
-        runner = subprocess.Popen([sys.executable, "-m", self._runner_module(), *self.runner_args],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+        runner = subprocess.Popen(self._runner_command(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  bufsize=1)
         stderr_pump = threading.Thread(target=self._pump_stderr, args=(runner,), daemon=True)
         stderr_pump.start()
         for line in runner.stdout:
@@ -144,6 +145,17 @@ class App:
             return 1
         self._finished(code)
         return 0
+
+    def _runner_command(self) -> list[str]:
+        """The app's own Java code for ONNX runs; the Linux runner (told why, for the trace) otherwise."""
+        module = self._runner_module()
+        if module != "slm_edge.runner":  # a test's scripted stand-in
+            return [sys.executable, "-m", module, *self.runner_args]
+        java, why_linux = app_runtime.app_command(self.state, self.runner_args)
+        if java:
+            return java
+        self.log("slm-edge", why_linux or "Linux runner")
+        return [sys.executable, "-m", module, *self.runner_args, *(["--runner-note", why_linux] if why_linux else [])]
 
     def _runner_module(self) -> str:
         """slm_edge.runner, unless a test switched the device to the scripted stand-in."""

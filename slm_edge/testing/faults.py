@@ -11,7 +11,10 @@ Knobs:
   hang_at_phase: PHASE           one-shot: freeze the runner (SIGSTOP) at this phase; `am force-stop` ends it
   corrupt_trace: "truncate" | "flip"  one-shot: damage the trace after the runner finished (its sha256 is
                                  reported first, as the app would)
-  storage_bytes: N               persistent: /data + /sdcard hold at most N bytes (push fails, df shows it)
+  app_reports_trace: PATH        one-shot: `am instrument` reports this trace path instead of the app's
+                                 ({run} = Android/data/<pkg>/files/runs/<id>): another equivalent form
+                                 (/sdcard/{run}/trace.json, /storage/self/primary/...) or a hostile one
+  storage_bytes: N               persistent: /data + shared storage hold at most N bytes (push fails, df shows it)
   require_auth: true             persistent: answer CNXN with an AUTH challenge that is never accepted
 """
 
@@ -25,7 +28,7 @@ from pathlib import Path
 
 FAULTS_FILE = "faults.json"
 ONE_SHOT = {"drop_push_after_bytes", "drop_pull_after_bytes", "drop_instrument_after_status", "crash_at_phase",
-            "hang_at_phase", "corrupt_trace"}
+            "hang_at_phase", "corrupt_trace", "app_reports_trace"}
 PERSISTENT = {"storage_bytes", "require_auth"}
 KNOWN = ONE_SHOT | PERSISTENT
 

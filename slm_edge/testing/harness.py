@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from slm_edge.device import android
+from slm_edge.device.jvm_app import app_version
 from slm_edge.testing.adbd import EmulatedAdbd
 from slm_edge.testing.device_folder import DeviceFolder
 from slm_edge.testing.faults import clear_faults, read_faults, set_faults
@@ -31,11 +32,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# What the app's identity asset states by default: the runtimes the APK bundles and what they can do.
+# what the real app's asset says (android_app/app/build.gradle.kts reads the same pins)
+TEST_APK_RUNTIMES = {name: app_version(name) for name in ("executorch", "onnxruntime")}
+TEST_APK_FEATURES = {"executorch_etdump": False, "onnx_shared_kv": True}
+
+
 def make_test_apk(path: Path, abis: tuple[str, ...] = ("x86_64",), package: str = android.PACKAGE,
-                  version_code: int = 1, version_name: str = "0.1.0") -> Path:
-    """A zip the emulated `pm install` accepts: the app-info asset and a lib/<abi>/ entry per ABI."""
+                  version_code: int = 1, version_name: str = "0.1.0", runtimes: dict | None = None,
+                  features: dict | None = None) -> Path:
+    """A zip the emulated `pm install` accepts: the app-info asset (as android_app/app/build.gradle.kts
+    writes it) and a lib/<abi>/ entry per ABI. runtimes/features override the defaults above."""
     info = {"package": package, "version_name": version_name, "version_code": version_code,
-            "trace_schema_version": 1, "abis": list(abis)}
+            "trace_schema_version": 1, "abis": list(abis),
+            "runtimes": {**TEST_APK_RUNTIMES, **(runtimes or {})}, "features": {**TEST_APK_FEATURES, **(features or {})}}
     with zipfile.ZipFile(path, "w") as apk:
         apk.writestr(android.APP_INFO_ASSET, json.dumps(info))
         for abi in abis:
@@ -78,9 +88,13 @@ class AdbServer:
 class EmulatedPhone:
     """An emulated device listening on its own port and connected to `server`."""
 
-    def __init__(self, server: AdbServer, root: Path, abi: str = "x86_64", props: dict | None = None):
+    def __init__(self, server: AdbServer, root: Path, abi: str | None = None, props: dict | None = None,
+                 capture: Path | None = None, users: tuple[int, ...] = (0,), shell_v2: bool = True):
+        """capture: a real phone's getprop output to imitate; users: Android users with storage
+        (10: a work profile); shell_v2=False: an adbd from before Android 7."""
         self.server = server
-        self.adbd = EmulatedAdbd(root, port=free_port(), abi=abi, props=props).start()
+        self.adbd = EmulatedAdbd(root, port=free_port(), abi=abi, props=props, capture=capture, users=users,
+                                 shell_v2=shell_v2).start()
         self.folder: DeviceFolder = self.adbd.device
         self.root = self.folder.root
         self.serial = f"127.0.0.1:{self.adbd.port}"

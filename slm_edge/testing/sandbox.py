@@ -1,7 +1,8 @@
 """Device commands run under bubblewrap: the host's file system read-only (so the venv and the
-project can run), /data, /sdcard and /system bound from the device folder, a private /tmp, and
-the device state at /emulator. No pid namespace: an app started by `am` must outlive the shell
-that started it, and `am force-stop` finds it by its pid."""
+project can run), /data, /storage, /mnt and /system bound from the device folder (/sdcard the
+symlink a phone has, see device_folder.py), a private /tmp, and the device state at /emulator.
+No pid namespace: an app started by `am` must outlive the shell that started it, and
+`am force-stop` finds it by its pid."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 from slm_edge.testing.device_folder import STATE_MOUNT, DeviceFolder
 
 # Host top-level entries not carried into the sandbox: replaced by the device's own or by fresh mounts.
-_NOT_BOUND = {"proc", "dev", "tmp", "data", "sdcard", "system", "storage", "emulator", "vendor", "sys",
+_NOT_BOUND = {"proc", "dev", "tmp", "data", "sdcard", "system", "storage", "mnt", "emulator", "vendor", "sys",
               "lost+found"}
 SANDBOX_PATH = "/system/bin:/usr/local/bin:/usr/bin:/bin"
 
@@ -51,15 +52,19 @@ def sandbox_argv(device: DeviceFolder, command: list[str]) -> list[str]:
     argv += ["--ro-bind", "/sys", "/sys", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     for path in _runtime_paths_hidden_by_mounts():
         argv += ["--ro-bind", path, path]
+    # /storage/self and /mnt hold the links of shared storage: root's on a phone, read-only here
     argv += ["--bind", str(device.root / "data"), "/data",
-             "--bind", str(device.root / "sdcard"), "/sdcard",
+             "--ro-bind", str(device.root / "storage"), "/storage",
+             "--bind", str(device.root / "storage" / "emulated"), "/storage/emulated",
+             "--ro-bind", str(device.root / "mnt"), "/mnt",
+             "--symlink", os.readlink(device.root / "sdcard"), "/sdcard",
              "--ro-bind", str(device.root / "system"), "/system",
              "--bind", str(device.state), STATE_MOUNT,
-             "--dir", "/storage/emulated", "--symlink", "/sdcard", "/storage/emulated/0",
+             "--remount-ro", "/",  # init.rc: `mount rootfs rootfs / remount bind ro nodev`
              "--chdir", "/",
              "--clearenv",
              "--setenv", "PATH", SANDBOX_PATH, "--setenv", "HOME", "/", "--setenv", "TMPDIR", "/data/local/tmp",
-             "--setenv", "ANDROID_DATA", "/data", "--setenv", "EXTERNAL_STORAGE", "/sdcard",
+             "--setenv", "ANDROID_DATA", "/data", "--setenv", "EXTERNAL_STORAGE", "/sdcard",  # init.environ.rc
              "--setenv", "ANDROID_ROOT", "/system", "--setenv", "SLM_EDGE_DEVICE_STATE", STATE_MOUNT,
              "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "LANG", "C.UTF-8",
              "--", *command]

@@ -1,7 +1,11 @@
 """`shell:` (v1: stdout and stderr merged, no exit code), `shell,v2,...:` (packets: 1-byte id +
 4-byte LE length; 0 stdin, 1 stdout, 2 stderr, 3 exit code, 4 close stdin) and `exec:` (raw bytes
 both ways). Each command is `sh -c` inside the device's sandbox, in its own process group, killed
-when the host closes the stream (a real adbd's shell gets SIGHUP then)."""
+when the host closes the stream (a real adbd's shell gets SIGHUP then).
+
+A device in shell-v1-only mode (adbd before Android 7) runs `shell:` through a pty, as AOSP adb
+services.cpp did then (`create_subproc_thread(name + 6, SUBPROC_PTY)`; `exec:` stayed raw): the
+terminal turns every \n into \r\n and stderr shares the one stream."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import asyncio
 import os
 import signal
 import struct
+import termios
 
 from slm_edge.testing.device_folder import DeviceFolder
 from slm_edge.testing.faults import read_faults, take_fault
@@ -36,13 +41,42 @@ class ShellService:
         # `am instrument` is watched so a test can cut the connection after K status blocks.
         self.watch_instrument = "am instrument" in self.command
         self.status_blocks = 0
+        self.pty_master: int | None = None
+        self.pty_slave: int | None = None
+        self.last_output = 0.0
+
+    async def _start_on_pty(self, argv: list[str]) -> asyncio.StreamReader:
+        master, slave = os.openpty()
+        attrs = termios.tcgetattr(slave)
+        attrs[3] &= ~termios.ECHO  # what the host sends is input, not output to echo back
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                *sandbox_argv(self.device, argv), stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+        except BaseException:
+            os.close(slave)
+            raise
+        # Our copy of the slave stays open until the command has exited and its last output has
+        # reached the master: closing it earlier lets a read see EIO before that output (a pty race).
+        self.pty_slave = slave
+        self.pty_master = master
+        reader = asyncio.StreamReader()
+        await asyncio.get_running_loop().connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(os.dup(master), "rb", buffering=0))
+        return reader
 
     async def run(self) -> None:
         argv = ["/system/bin/sh", "-c", self.command] if self.command.strip() else ["/system/bin/sh"]
-        self.process = await asyncio.create_subprocess_exec(
-            *sandbox_argv(self.device, argv), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE if self.v2 else asyncio.subprocess.STDOUT, start_new_session=True)
-        pumps = [asyncio.create_task(self._pump_output(self.process.stdout, ID_STDOUT))]
+        if not self.v2 and not self.exec_mode and not self.device.shell_v2:
+            output = await self._start_on_pty(argv)
+        else:
+            self.process = await asyncio.create_subprocess_exec(
+                *sandbox_argv(self.device, argv), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE if self.v2 else asyncio.subprocess.STDOUT, start_new_session=True)
+            output = self.process.stdout
+        pumps = [asyncio.create_task(self._pump_output(output, ID_STDOUT))]
+        if self.pty_slave is not None:
+            pumps.append(asyncio.create_task(self._release_pty()))
         if self.v2:
             pumps.append(asyncio.create_task(self._pump_output(self.process.stderr, ID_STDERR)))
         stdin_task = asyncio.create_task(self._pump_input())
@@ -56,6 +90,10 @@ class ShellService:
         finally:
             stdin_task.cancel()
             self._kill()
+            if self.pty_slave is not None:
+                os.close(self.pty_slave)
+            if self.pty_master is not None:
+                os.close(self.pty_master)
             await self.stream.close()
 
     def _kill(self) -> None:
@@ -69,8 +107,24 @@ class ShellService:
     def _packet(kind: int, data: bytes) -> bytes:
         return struct.pack("<BI", kind, len(data)) + data
 
+    async def _release_pty(self) -> None:
+        await self.process.wait()
+        loop = asyncio.get_running_loop()
+        while loop.time() - self.last_output < 0.05:  # let the pty hand over what was written last
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)
+        os.close(self.pty_slave)
+        self.pty_slave = None
+
     async def _pump_output(self, pipe: asyncio.StreamReader, kind: int) -> None:
-        while data := await pipe.read(64 * 1024):
+        while True:
+            try:
+                data = await pipe.read(64 * 1024)
+            except OSError:  # a pty's master reads EIO once the command and its children closed it
+                data = b""
+            if not data:
+                return
+            self.last_output = asyncio.get_running_loop().time()
             await self.stream.write(self._packet(kind, data) if self.v2 else data)
             if self.watch_instrument and kind == ID_STDOUT:
                 self._maybe_drop_instrument(data)
@@ -92,6 +146,9 @@ class ShellService:
                 if not data:  # the host closed the stream: end the command
                     self._kill()
                     return
+                if self.pty_master is not None:
+                    os.write(self.pty_master, data)
+                    continue
                 if not self.v2:
                     stdin.write(data)
                     await stdin.drain()

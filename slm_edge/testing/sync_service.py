@@ -1,6 +1,7 @@
 """The `sync:` service (AOSP adb SYNC.TXT / file_sync_protocol.h): STAT/LST2/STA2, LIST, SEND,
 RECV, QUIT. Runs in the adbd process, outside the sandbox: every path goes through
-DeviceFolder.host_path, and only /data and /sdcard can be written."""
+DeviceFolder.host_path (which follows /sdcard -> /storage/self/primary -> ... as the device
+does), and only /data and the users' /storage/emulated/<user> can be written."""
 
 from __future__ import annotations
 

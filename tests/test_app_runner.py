@@ -1,0 +1,100 @@
+"""`profile --emulated --runner app` (the app's own Java loop on this JVM) and the program-format
+facts that decide, before pushing, whether the app's runtimes can load an artifact."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+
+from slm_edge.export import ExportRequest, export_model
+from slm_edge.program_format import app_cannot_read
+from slm_edge.progress import StageTimer
+from slm_edge.sources import resolve_source
+from slm_edge.trace import load_trace
+
+QUICK = ["--prompt-lengths", "8,16", "--decode-tokens", "8", "--repeats", "2", "--warmup", "1", "--threads", "1"]
+
+
+def _export(folder: Path, out: Path, **request) -> Path:
+    export_model(resolve_source(str(folder)), ExportRequest(max_seq_len=64, **request), out, timer=StageTimer(quiet=True))
+    return out
+
+
+@pytest.fixture(scope="module")
+def builder_onnx(tiny_llama, tmp_path_factory) -> Path:
+    return _export(tiny_llama, tmp_path_factory.mktemp("runner") / "builder", backend="onnx", quant="fp32")
+
+
+@pytest.fixture(scope="module")
+def generic_onnx(tiny_qwen2, tmp_path_factory) -> Path:
+    return _export(tiny_qwen2, tmp_path_factory.mktemp("runner") / "generic", backend="onnx", quant="fp32", path="generic")
+
+
+@pytest.fixture(scope="module")
+def tiny_pte(tiny_llama, tmp_path_factory) -> Path:
+    return _export(tiny_llama, tmp_path_factory.mktemp("runner") / "pte", quant="fp32", embedding_quant="none")
+
+
+def cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "slm_edge", *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def test_runner_app_profiles_with_the_apps_java_code_and_reports_like_the_python_runner(builder_onnx, tmp_path):
+    app = cli("profile", builder_onnx, "--emulated", "--runner", "app", *QUICK, "--out", tmp_path / "app")
+    assert app.returncode == 0, app.stderr
+    python = cli("profile", builder_onnx, "--emulated", *QUICK, "--out", tmp_path / "python")
+    assert python.returncode == 0, python.stderr
+    traces = {name: load_trace(tmp_path / name / "trace.json") for name in ("app", "python")}
+    assert traces["app"]["producer"]["name"] == "slm-edge-profiler-core"  # the app's TraceWriter
+    assert traces["python"]["producer"]["name"] == "slm_edge.runner"  # the default
+    assert "desktop JVM" in traces["app"]["software"]["runtime"]
+    assert "share one max-length buffer" in traces["app"]["software"]["runtime"]  # GroupQueryAttention graph
+    for trace in traces.values():
+        assert trace["status"] == "complete" and len(trace["runs"]) == 2 * (1 + 2)
+        assert all(len(r["decode_step_us"]) == 8 for r in trace["runs"])
+    rows = [json.loads((tmp_path / name / "report.json").read_text())["rows"] for name in ("app", "python")]
+    assert [(r["prompt_length"], sorted(r)) for r in rows[0]] == [(r["prompt_length"], sorted(r)) for r in rows[1]]
+
+
+def test_runner_app_refuses_what_it_cannot_run_in_one_line(tiny_pte, builder_onnx, tmp_path):
+    pte = cli("profile", tiny_pte, "--emulated", "--runner", "app", *QUICK, "--out", tmp_path / "pte")
+    assert pte.returncode == 2 and "no desktop ExecuTorch Java runtime" in pte.stderr, pte.stderr
+    assert "Traceback" not in pte.stderr and not (tmp_path / "pte" / "trace.json").exists()
+    device = cli("profile", builder_onnx, "--device", "SERIAL", "--runner", "app", *QUICK)
+    assert device.returncode == 2 and "on a phone the profiler app always runs" in device.stderr, device.stderr
+
+
+def test_manifest_records_the_program_format_of_each_artifact(builder_onnx, generic_onnx, tiny_pte):
+    for folder in (builder_onnx, generic_onnx):
+        manifest = json.loads((folder / "manifest.json").read_text())
+        program = manifest["runtime"]["program"]
+        model = onnx.load(str(folder / manifest["model_file"]), load_external_data=False)
+        assert program["ir_version"] == model.ir_version
+        assert program["opset"]["ai.onnx"] == next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+        assert program["exported_with"]["onnxruntime"]
+    manifest = json.loads((tiny_pte / "manifest.json").read_text())
+    program = manifest["runtime"]["program"]
+    assert program["flatbuffer_identifier"] == (tiny_pte / manifest["model_file"]).read_bytes()[4:8].decode()
+    assert program["exported_with"]["executorch"] == manifest["versions"]["executorch"]
+
+
+def test_which_app_runtimes_can_load_which_artifact(builder_onnx, generic_onnx, tiny_pte):
+    """The limits measured for each onnxruntime release, and ExecuTorch's no-forward-compatibility rule."""
+    builder, generic, pte = (json.loads((f / "manifest.json").read_text()) for f in (builder_onnx, generic_onnx, tiny_pte))
+    assert app_cannot_read(builder, {"onnxruntime": "1.29.0"}) is None
+    assert "1.23 or newer" in app_cannot_read(builder, {"onnxruntime": "1.22.0"})  # GQA inputs, GatherBlockQuantized bits
+    assert app_cannot_read(generic, {"onnxruntime": "1.21.1"}) is None  # torch.onnx at opset 20: no contrib ops
+    assert f"IR version is {generic['runtime']['program']['ir_version']}" in app_cannot_read(generic, {"onnxruntime": "1.17.0"})
+    assert "reads up to" in app_cannot_read(builder, {"onnxruntime": "1.20.0"})
+    ours = pte["versions"]["executorch"]
+    assert app_cannot_read(pte, {"executorch": ours}) is None
+    older = app_cannot_read(pte, {"executorch": "1.4.1"})
+    assert older and ours in older and "1.4.1" in older
+    assert app_cannot_read(pte, {"executorch": "9.0.0"}) is None  # newer runtimes read older programs
+    damaged = {**pte, "runtime": {**pte["runtime"], "program": {**pte["runtime"]["program"], "flatbuffer_identifier": "ET13"}}}
+    assert "ET13" in app_cannot_read(damaged, {"executorch": ours})
