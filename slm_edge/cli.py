@@ -280,6 +280,7 @@ def devices(as_json):
     import json
 
     from slm_edge.device.adb import AdbDevice, adb_client, list_devices, state_problem
+    from slm_edge.device.lock import DeviceBusy, device_lock
 
     client = adb_client()
     rows = []
@@ -289,8 +290,13 @@ def devices(as_json):
         if problem:
             row["problem"] = problem.one_line()
         else:
+            device = AdbDevice(client, serial)
             try:
-                row.update(AdbDevice(client, serial).info())
+                try:
+                    with device_lock(serial, 0):
+                        row.update(device.info())
+                except DeviceBusy:  # asking the app would stop the profile that holds the device
+                    row.update(device.info(ask_app=False), app_note="a profile is running: the app was not asked")
             except SlmEdgeError as err:
                 row["problem"] = err.one_line()
         rows.append(row)

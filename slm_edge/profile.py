@@ -173,6 +173,8 @@ def _profile_locked(artifact: Path, device: Device, options: ProfileOptions, run
     finally:
         if not options.keep:
             _remove_run_files(device, remote_run, result.outputs_dir if result else None)
+    if result.refusal:  # the device's answer was refused (logs kept, device files removed): its own message
+        raise result.refusal
     if not have_trace:
         reason = "timed out" if result.timed_out else f"exited with code {result.returncode}"
         detail = result.problem or f"last log line: {_last_line(log_tail)}"

@@ -40,13 +40,14 @@ PTE_IDENTIFIERS_READ = ("ET12",)
 # measured on 2026-12-01 by loading one-Relu models of rising IR/opset in that release (PyPI wheels
 # and the desktop Java jars: same native core as onnxruntime-android of the same version).
 ORT_READS = (  # (release, max IR version, max ai.onnx opset), oldest first
-    ((1, 17), 9, 20), ((1, 18), 10, 21), ((1, 20), 10, 21), ((1, 21), 10, 22), ((1, 23), 11, 23),
+    ((1, 17), 9, 20), ((1, 18), 10, 21), ((1, 21), 10, 22), ((1, 23), 11, 23),
     ((1, 24), 13, 25), ((1, 25), 13, 26), ((1, 32), 14, 28),
 )
 # IR and opset are necessary, not sufficient: the builder's com.microsoft ops changed inside opset 1.
 # Measured the same day: builder graphs fail before 1.23 (GroupQueryAttention "input size 12 not in
 # range [min=7, max=11]"; GatherBlockQuantized "Unrecognized attribute: bits") and load from 1.23.2 on.
 BUILDER_MIN_ORT = (1, 23)
+BUILDER_CONTRIB_OPS = ("com.microsoft.GroupQueryAttention", "com.microsoft.GatherBlockQuantized")
 
 
 def parse_version(text: str | None) -> tuple[int, ...] | None:
@@ -105,7 +106,8 @@ def app_cannot_read(manifest: dict, runtimes: dict) -> str | None:
         return f"the model's ONNX IR version is {ir} and onnxruntime-android {_dotted(app)} reads up to {max_ir}"
     if opset is not None and opset > max_opset:
         return f"the model uses ONNX opset {opset} and onnxruntime-android {_dotted(app)} reads up to opset {max_opset}"
-    if manifest.get("export_path", "").startswith("onnxruntime-genai") and app[:2] < BUILDER_MIN_ORT:
-        return (f"the model builder's GroupQueryAttention/GatherBlockQuantized need onnxruntime "
+    contrib = [op for op in BUILDER_CONTRIB_OPS if op in (manifest["runtime"].get("op_types") or {})]
+    if contrib and app[:2] < BUILDER_MIN_ORT:
+        return (f"the model's {', '.join(op.split('.')[-1] for op in contrib)} need onnxruntime "
                 f"{_dotted(BUILDER_MIN_ORT)} or newer and the app runs onnxruntime-android {_dotted(app)}")
     return None

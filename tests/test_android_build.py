@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import tomllib
 import xml.etree.ElementTree as ET
@@ -26,7 +25,8 @@ from pathlib import Path
 import pytest
 
 from slm_edge.analysis import analyze
-from slm_edge.device import android
+from slm_edge.device import android, jvm_app
+from slm_edge.errors import SlmEdgeError
 from slm_edge.trace import load_trace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,12 +35,7 @@ POM = APP / "android-check" / "pom.xml"
 APP_SOURCES = APP / "app" / "src" / "main" / "java" / "dev" / "slmedge" / "profiler"
 # Compiled only by Gradle, against the executorch-android AAR that Maven here cannot fetch (see the pom).
 NOT_COMPILED_HERE = {"ExecuTorchEngine.java", "ExecuTorchTextRunner.java", "AndroidEngineFactory.java"}
-MAVEN_TIMEOUT_S = 900
 POM_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
-_UNRESOLVED = re.compile(r"could not be resolved|could not resolve|could not transfer|offline mode|"
-                         r"has not been downloaded|cannot access .* in offline mode", re.I)
-_NETWORK = re.compile(r"unknown host|network is unreachable|connection refused|connect timed out|timed out|"
-                      r"no route to host|temporary failure in name resolution|could not transfer|transfer failed", re.I)
 
 
 def _jdk21() -> Path:
@@ -75,48 +70,21 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _first_error(text: str) -> str:
-    for line in text.splitlines():
-        line = re.sub(r"\x1b\[[0-9;]*m", "", line).strip()  # Maven's colour codes, even with style.color=never
-        if line.startswith("[ERROR]") and len(line) > len("[ERROR] "):
-            return line[len("[ERROR] "):].strip()[:300]
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "no output"
-
-
-def run_maven(build_dir: Path, *extra: str, jdk: Path | None = None) -> tuple[subprocess.CompletedProcess, str | None]:
-    """`mvn test` on the pom: offline first, online when the cache lacks something. Returns the
-    result and, when Maven Central could not be reached for what ~/.m2 lacks, the one line to fail with."""
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        pytest.fail("the Android build check needs Maven: apt-get install maven (tools/setup.sh installs it)")
+def run_maven(build_dir: Path, *options: str, jdk: Path | None = None) -> subprocess.CompletedProcess:
+    """`mvn test` on the pom through the project's own Maven runner (offline first, online once)."""
     env = {**os.environ, "JAVA_HOME": str(jdk or _jdk21())}
-    command = [mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(POM), f"-Dslmedge.build.dir={build_dir}",
-               *(f"-D{key}={value}" for key, value in _versions().items()), *extra, "test"]
-
-    def run(args: list[str]) -> subprocess.CompletedProcess:
-        return subprocess.run(args, capture_output=True, text=True, timeout=MAVEN_TIMEOUT_S, env=env)
-
-    result = run([command[0], "-o", *command[1:]])
-    text = result.stdout + result.stderr
-    if result.returncode != 0 and _UNRESOLVED.search(text):
-        result = run(command)  # ~/.m2 lacks a jar or plugin: fetch it from Maven Central once
-        text = result.stdout + result.stderr
-        if result.returncode != 0 and (_NETWORK.search(text) or _UNRESOLVED.search(text)):
-            return result, ("Maven Central (repo.maven.apache.org) cannot be reached and ~/.m2 lacks what "
-                            f"android_app/android-check/pom.xml needs: {_first_error(text)}. Fix: connect once so "
-                            "Maven fills ~/.m2 (about 450 MB, kept between runs), or copy a filled ~/.m2 here")
-    return result, None
+    return jvm_app.run_maven(POM, ["test"], {"slmedge.build.dir": build_dir, **_versions()}, env, options)
 
 
 @pytest.fixture(scope="module")
 def check(tmp_path_factory) -> Path:
     """One Maven run: the build check (compile, -Werror) then the Robolectric suite."""
     build_dir = tmp_path_factory.mktemp("android-check")
-    result, unreachable = run_maven(build_dir)
-    if unreachable:
-        pytest.fail(unreachable, pytrace=False)
-    assert result.returncode == 0, "the Android build check failed: " + _first_error(result.stdout + result.stderr) \
+    try:
+        result = run_maven(build_dir)
+    except SlmEdgeError as err:  # no Maven, or Maven Central unreachable with what ~/.m2 lacks: one line
+        pytest.fail(err.one_line(), pytrace=False)
+    assert result.returncode == 0, "the Android build check failed: " + jvm_app.first_error(result.stdout + result.stderr) \
         + "\n" + (result.stdout + result.stderr)[-6000:]
     return build_dir
 
@@ -156,6 +124,9 @@ def test_pom_defaults_are_the_gradle_versions():
     properties = ET.parse(POM).find("m:properties", POM_NS)
     for key, value in _versions().items():
         assert properties.find(f"m:{key}", POM_NS).text == value, f"pom.xml {key} differs from the Gradle build"
+    desktop = ET.parse(APP / "jvm" / "pom.xml").find("m:properties", POM_NS)  # the desktop JVM build's pins too
+    for key in ("onnxruntime.version", "gson.version", "junit.version"):
+        assert desktop.find(f"m:{key}", POM_NS).text == _versions()[key], f"jvm/pom.xml {key} differs from Gradle"
     app_gradle = (APP / "app" / "build.gradle.kts").read_text()
     assert re.search(r"compileSdk = 36\b", app_gradle)
     # the host's minimums are the app's (Contract mirrors android.py; tests/test_android_core.py)
@@ -205,9 +176,9 @@ def test_unreachable_maven_central_fails_in_one_line(tmp_path):
     settings.write_text(  # a mirror of Central on a closed local port: what an offline machine sees
         '<settings><mirrors><mirror><id>closed</id><mirrorOf>*</mirrorOf>'
         '<url>http://127.0.0.1:9/maven2</url></mirror></mirrors></settings>')
-    result, unreachable = run_maven(tmp_path / "out", f"-Dmaven.repo.local={tmp_path / 'm2'}", "-s", str(settings))
-    assert result.returncode != 0
-    assert unreachable is not None, (result.stdout + result.stderr)[-2000:]
+    with pytest.raises(SlmEdgeError) as refused:
+        run_maven(tmp_path / "out", f"-Dmaven.repo.local={tmp_path / 'm2'}", "-s", str(settings))
+    unreachable = refused.value.one_line()
     assert "\n" not in unreachable and unreachable.startswith("Maven Central (repo.maven.apache.org) cannot be reached")
     assert "Fix: connect once" in unreachable
     assert "could not be resolved" in unreachable  # Maven's own first error, not its help text

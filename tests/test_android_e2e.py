@@ -21,7 +21,7 @@ from slm_edge.export import ExportRequest, export_model
 from slm_edge.profile import ProfileOptions, profile_artifact
 from slm_edge.progress import StageTimer
 from slm_edge.sources import resolve_source
-from slm_edge.testing.harness import make_test_apk
+from slm_edge.testing.harness import TEST_APK_RUNTIMES, make_test_apk
 from slm_edge.trace import load_trace
 
 QUICK = ["--prompt-lengths", "8,16", "--decode-tokens", "8", "--repeats", "2", "--warmup", "1", "--threads", "1"]
@@ -84,11 +84,11 @@ def test_devices_lists_the_phone_and_its_app(emulated_phone, tmp_path):
     after = json.loads(cli("devices", "--json", phone=emulated_phone).stdout)[0]
     assert after["app"]["version_code"] == 7 and after["battery_level"] is not None and "thermal_status" in after
     # the app's own answer to the identity query (its APK asset), next to the package manager's facts
-    assert after["app"]["runtimes"] == {"executorch": "1.5.1", "onnxruntime": "1.29.0"}
+    assert after["app"]["runtimes"] == TEST_APK_RUNTIMES
     assert after["app"]["features"] == {"executorch_etdump": False, "onnx_shared_kv": True}
     table = cli("devices", phone=emulated_phone)
     assert emulated_phone.serial in table.stdout and "0.7 (7)" in table.stdout
-    assert "executorch 1.5.1, onnxruntime 1.29.0" in table.stdout
+    assert f"executorch {TEST_APK_RUNTIMES['executorch']}, onnxruntime {TEST_APK_RUNTIMES['onnxruntime']}" in table.stdout
 
 
 def test_an_app_without_the_identity_query_is_not_asked(emulated_phone, tmp_path, monkeypatch):
@@ -259,7 +259,8 @@ def test_a_trace_path_leading_out_is_refused_and_the_run_cleaned_up(phone, tiny_
     phone.set_faults(app_reports_trace="/storage/emulated/0/{run}/../../../../../../../../.." + secret)
     with pytest.raises(SlmEdgeError) as err:
         profile_artifact(tiny_onnx, open_device(phone.serial), quick_options(prompt_lengths=[8]), tmp_path / "r")
-    assert "outside" in str(err.value) and "update the profiler app" in str(err.value)
+    assert "outside its run folder" in str(err.value) and "slm-edge app install" in str(err.value)
+    assert "runner exited" not in str(err.value)  # the refusal itself, not a runner failure
     assert not (tmp_path / "r" / "trace.json").exists() and (tmp_path / "r" / "instrument.txt").is_file()
     assert phone.host_path(secret).is_file()  # never pulled nor removed
     assert leftovers(phone) == []
@@ -322,3 +323,18 @@ def test_a_run_the_app_cannot_do_is_refused_before_pushing(case, emulated_phone,
     assert all(text in result.stderr for text in expected), result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not emulated_phone.host_path(f"{DEVICE_ROOT}/artifacts").exists()  # nothing pushed
+
+
+def test_devices_does_not_ask_the_app_while_a_profile_holds_the_phone(phone):
+    """The identity query is an instrumentation, and Android force-stops the app before starting one
+    (ActivityManagerService.startInstrumentation): `devices` must not ask while a profile runs."""
+    from slm_edge.device.lock import device_lock
+
+    def app_of(result) -> dict:
+        assert result.returncode == 0, result.stderr
+        return next(row for row in json.loads(result.stdout) if row["serial"] == phone.serial)
+
+    with device_lock(phone.serial, 0):
+        busy = app_of(cli("devices", "--json", phone=phone))
+    assert "runtimes" not in busy["app"] and busy["app_note"].startswith("a profile is running")
+    assert app_of(cli("devices", "--json", phone=phone))["app"]["runtimes"] == TEST_APK_RUNTIMES

@@ -24,6 +24,14 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "warning: missing ${need[*]}; install them (Debian/Ubuntu: sudo apt-get install ${need[*]}) for the Android tests" >&2
   fi
 fi
+# The Android build check (tests/test_android_build.py) compiles against Android 16's framework jar,
+# which Maven Central serves as Java 21 class files: it needs a JDK 21+ (JAVA_HOME or /usr/lib/jvm).
+# Debian bookworm packages stop at 17, so none is installed here: say so once.
+jdk21=""
+for home in "${JAVA_HOME:-}" /usr/lib/jvm/*; do
+  [ -x "$home/bin/javac" ] && "$home/bin/java" -version 2>&1 | grep -qE 'version "(2[1-9]|[3-9][0-9])' && jdk21="$home"
+done
+[ -n "$jdk21" ] || echo "warning: no JDK 21 or newer in JAVA_HOME or /usr/lib/jvm; the Android build check needs one (e.g. Temurin 21)" >&2
 stamp=".venv/.slm-edge-setup"
 want="$(cat pyproject.toml tools/setup.sh android_app/gradle/libs.versions.toml | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/slm-edge ]; then

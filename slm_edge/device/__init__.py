@@ -21,6 +21,7 @@ class RunResult:
     host_samples: list[dict] = field(default_factory=list)  # host-side context sampled during the run
     outputs_dir: str | None = None  # device folder of the run's other outputs (ETDump, ORT profile)
     transfer: dict = field(default_factory=dict)  # reconnects, chunks skipped on resume
+    refusal: Exception | None = None  # the host refused what the device reported (e.g. a trace path): raised as is
 
 
 class Device(ABC):

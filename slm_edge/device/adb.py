@@ -27,7 +27,7 @@ from slm_edge.device.android import (APP_FILES, DEVICE_ROOT, EXTRA_CONFIG, EXTRA
                                      MIN_IDENTITY_VERSION_CODE, MIN_SDK, PACKAGE, QUERY_IDENTITY, trace_dir)
 from slm_edge.device.app import check_abi, check_app_runs, check_installed, read_apk
 from slm_edge.device.instrument import InstrumentParser
-from slm_edge.device.safe_paths import check_device_path, local_path_for
+from slm_edge.device.safe_paths import check_device_path, local_path_for, trusted_root
 from slm_edge.errors import SlmEdgeError
 
 STORAGE = DEVICE_ROOT.rsplit("/", 1)[0]  # /data/local/tmp: relative device paths live here
@@ -321,7 +321,10 @@ class AdbDevice(Device):
             sample["error"] = "device did not answer"
         return sample
 
-    def info(self) -> dict:
+    def info(self, ask_app: bool = True) -> dict:
+        """ask_app=False leaves the identity query out: it is an `am instrument`, and Android stops
+        the app's process before starting any instrumentation (ActivityManagerService
+        startInstrumentation → forceStopPackageLocked), which would end a profile that is running."""
         props = self.props()
         meminfo = self._retrying("meminfo", lambda: self.shell(["cat", "/proc/meminfo"])).stdout
         ram_kb = next((_int(line.split()[1]) for line in meminfo.splitlines() if line.startswith("MemTotal:")), None)
@@ -342,7 +345,7 @@ class AdbDevice(Device):
             "sdk": _int(props.get("ro.build.version.sdk")),
             "emulated": props.get("ro.kernel.qemu") == "1" or props.get("ro.boot.qemu") == "1",
             "shell_v2": self.has_shell_v2(),
-            "app": self.app_info() if too_old else self.app_identity(),
+            "app": self.app_info() if too_old or not ask_app else self.app_identity(),
             **{k: v for k, v in self.context().items() if k != "t_wall_ms"},
             **({"problem": too_old.one_line()} if too_old else {}),
         }
@@ -551,8 +554,7 @@ class AdbDevice(Device):
         if outcome.result.get("trace"):
             try:
                 trace_remote = check_device_path(outcome.result["trace"], trace_dir(run_id), self.canonical)
-                outputs_dir = _run_folder(trace_remote, run_id)
-                self._vetted.add(outputs_dir)  # pulls and removes use the form the app reported
+                outputs_dir = self._vetted_run_folder(trace_remote, run_id)
             except SlmEdgeError as err:
                 refused = err
         if lost:
@@ -568,13 +570,28 @@ class AdbDevice(Device):
         problem = "" if ok else ("no status within the per-phase timeout" if timed_out and not lost else outcome.problem())
         if refused:  # nothing is pulled from where the app pointed; its folder is cleaned where it belongs
             return RunResult(returncode=1, log=logs.get("logcat.txt") or logs["instrument.txt"], timed_out=timed_out,
-                             trace_path=None, problem=f"{refused.problem}; {refused.fix}", logs=logs,
-                             host_samples=samples, outputs_dir=trace_dir(run_id), transfer=self.transfer)
+                             trace_path=None, problem=refused.problem, logs=logs, host_samples=samples,
+                             outputs_dir=trace_dir(run_id), transfer=self.transfer, refusal=refused)
         return RunResult(returncode=0 if (ok or (lost and not timed_out)) else 1,
                          log=logs.get("logcat.txt") or logs["instrument.txt"], timed_out=timed_out,
                          trace_path=trace_remote, trace_sha256=None if lost else outcome.result.get("trace_sha256"),
                          problem=problem or None, logs=logs, host_samples=samples, outputs_dir=outputs_dir,
                          transfer=self.transfer)  # the live counts: the pulls after this add to them
+
+    def _vetted_run_folder(self, trace_remote: str, run_id: str) -> str:
+        """The run's folder in the form the app reported, for the pulls and the `rm -rf` after the run:
+        only once its own canonical form is the app's run folder (some user's /storage/emulated/<N>/...);
+        a `runs/<id>` folder elsewhere whose trace merely links in is never trusted."""
+        ours = trace_dir(run_id)
+        reported = next((str(parent) for parent in PurePosixPath(trace_remote).parents
+                         if parent.name == run_id and parent.parent.name == "runs"), None)
+        if reported is None or reported == ours:
+            return ours
+        resolved = self.canonical([reported])[0]
+        if resolved is None or not trusted_root(resolved, ours):
+            return ours
+        self._vetted.add(reported)
+        return reported
 
     def _await_trace(self, trace_remote: str, timeout_s: float) -> bool:
         """After a dropped connection: poll the app's trace until it is no longer `running`. False
@@ -597,14 +614,6 @@ class AdbDevice(Device):
                     return True
             time.sleep(1.0)
         return False
-
-
-def _run_folder(trace: str, run_id: str) -> str:
-    """The run's folder in the form the app reported its trace (…/runs/<id>)."""
-    for parent in PurePosixPath(trace).parents:
-        if parent.name == run_id and parent.parent.name == "runs":
-            return str(parent)
-    return str(PurePosixPath(trace).parent)
 
 
 def stat_is_file(mode: int) -> bool:

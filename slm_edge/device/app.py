@@ -65,10 +65,10 @@ def check_installed(app: dict | None, serial: str) -> None:
 
 
 # Maven's executorch-android AARs are built without EXECUTORCH_ANDROID_PROFILING: Module.etdump()
-# returns false there, so `--ops` on a phone needs an AAR built by hand (android_app/README.md).
-ETDUMP_AAR_FIX = ("build executorch-android with profiling (in pytorch/executorch: EXECUTORCH_ANDROID_PROFILING=ON "
-                  "ANDROID_ABIS=arm64-v8a sh scripts/build_android_library.sh), build the app against that AAR "
-                  "(android_app/README.md), or drop --ops")
+# returns false there, and the app does not drive ETDump yet, so its identity says executorch_etdump false.
+ETDUMP_FIX = ("drop --ops for ExecuTorch on a phone (ONNX artifacts get the op breakdown on the phone; ExecuTorch's "
+              "works with --emulated), or build the app against an executorch-android AAR built with "
+              "EXECUTORCH_ANDROID_PROFILING=ON and ETDump support (android_app/README.md, Limits)")
 
 
 def check_app_runs(identity: dict | None, manifest: dict, config: dict, serial: str) -> None:
@@ -93,10 +93,10 @@ def check_app_runs(identity: dict | None, manifest: dict, config: dict, serial: 
                            "profile with --engine onnxruntime: the same graph with the app's own KV-cache loop")
     reason = app_cannot_read(manifest, runtimes)
     if reason:
-        fix = (f"re-export with executorch=={runtimes.get('executorch')} or install an app built with a newer "
-               f"executorch-android (android_app/gradle/libs.versions.toml)" if manifest["backend"] == "executorch"
-               else "install an app built with a newer onnxruntime-android (android_app/gradle/libs.versions.toml)")
+        fix = (f"install the app built from this slm-edge's android_app/ (slm-edge app install --device {serial}), "
+               f"whose {'executorch-android' if manifest['backend'] == 'executorch' else 'onnxruntime-android'} "
+               f"matches the exporter (android_app/gradle/libs.versions.toml)")
         raise SlmEdgeError(f"the profiler app on {serial} cannot load this artifact: {reason}", fix)
     if config.get("ops") and engine == "executorch" and not (identity.get("features") or {}).get("executorch_etdump"):
-        raise SlmEdgeError(f"--ops on ExecuTorch needs ETDump, and the app on {serial} links executorch-android "
-                           f"{runtimes.get('executorch')} from Maven, which is built without it", ETDUMP_AAR_FIX)
+        raise SlmEdgeError(f"--ops on ExecuTorch needs ETDump, which the app on {serial} does not record "
+                           f"(executorch-android {runtimes.get('executorch')} from Maven is built without it)", ETDUMP_FIX)

@@ -38,8 +38,8 @@ SOURCE_GLOBS = ("core/src/main/java/**/*.java", "onnx/src/main/java/**/*.java", 
 MAVEN_TIMEOUT_S = 900
 _INSTALL = "install openjdk-17-jdk-headless and maven (apt-get install openjdk-17-jdk-headless maven)"
 # Maven's words when it could not fetch something (offline, DNS, proxy, Central down).
-_UNRESOLVED = re.compile(r"could not be resolved|could not transfer|offline mode|has not been downloaded|"
-                         r"non-resolvable", re.I)
+_UNRESOLVED = re.compile(r"could not be resolved|could not resolve|could not transfer|offline mode|"
+                         r"has not been downloaded|non-resolvable", re.I)
 _NETWORK = re.compile(r"unknown host|network is unreachable|connection refused|timed out|no route to host|"
                       r"temporary failure in name resolution|could not transfer|transfer failed", re.I)
 
@@ -130,35 +130,44 @@ def _read(folder: Path) -> JvmApp | None:
 
 
 def _maven(pom: Path, out: Path) -> None:
-    """Compile core + onnx into out/classes and list the runtime jars; offline first."""
+    """Compile core + onnx into out/classes and list the runtime jars."""
     # the pom writes classpath.txt in the compile phase (no plugin prefix to resolve offline)
-    command = [_tool("mvn"), "-q", "-B", "-Dstyle.color=never", "-f", str(pom), f"-Dslmedge.build.dir={out}",
-               f"-Donnxruntime.version={app_version('onnxruntime', pom.parent.parent / 'gradle' / 'libs.versions.toml')}",
-               "compile"]
-    result = _run([command[0], "-o", *command[1:]])
+    toml = pom.parent.parent / "gradle" / "libs.versions.toml"
+    result = run_maven(pom, ["compile"], {"slmedge.build.dir": out, "onnxruntime.version": app_version("onnxruntime", toml)})
+    if result.returncode != 0:
+        raise SlmEdgeError(f"Maven could not build the app's Java code: {first_error(result.stdout + result.stderr)}",
+                           f"fix the sources under {pom.parent.parent} (mvn -f {pom} compile shows the whole error)")
+
+
+def run_maven(pom: Path, goals: list[str], defines: dict | None = None, env: dict | None = None,
+              options: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """`mvn [OPTIONS] GOALS` on a pom: offline first, online only when ~/.m2 lacks a jar or plugin
+    (then it stays cached). The result, or one line when Maven Central cannot be reached for what is missing."""
+    command = [_tool("mvn"), "-q", "-B", "-Dstyle.color=never", "-f", str(pom),
+               *(f"-D{key}={value}" for key, value in (defines or {}).items()), *options, *goals]
+    result = _run([command[0], "-o", *command[1:]], env)
     if result.returncode != 0 and _UNRESOLVED.search(result.stdout + result.stderr):
-        result = _run(command)  # the Maven cache lacks a jar or plugin: fetch it from Central once
+        result = _run(command, env)  # the Maven cache lacks something: fetch it from Central once
         text = result.stdout + result.stderr
         if result.returncode != 0 and (_NETWORK.search(text) or _UNRESOLVED.search(text)):
             raise SlmEdgeError(
                 "Maven Central (repo.maven.apache.org) cannot be reached and the Maven cache (~/.m2) lacks what "
-                f"{pom} needs: {_first_error(text)}",
-                "connect once so Maven can fill ~/.m2 (or copy a filled ~/.m2 here), then run again")
-    if result.returncode != 0:
-        raise SlmEdgeError(f"Maven could not build the app's Java code: {_first_error(result.stdout + result.stderr)}",
-                           f"fix the sources under {pom.parent.parent} (mvn -f {pom} compile shows the whole error)")
+                f"{pom.relative_to(APP_DIR.parent) if pom.is_relative_to(APP_DIR.parent) else pom} needs: "
+                f"{first_error(text)}",
+                "connect once so Maven can fill ~/.m2 (kept between runs), or copy a filled ~/.m2 here, then run again")
+    return result
 
 
-def _run(command: list[str]) -> subprocess.CompletedProcess:
+def _run(command: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=MAVEN_TIMEOUT_S)
+        return subprocess.run(command, capture_output=True, text=True, timeout=MAVEN_TIMEOUT_S, env=env)
     except subprocess.TimeoutExpired:
         raise SlmEdgeError(f"Maven did not finish within {MAVEN_TIMEOUT_S} s",
                            "check the network to repo.maven.apache.org, or run the command by hand: "
                            + " ".join(command)) from None
 
 
-def _first_error(text: str) -> str:
+def first_error(text: str) -> str:
     for line in text.splitlines():
         line = re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
         if line.startswith("[ERROR]") and len(line) > len("[ERROR] "):

@@ -11,6 +11,10 @@ from slm_edge.device.safe_paths import safe_name
 from slm_edge.errors import SlmEdgeError
 
 
+class DeviceBusy(SlmEdgeError):
+    """Another slm-edge command holds the device."""
+
+
 @contextmanager
 def device_lock(serial: str, wait_s: float):
     """Hold the device's lock for the block; wait up to wait_s for another command to release it."""
@@ -19,7 +23,7 @@ def device_lock(serial: str, wait_s: float):
     try:
         lock.acquire(timeout=wait_s)
     except Timeout:
-        raise SlmEdgeError(f"another slm-edge command is profiling on {serial} (lock {path})",
+        raise DeviceBusy(f"another slm-edge command is profiling on {serial} (lock {path})",
                            "wait for it to finish, or pass --lock-wait SECONDS to queue behind it") from None
     try:
         yield

@@ -28,8 +28,9 @@ def local_path_for(run_dir: Path, name: str) -> Path:
 
 
 def _refused(path: str, allowed_root: str) -> SlmEdgeError:
-    return SlmEdgeError(f"the device reported the path {path!r}, outside {allowed_root}",
-                        "update the profiler app (slm-edge app install); an app must not choose host paths")
+    return SlmEdgeError(f"the profiler app reported its trace at {path!r}, outside its run folder {allowed_root}, "
+                        "so nothing was pulled from there",
+                        "reinstall the app built from this slm-edge (slm-edge app install --device SERIAL) and profile again")
 
 
 def _inside(path: str, root: str) -> bool:
@@ -56,7 +57,7 @@ def equivalent_roots(path: str, allowed_root: str) -> list[str]:
     return roots
 
 
-def _trusted_root(resolved: str, allowed_root: str) -> bool:
+def trusted_root(resolved: str, allowed_root: str) -> bool:
     """A root's canonical form must itself be the app's folder (allowed_root, or the same folder
     in some user's /storage/emulated/<N>): a run folder that is a symlink elsewhere is no root."""
     relative = _sdcard_relative(allowed_root)
@@ -65,25 +66,21 @@ def _trusted_root(resolved: str, allowed_root: str) -> bool:
         relative is not None and match and resolved == f"/storage/emulated/{match.group(1)}/{relative}")
 
 
-def check_device_path(path: str, allowed_root: str, canonical=None) -> str:
+def check_device_path(path: str, allowed_root: str, canonical) -> str:
     """A path the device reported (e.g. the app's trace) must lie under the folder we asked for.
 
     `canonical` maps device paths to their canonical form on the device (AdbDevice.canonical:
     toybox realpath), so /sdcard/..., /storage/self/primary/... and /storage/emulated/0/... are
-    one folder, and a symlink that leads out is caught after resolution. Without it the check is
-    textual. The path returned is the one reported: pulls and removes use it."""
+    one folder, and a symlink that leads out is caught after resolution. The path returned is the
+    one reported: pulls and removes use it."""
     pure = PurePosixPath(path) if isinstance(path, str) else None
     if (pure is None or not pure.is_absolute() or ".." in pure.parts
             or any(ord(ch) < 32 for ch in path)):  # a newline would split the device's answer
         raise _refused(str(path), allowed_root)
-    if canonical is None:
-        if not _inside(str(pure), allowed_root):
-            raise _refused(path, allowed_root)
-        return str(pure)
     roots = equivalent_roots(str(pure), allowed_root)
     resolved = canonical([str(pure), *roots])
     got = resolved[0]
-    trusted = [root for root in resolved[1:] if root and _trusted_root(root, allowed_root)]
+    trusted = [root for root in resolved[1:] if root and trusted_root(root, allowed_root)]
     if got is None or not any(_inside(got, root) for root in trusted):
         raise _refused(path, allowed_root if got in (None, str(pure)) else f"{allowed_root} (it resolves to {got})")
     return str(pure)

@@ -388,6 +388,9 @@ def am_instrument(args: list[str]) -> int:
     info = packages()[package]
     if extras.get(android.EXTRA_QUERY) == android.QUERY_IDENTITY and \
             info["version_code"] >= android.MIN_IDENTITY_VERSION_CODE:  # an older app has no query: it would run
+        # every instrumentation restarts the app: ActivityManagerService.startInstrumentation calls
+        # forceStopPackageLocked(..., "start instr") first, so a query ends a running profile too
+        kill_app_processes(STATE, package)
         return _answer_identity(info)
     app, events = _launch_app(package, extras)
     if "-w" not in flags:

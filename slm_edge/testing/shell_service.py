@@ -77,6 +77,7 @@ class ShellService:
         pumps = [asyncio.create_task(self._pump_output(output, ID_STDOUT))]
         if self.pty_slave is not None:
             pumps.append(asyncio.create_task(self._release_pty()))
+        release = pumps[-1] if self.pty_slave is not None else None
         if self.v2:
             pumps.append(asyncio.create_task(self._pump_output(self.process.stderr, ID_STDERR)))
         stdin_task = asyncio.create_task(self._pump_input())
@@ -89,11 +90,13 @@ class ShellService:
             pass
         finally:
             stdin_task.cancel()
+            if release is not None:
+                release.cancel()  # it would otherwise close the slave again, maybe a reused fd by then
             self._kill()
-            if self.pty_slave is not None:
-                os.close(self.pty_slave)
+            self._close_slave()
             if self.pty_master is not None:
                 os.close(self.pty_master)
+                self.pty_master = None
             await self.stream.close()
 
     def _kill(self) -> None:
@@ -113,8 +116,12 @@ class ShellService:
         while loop.time() - self.last_output < 0.05:  # let the pty hand over what was written last
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.02)
-        os.close(self.pty_slave)
-        self.pty_slave = None
+        self._close_slave()
+
+    def _close_slave(self) -> None:
+        slave, self.pty_slave = self.pty_slave, None  # taken first: closed once, whoever gets here first
+        if slave is not None:
+            os.close(slave)
 
     async def _pump_output(self, pipe: asyncio.StreamReader, kind: int) -> None:
         while True:

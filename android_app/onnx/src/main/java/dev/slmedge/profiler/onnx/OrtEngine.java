@@ -48,6 +48,7 @@ public final class OrtEngine implements OpProfilingEngine {
     private long[] sharedShape; // non-null: past and present share one buffer of this shape
     private Map<String, OnnxTensor> past = new HashMap<>();
     private Map<String, OnnxTensor> pinned = Collections.emptyMap(); // shared mode: present name -> its past tensor
+    private final List<ByteBuffer> sharedBuffers = new ArrayList<>(); // shared mode: made once, zeroed per sequence
     private OrtSession.Result previous; // fed-back mode: owns the current past tensors
     private int length;
     private int threads;
@@ -175,11 +176,16 @@ public final class OrtEngine implements OpProfilingEngine {
             } else {
                 OrtSession.Result result = session.run(feeds);
                 Map<String, OnnxTensor> next = new HashMap<>();
-                presentToPast.forEach((present, pastName) -> next.put(pastName, (OnnxTensor) result.get(present).get()));
+                try {
+                    presentToPast.forEach((present, pastName) -> next.put(pastName, (OnnxTensor) result.get(present).get()));
+                    logits = lastRow((OnnxTensor) result.get(logitsName).get());
+                } catch (RuntimeException e) {
+                    result.close(); // an output missing: its native tensors would otherwise leak
+                    throw e;
+                }
                 releasePast();
                 past = next;
                 previous = result;
-                logits = lastRow((OnnxTensor) result.get(logitsName).get());
             }
             length = startPos + tokens.length;
             return logits;
@@ -195,6 +201,15 @@ public final class OrtEngine implements OpProfilingEngine {
      * Fed back: empty past tensors (sequence length 0) for every layer.
      */
     private void startSequence() throws OrtException {
+        if (sharedShape != null && !sharedBuffers.isEmpty()) {
+            // the same max-length tensors for every sequence, zeroed: no new cache per prompt (on
+            // Android a direct buffer lives in the Java heap, so a fresh one per repeat would be garbage)
+            for (ByteBuffer buffer : sharedBuffers) {
+                zero(buffer);
+            }
+            length = 0;
+            return;
+        }
         releasePast();
         past = new HashMap<>();
         long[] shape = sharedShape != null ? sharedShape : emptyPastShape;
@@ -210,6 +225,9 @@ public final class OrtEngine implements OpProfilingEngine {
                 // allocateDirect zero-fills; a direct buffer is used in place by onnxruntime (no copy)
                 ByteBuffer buffer = ByteBuffer.allocateDirect(Math.toIntExact(elements * (half ? 2 : 4)))
                         .order(ByteOrder.nativeOrder());
+                if (sharedShape != null) {
+                    sharedBuffers.add(buffer);
+                }
                 past.put(input.get("name").getAsString(),
                         OnnxTensor.createTensor(env, buffer, shape, half ? OnnxJavaType.FLOAT16 : OnnxJavaType.FLOAT));
             }
@@ -220,6 +238,16 @@ public final class OrtEngine implements OpProfilingEngine {
             pinned = outputs;
         }
         length = 0;
+    }
+
+    private static final byte[] ZEROS = new byte[1 << 16];
+
+    private static void zero(ByteBuffer buffer) {
+        ByteBuffer view = buffer.duplicate();
+        view.clear();
+        while (view.hasRemaining()) {
+            view.put(ZEROS, 0, Math.min(ZEROS.length, view.remaining()));
+        }
     }
 
     /** Close the past we fed: the previous result's outputs, or the tensors we made. */
@@ -280,6 +308,7 @@ public final class OrtEngine implements OpProfilingEngine {
     public void close() {
         releasePast();
         past = new HashMap<>();
+        sharedBuffers.clear();
         if (session != null) {
             try {
                 session.close();
