@@ -6,6 +6,10 @@ import json
 import os
 from pathlib import Path
 
+# Imported up front: hypothesis' pytest plugin otherwise imports it in the terminal summary of a run
+# without test_fuzz.py, where CPython 3.11.7's ast.parse (pytest's assertion rewriting) failed with
+# "AST constructor recursion depth mismatch" and crashed pytest after every test had passed.
+import hypothesis  # noqa: F401
 import pytest
 import torch
 
