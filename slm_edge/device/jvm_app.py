@@ -31,6 +31,10 @@ VERSIONS_TOML = APP_DIR / "gradle" / "libs.versions.toml"  # the app's pins: one
 # logits), so the Python loop is compared with the app's on the same release.
 APP_ORT_FOR_PYTHON = Path(__file__).resolve().parents[2] / ".venv" / "app-onnxruntime"
 MAIN_CLASS = "dev.slmedge.profiler.core.Main"
+# What the app's code can run on a desktop JVM: its ONNX engine only (ExecuTorch's Java classes live
+# only in the executorch-android AAR, whose native code needs Android's libc).
+DESKTOP_ENGINES = ("onnxruntime",)
+NO_DESKTOP_EXECUTORCH = "there is no desktop ExecuTorch Java runtime"
 GREEDY_DUMP_CLASS = "dev.slmedge.profiler.onnx.GreedyDump"
 # What the build reads: a change to any of these builds new classes.
 SOURCE_GLOBS = ("core/src/main/java/**/*.java", "onnx/src/main/java/**/*.java", "jvm/pom.xml",

@@ -58,12 +58,14 @@ class LocalDevice(Device):
         return True
 
     def check_can_run(self, manifest: dict, config: dict) -> None:
+        from slm_edge.device.jvm_app import DESKTOP_ENGINES, NO_DESKTOP_EXECUTORCH
+
         engine = config["artifact"]["engine"]
-        if self.runner == "app" and engine != "onnxruntime":
+        if self.runner == "app" and engine not in DESKTOP_ENGINES:
             raise SlmEdgeError(
-                f"--runner app runs the profiler app's Java code, which has a desktop runtime for onnxruntime only, "
-                f"and this run uses {engine}",
-                "use --runner python for it (there is no desktop ExecuTorch Java runtime), or profile an ONNX artifact "
+                f"--runner app runs the profiler app's Java code, which has a desktop runtime for "
+                f"{', '.join(DESKTOP_ENGINES)} only, and this run uses {engine}",
+                f"use --runner python for it ({NO_DESKTOP_EXECUTORCH}), or profile an ONNX artifact "
                 "with --engine onnxruntime")
 
     def run_profile(self, remote_config: str, timeout_s: float) -> RunResult:

@@ -2,8 +2,7 @@
 slm_edge.device.jvm_app on the host and copied into the device's /system, so that `am instrument`
 runs the app's real ProfileLoop and TraceWriter for ONNX artifacts, as the phone would.
 
-ExecuTorch artifacts keep the Linux runner: there is no desktop ExecuTorch Java runtime (its Java
-classes live only in the executorch-android AAR, whose native code needs Android's libc).
+ExecuTorch artifacts keep the Linux runner (jvm_app.DESKTOP_ENGINES says why).
 """
 
 from __future__ import annotations
@@ -12,19 +11,18 @@ import json
 import shutil
 from pathlib import Path
 
+from slm_edge.device.jvm_app import DESKTOP_ENGINES, MAIN_CLASS, NO_DESKTOP_EXECUTORCH, build
 from slm_edge.errors import SlmEdgeError
 
 DEVICE_DIR = "/system/framework/slm-edge-app"  # where the sandboxed app finds the classes
 RUNTIME_FILE = "app_runtime.json"  # in the device's state folder: {"java", "classpath", "main"} or {"missing"}
-LINUX_RUNNER_NOTE = ("ExecuTorch artifact: the emulated device runs the Linux runner (slm_edge.runner), since there "
-                     "is no desktop ExecuTorch Java runtime")
+LINUX_RUNNER_NOTE = ("ExecuTorch artifact: the emulated device runs the Linux runner (slm_edge.runner), since "
+                     + NO_DESKTOP_EXECUTORCH)
 
 
 def install(root: Path, state: Path) -> dict:
     """Copy the app's compiled classes into the device folder and record how to start them; where
     java or Maven are missing, record why, so ONNX runs fall back to the Linux runner with that note."""
-    from slm_edge.device.jvm_app import MAIN_CLASS, build
-
     try:
         built = build()
     except SlmEdgeError as err:
@@ -49,7 +47,7 @@ def app_command(state: Path, runner_args: list[str]) -> tuple[list[str] | None, 
         trace_dir = runner_args[runner_args.index("--trace-dir") + 1]
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return None, None  # a config the runner itself will refuse with its own message
-    if engine != "onnxruntime":
+    if engine not in DESKTOP_ENGINES:
         return None, LINUX_RUNNER_NOTE if engine == "executorch" else f"{engine}: not an engine of the app"
     try:
         runtime = json.loads((state / RUNTIME_FILE).read_text())
