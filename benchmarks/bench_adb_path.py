@@ -24,8 +24,8 @@ def main() -> None:
 
     from slm_edge.device.adb import open_device
     from slm_edge.device.local import LocalDevice
-    from slm_edge.manifest import read_manifest
-    from slm_edge.profile import ProfileOptions, profile_artifact, push_artifact
+    from slm_edge.records.manifest import read_manifest
+    from slm_edge.workflows.profile import ProfileOptions, profile_artifact, push_artifact
     from slm_edge.testing.harness import AdbServer, EmulatedPhone, make_test_apk
 
     manifest = read_manifest(args.artifact)

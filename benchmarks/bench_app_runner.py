@@ -29,7 +29,7 @@ GOAL_DECODE_RATIO = 0.95
 
 def default_artifact() -> Path:
     from slm_edge.export import ExportRequest, export_model
-    from slm_edge.sources import resolve_source
+    from slm_edge.model.sources import resolve_source
 
     return export_model(resolve_source("smollm2-135m"), ExportRequest(backend="onnx", quant="int4", block_size=32),
                         None).folder
@@ -44,7 +44,7 @@ RUNNERS = ("app", "python (app's onnxruntime)", "python (venv's onnxruntime)")
 def profile_once(artifact: Path, runner: str, args, work: Path) -> dict:
     from slm_edge.device.jvm_app import python_onnxruntime_of_the_app
     from slm_edge.device.local import LocalDevice
-    from slm_edge.profile import ProfileOptions, profile_artifact
+    from slm_edge.workflows.profile import ProfileOptions, profile_artifact
 
     options = ProfileOptions(prompt_lengths=[args.prompt_tokens], decode_tokens=args.decode_tokens,
                              repeats=args.repeats, warmup=1, threads=[args.threads], engine="onnxruntime")

@@ -41,8 +41,8 @@ def main() -> None:
 
     from slm_edge.export import ExportRequest, export_model
     from slm_edge.progress import StageTimer
-    from slm_edge.runtime_et import EtLlm
-    from slm_edge.sources import resolve_source
+    from slm_edge.runtime.executorch_llm import EtLlm
+    from slm_edge.model.sources import resolve_source
 
     source = resolve_source(args.model)
     request = ExportRequest(quant=args.quant, group_size=args.group_size, embedding_quant=args.embedding_quant,

@@ -49,10 +49,10 @@ def main() -> None:
 
     import torch
 
-    from slm_edge.engines import load_engine
+    from slm_edge.runtime.engines import load_engine
     from slm_edge.export import ExportRequest, cache_key, choose_path, export_model
     from slm_edge.progress import StageTimer
-    from slm_edge.sources import resolve_source
+    from slm_edge.model.sources import resolve_source
 
     source = resolve_source(args.model)
     artifacts, exports = {}, {}

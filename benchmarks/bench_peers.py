@@ -100,7 +100,7 @@ def export_artifacts(source) -> dict:
 
 def run_slm_edge(artifact, engine: str, threads: int, args, work: Path) -> dict:
     from slm_edge.device.local import LocalDevice
-    from slm_edge.profile import ProfileOptions, profile_artifact
+    from slm_edge.workflows.profile import ProfileOptions, profile_artifact
 
     options = ProfileOptions(prompt_lengths=[args.prompt_tokens], decode_tokens=args.decode_tokens,
                              repeats=args.repeats, warmup=1, threads=[threads], engine=engine)
@@ -108,7 +108,7 @@ def run_slm_edge(artifact, engine: str, threads: int, args, work: Path) -> dict:
 
 
 def run_peer(engine: str, threads: int, args, work: Path) -> dict:
-    from slm_edge.trace import load_trace
+    from slm_edge.records.trace import load_trace
 
     work.mkdir(parents=True, exist_ok=True)
     done = subprocess.run([sys.executable, str(HERE / "peer_worker.py"), "--engine", engine, "--threads", str(threads),
@@ -133,9 +133,9 @@ def main() -> None:
     threads_list = [int(t) for t in args.threads.split(",")]
 
     ensure_llama_cpp()
-    from slm_edge.analysis import analyze
-    from slm_edge.memory_predict import kv_cache_bytes, parameter_count, per_token_weight_bytes
-    from slm_edge.sources import default_gguf_path, resolve_source
+    from slm_edge.analysis.run import analyze
+    from slm_edge.model.memory import kv_cache_bytes, parameter_count, per_token_weight_bytes
+    from slm_edge.model.sources import default_gguf_path, resolve_source
 
     source = resolve_source("smollm2-135m")
     artifacts = export_artifacts(source)
@@ -229,7 +229,7 @@ def main() -> None:
 
 
 def _machine() -> str:
-    from slm_edge.samplers import device_facts
+    from slm_edge.runner.samplers import device_facts
 
     facts = device_facts(emulated=True)
     return f"{facts.get('cpu')}, {facts.get('cores')} cores, {facts.get('ram_bytes', 0) / 2**30:.0f} GiB, {facts.get('os')}"

@@ -25,10 +25,10 @@ def main() -> None:
     parser.add_argument("--interval-ms", type=float, default=50.0)
     args = parser.parse_args()
 
-    from slm_edge.manifest import read_manifest
-    from slm_edge.runner import _one_run, prompt_for
-    from slm_edge.runtime_et import EtLlm
-    from slm_edge.samplers import Sampler
+    from slm_edge.records.manifest import read_manifest
+    from slm_edge.runner.loop import _one_run, prompt_for
+    from slm_edge.runtime.executorch_llm import EtLlm
+    from slm_edge.runner.samplers import Sampler
 
     manifest = read_manifest(args.artifact)
     llm = EtLlm(args.artifact / manifest["model_file"], threads=args.threads)

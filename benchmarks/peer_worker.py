@@ -35,10 +35,10 @@ def main() -> None:
     import torch
 
     from slm_edge import cache
-    from slm_edge.engines import StepLlm
-    from slm_edge.runner import TraceWriter, _one_run, prompt_for
-    from slm_edge.samplers import Sampler, read_status_memory
-    from slm_edge.sources import default_gguf_path, resolve_source
+    from slm_edge.runtime.step import StepLlm
+    from slm_edge.runner.loop import TraceWriter, _one_run, prompt_for
+    from slm_edge.runner.samplers import Sampler, read_status_memory
+    from slm_edge.model.sources import default_gguf_path, resolve_source
 
     source = resolve_source(args.model)
     if args.engine == "llama.cpp":

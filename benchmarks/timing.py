@@ -27,7 +27,7 @@ def use_fresh_artifact_cache() -> Path:
 def time_engine(llm, prompt: list[int], decode_tokens: int, repeats: int) -> dict:
     """Median prefill and decode tok/s over `repeats` runs (one extra warm-up run is dropped), timed
     by the runner's own prefill and decode loops, so benchmarks and profiles measure the same thing."""
-    from slm_edge.runner import decode, prefill
+    from slm_edge.runner.loop import decode, prefill
 
     prefill_s, decode_s = [], []
     for repeat in range(repeats + 1):

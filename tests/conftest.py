@@ -13,7 +13,7 @@ import hypothesis  # noqa: F401
 import pytest
 import torch
 
-from slm_edge.architecture_cards import load_card
+from slm_edge.model.cards import load_card
 
 # Tiny but structurally faithful: GQA, tied embeddings, the family's own extras stay as in the card.
 TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,

@@ -6,7 +6,7 @@
   ExecuTorchTextRunner and AndroidEngineFactory are left out: this project's Maven mirror does not
   serve the executorch-android AAR (the Gradle build in .github/workflows/android.yml compiles them);
 - the Robolectric suite (app/src/test/java) on Android 16's framework, offline: instrumentation
-  arguments -> session -> trace, the result keys and codes of slm_edge/device/android.py, the probes;
+  arguments -> session -> trace, the result keys and codes of slm_edge/contract.py, the probes;
 - the trace the instrumentation wrote read back by the host's schema and analysis.
 
 Maven runs offline when ~/.m2 holds everything, online otherwise; with neither it fails in one line.
@@ -24,10 +24,11 @@ from pathlib import Path
 
 import pytest
 
-from slm_edge.analysis import analyze
-from slm_edge.device import android, jvm_app
+from slm_edge.analysis.run import analyze
+from slm_edge import contract as android
+from slm_edge.device import jvm_app
 from slm_edge.errors import SlmEdgeError
-from slm_edge.trace import load_trace
+from slm_edge.records.trace import load_trace
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "android_app"
@@ -163,7 +164,7 @@ def test_the_instrumentations_trace_is_one_the_host_reads(check):
 
 
 def test_contract_names_the_instrumentation_uses_exist_on_the_host():
-    """The result keys the app sends (Contract.java) are the ones slm_edge/device/android.py names."""
+    """The result keys the app sends (Contract.java) are the ones slm_edge/contract.py names."""
     contract = (APP / "core" / "src" / "main" / "java" / "dev" / "slmedge" / "profiler" / "core" / "Contract.java").read_text()
     java = dict(re.findall(r'public static final String (\w+) = "([^"]*)";', contract))
     assert java["EXTRA_QUERY"] == "query" and java["QUERY_IDENTITY"] == java["RESULT_IDENTITY"] == "identity"

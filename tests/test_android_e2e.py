@@ -15,14 +15,14 @@ import pytest
 
 from slm_edge.device import adb as adb_module
 from slm_edge.device.adb import open_device
-from slm_edge.device.android import DEVICE_ROOT, PACKAGE, trace_dir
+from slm_edge.contract import DEVICE_ROOT, PACKAGE, trace_dir
 from slm_edge.errors import SlmEdgeError
 from slm_edge.export import ExportRequest, export_model
-from slm_edge.profile import ProfileOptions, profile_artifact
+from slm_edge.workflows.profile import ProfileOptions, profile_artifact
 from slm_edge.progress import StageTimer
-from slm_edge.sources import resolve_source
+from slm_edge.model.sources import resolve_source
 from slm_edge.testing.harness import TEST_APK_RUNTIMES, make_test_apk
-from slm_edge.trace import load_trace
+from slm_edge.records.trace import load_trace
 
 QUICK = ["--prompt-lengths", "8,16", "--decode-tokens", "8", "--repeats", "2", "--warmup", "1", "--threads", "1"]
 

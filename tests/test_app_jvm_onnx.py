@@ -1,7 +1,7 @@
 """The phone's ONNX code for real: the app's OrtEngine (android_app/onnx) and core (android_app/core),
 built by Maven (android_app/jvm/pom.xml) against com.microsoft.onnxruntime:onnxruntime (the same
 ai.onnxruntime Java API as onnxruntime-android), run on this machine's JVM on real artifacts and
-compared with the Python loop (slm_edge.runtime_ort.OrtLlm): the same greedy tokens, the logits
+compared with the Python loop (slm_edge.runtime.onnx_llm.OrtLlm): the same greedy tokens, the logits
 within float rounding, both KV-cache paths (shared max-length buffer, present fed back as past)."""
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import pytest
 from slm_edge.device import jvm_app
 from slm_edge.errors import SlmEdgeError
 from slm_edge.export import ExportRequest, export_model
-from slm_edge.profile import ProfileOptions, build_config
+from slm_edge.workflows.profile import ProfileOptions, build_config
 from slm_edge.progress import StageTimer
-from slm_edge.sources import resolve_source
-from slm_edge.trace import load_trace
+from slm_edge.model.sources import resolve_source
+from slm_edge.records.trace import load_trace
 
 pytestmark = pytest.mark.skipif(shutil.which("java") is None or shutil.which("mvn") is None,
                                 reason="needs java and mvn (tools/setup.sh installs openjdk-17-jdk-headless and maven)")
@@ -66,7 +66,7 @@ import json, sys
 from pathlib import Path
 import numpy as np
 import onnxruntime
-from slm_edge.runtime_ort import OrtLlm
+from slm_edge.runtime.onnx_llm import OrtLlm
 folder, out, threads, steps, prompt = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:]
 manifest = json.loads((folder / "manifest.json").read_text())
 tokens, logits = OrtLlm(folder, manifest, threads=threads).greedy([int(t) for t in prompt], steps)
@@ -102,7 +102,7 @@ def _python_greedy(folder: Path, prompt: list[int], out: Path, onnxruntime_versi
 
 def _python_greedy_here(folder: Path, prompt: list[int]) -> tuple[list[int], np.ndarray]:
     """The venv's own onnxruntime, in this process."""
-    from slm_edge.runtime_ort import OrtLlm
+    from slm_edge.runtime.onnx_llm import OrtLlm
 
     manifest = json.loads((folder / "manifest.json").read_text())
     tokens, logits = OrtLlm(folder, manifest, threads=THREADS).greedy(prompt, STEPS)

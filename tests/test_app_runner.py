@@ -12,10 +12,10 @@ import onnx
 import pytest
 
 from slm_edge.export import ExportRequest, export_model
-from slm_edge.program_format import app_cannot_read
+from slm_edge.records.program_format import app_cannot_read
 from slm_edge.progress import StageTimer
-from slm_edge.sources import resolve_source
-from slm_edge.trace import load_trace
+from slm_edge.model.sources import resolve_source
+from slm_edge.records.trace import load_trace
 
 QUICK = ["--prompt-lengths", "8,16", "--decode-tokens", "8", "--repeats", "2", "--warmup", "1", "--threads", "1"]
 

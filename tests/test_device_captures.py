@@ -14,7 +14,7 @@ import pytest
 from adbutils import ShellReturn
 
 from slm_edge.device.adb import AdbDevice, _field, _parse_getprop
-from slm_edge.device.android import PACKAGE
+from slm_edge.contract import PACKAGE
 from slm_edge.device.instrument import InstrumentParser
 
 CAPTURES = Path(__file__).parent / "fixtures" / "android"

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from slm_edge.cli import main
-from slm_edge.device.android import APP_FILES, MIN_APP_VERSION_CODE, PACKAGE, trace_dir
-from slm_edge.device.app import check_abi, check_installed, read_apk
+from slm_edge.contract import APP_FILES, MIN_APP_VERSION_CODE, PACKAGE, trace_dir
+from slm_edge.device.apk import check_abi, check_installed, read_apk
 from slm_edge.device.instrument import InstrumentParser
 from slm_edge.device.lock import device_lock
 from slm_edge.device.safe_paths import check_device_path, local_path_for, safe_name

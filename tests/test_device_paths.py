@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from slm_edge.device.adb import open_device
-from slm_edge.device.android import PACKAGE, trace_dir
+from slm_edge.contract import PACKAGE, trace_dir
 from slm_edge.device.safe_paths import check_device_path
 from slm_edge.errors import SlmEdgeError
 from slm_edge.testing.harness import EmulatedPhone

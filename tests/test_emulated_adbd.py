@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from slm_edge.device import android
+from slm_edge import contract as android
 from slm_edge.testing.harness import adb_server, emulated_phone, make_test_apk  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not (Path("/usr/bin/adb").exists() and Path("/usr/bin/bwrap").exists()),

@@ -100,7 +100,7 @@ def test_too_small_a_disk_is_refused_before_any_work(tiny_llama, tmp_path, monke
     from slm_edge.errors import SlmEdgeError
     from slm_edge.export import ExportRequest, export_model
     from slm_edge.progress import StageTimer
-    from slm_edge.sources import resolve_source
+    from slm_edge.model.sources import resolve_source
 
     monkeypatch.setattr(export_module.shutil, "disk_usage", lambda p: SimpleNamespace(total=10**6, used=10**6, free=1024))
     with pytest.raises(SlmEdgeError, match="not enough disk space"):
@@ -115,7 +115,7 @@ def test_failed_export_leaves_no_artifact(tiny_llama, tmp_path, monkeypatch):
     from slm_edge import cache
     from slm_edge.export import ExportRequest, export_model
     from slm_edge.progress import StageTimer
-    from slm_edge.sources import resolve_source
+    from slm_edge.model.sources import resolve_source
 
     def broken(*args, **kwargs):
         raise RuntimeError("lowering crashed")

@@ -10,11 +10,11 @@ import torch
 
 from slm_edge import cache
 from slm_edge.export import ExportRequest, export_model
-from slm_edge.manifest import check_files, read_manifest
+from slm_edge.records.manifest import check_files, read_manifest
 from slm_edge.progress import StageTimer
-from slm_edge.runtime_et import EtLlm
-from slm_edge.sources import resolve_source
-from slm_edge.verify import verify_artifact
+from slm_edge.runtime.executorch_llm import EtLlm
+from slm_edge.model.sources import resolve_source
+from slm_edge.analysis.verify import verify_artifact
 
 
 def _export(folder, tmp_path, **request):

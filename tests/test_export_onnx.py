@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from slm_edge.engines import load_engine
+from slm_edge.runtime.engines import load_engine
 from slm_edge.errors import SlmEdgeError
 from slm_edge.export import ExportRequest, choose_path, export_model
-from slm_edge.manifest import check_files
+from slm_edge.records.manifest import check_files
 from slm_edge.progress import StageTimer
-from slm_edge.sources import resolve_source
-from slm_edge.verify import verify_artifact
+from slm_edge.model.sources import resolve_source
+from slm_edge.analysis.verify import verify_artifact
 from test_cli import run_cli
 
 

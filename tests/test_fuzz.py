@@ -11,13 +11,13 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from slm_edge.analysis import analyze
+from slm_edge.analysis.run import analyze
 from slm_edge.errors import SlmEdgeError
-from slm_edge.manifest import read_manifest
-from slm_edge.recipes import load_recipe
-from slm_edge.recommend import parse_size
-from slm_edge.sweep import load_spec
-from slm_edge.trace import load_config, load_trace
+from slm_edge.records.manifest import read_manifest
+from slm_edge.model.recipes import load_recipe
+from slm_edge.analysis.recommend import parse_size
+from slm_edge.workflows.sweep import load_spec
+from slm_edge.records.trace import load_config, load_trace
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -27,7 +27,7 @@ documents = st.recursive(scalars, lambda children: st.lists(children, max_size=4
 
 
 def _keys_of(name: str) -> list[str]:
-    from slm_edge.trace import schema
+    from slm_edge.records.trace import schema
 
     return list(schema(name)["properties"])
 

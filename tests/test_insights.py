@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from slm_edge.memory_predict import predict_run_memory
+from slm_edge.model.memory import predict_run_memory
 
 from slm_edge.device.local import LocalDevice
 from slm_edge.errors import SlmEdgeError
 from slm_edge.export import ExportRequest, export_model
-from slm_edge.profile import ProfileOptions, profile_artifact
+from slm_edge.workflows.profile import ProfileOptions, profile_artifact
 from slm_edge.progress import StageTimer
-from slm_edge.recommend import parse_size, recommend
-from slm_edge.sources import resolve_source
-from slm_edge.verify import verify_artifact
+from slm_edge.analysis.recommend import parse_size, recommend
+from slm_edge.model.sources import resolve_source
+from slm_edge.analysis.verify import verify_artifact
 from test_cli import run_cli
 
 
@@ -166,7 +166,7 @@ def test_executorch_ops_from_etdump_and_etrecord(et_artifact, tmp_path):
 
 def test_executorch_ops_needs_the_etrecord(et_artifact, tmp_path):
     """An artifact exported before ETRecords (no etrecord.bin): one clear line, the timed runs kept."""
-    from slm_edge.manifest import write_manifest
+    from slm_edge.export.manifest import write_manifest
 
     old = tmp_path / "old-artifact"
     old.mkdir()

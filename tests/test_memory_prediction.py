@@ -15,10 +15,10 @@ import pytest
 
 from slm_edge.device.local import LocalDevice
 from slm_edge.export import ExportRequest, export_model
-from slm_edge.memory_predict import predict_run_memory
-from slm_edge.profile import ProfileOptions, profile_artifact
+from slm_edge.model.memory import predict_run_memory
+from slm_edge.workflows.profile import ProfileOptions, profile_artifact
 from slm_edge.progress import StageTimer
-from slm_edge.sources import resolve_source
+from slm_edge.model.sources import resolve_source
 
 # A tiny model's RSS growth is almost all onnxruntime's session (~15 MiB here), and that constant
 # was measured on the 30-layer default (28 MiB): the bound is absolute. The 10% goal is checked on

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from slm_edge.analysis import cv, percentile, summarize
+from slm_edge.analysis.run import cv, percentile, summarize
 from slm_edge.errors import SlmEdgeError
 from slm_edge.export import ExportRequest, export_model
 from slm_edge.progress import StageTimer
-from slm_edge.sources import resolve_source
-from slm_edge.trace import load_trace, validate_trace
+from slm_edge.model.sources import resolve_source
+from slm_edge.records.trace import load_trace, validate_trace
 
 from conftest import save_tiny_model
 
@@ -84,9 +84,9 @@ def test_profile_emulated_end_to_end(artifact, tmp_path):
 def test_step_timings_agree_with_an_outside_clock(heavier_artifact):
     """The runner's prefill time and the sum of its decode step times agree with CLOCK_MONOTONIC_RAW
     read around the same calls (within 2%)."""
-    from slm_edge.manifest import read_manifest
-    from slm_edge.runner import decode, prefill, prompt_for
-    from slm_edge.runtime_et import EtLlm
+    from slm_edge.records.manifest import read_manifest
+    from slm_edge.runner.loop import decode, prefill, prompt_for
+    from slm_edge.runtime.executorch_llm import EtLlm
 
     manifest = read_manifest(heavier_artifact)
     llm = EtLlm(heavier_artifact / "model.pte", threads=1)
@@ -108,8 +108,8 @@ def test_step_timings_agree_with_an_outside_clock(heavier_artifact):
 def test_peak_rss_agrees_with_the_operating_system(artifact, tmp_path):
     """The trace's peak VmHWM matches the kernel's ru_maxrss for the runner process (±5%)."""
     from slm_edge import cache
-    from slm_edge.manifest import read_manifest
-    from slm_edge.profile import ProfileOptions, build_config
+    from slm_edge.records.manifest import read_manifest
+    from slm_edge.workflows.profile import ProfileOptions, build_config
 
     manifest = read_manifest(artifact)
     config = build_config(manifest, cache.sha256_file(artifact / "manifest.json"), str(artifact),
@@ -121,7 +121,7 @@ def test_peak_rss_agrees_with_the_operating_system(artifact, tmp_path):
     # interpreter's teardown is no part of the run and, with PyPI's CUDA build of torch, allocates
     # ~124 MiB (measured: `import torch` alone, VmHWM 501 MiB at the end, ru_maxrss 625 MiB).
     runner = ("import os, sys\n"
-              "from slm_edge.runner import main\n"
+              "from slm_edge.runner.loop import main\n"
               "code = main(sys.argv[1:])\n"
               "sys.stdout.flush(); sys.stderr.flush()\n"
               "os._exit(code)\n")
@@ -142,7 +142,7 @@ def test_peak_rss_agrees_with_the_operating_system(artifact, tmp_path):
 
 def test_memory_sampling_costs_under_one_percent():
     """One sample (a /proc/self/status read) every 10 ms must cost < 1% of the time it covers."""
-    from slm_edge.samplers import read_status_memory
+    from slm_edge.runner.samplers import read_status_memory
 
     n = 2000
     start = time.perf_counter()
@@ -240,7 +240,7 @@ def artifact_with_tokenizer(tmp_path_factory) -> Path:
     """A tiny model with SmolLM2's vocabulary and the embedded default's real tokenizer files."""
     import shutil
 
-    from slm_edge.manifest import TOKENIZER_FILES
+    from slm_edge.records.manifest import TOKENIZER_FILES
 
     default = resolve_source("smollm2-135m")  # converts the embedded GGUF once per cache
     folder = save_tiny_model(tmp_path_factory.mktemp("tiny-tok"), "smollm2-135m", vocab_size=49152)
@@ -280,7 +280,7 @@ LLM_RUNNER_CASES = [(16, 12, 128, 28), (1, 1, 128, 2), (100, 28, 128, 128), (120
 
 @pytest.mark.parametrize("prompt_length,decode_tokens,max_seq_len,seq_len", LLM_RUNNER_CASES)
 def test_llm_runner_generation_config_is_the_apps(prompt_length, decode_tokens, max_seq_len, seq_len):
-    from slm_edge.runner import llm_runner_generation_config
+    from slm_edge.runner.loop import llm_runner_generation_config
 
     config = llm_runner_generation_config(prompt_length, decode_tokens, max_seq_len)
     # LlmModule.generate passes seq_len only (its JNI never sets max_new_tokens): the same here

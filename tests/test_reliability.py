@@ -15,11 +15,11 @@ import pytest
 
 from slm_edge.errors import SlmEdgeError
 from slm_edge.export import ExportRequest, export_model
-from slm_edge.manifest import MANIFEST, read_manifest
-from slm_edge.profile import ProfileOptions, build_config
+from slm_edge.records.manifest import MANIFEST, read_manifest
+from slm_edge.workflows.profile import ProfileOptions, build_config
 from slm_edge.progress import StageTimer
-from slm_edge.sources import resolve_source
-from slm_edge.trace import TRACE_SCHEMA_VERSION, load_trace, validate_trace
+from slm_edge.model.sources import resolve_source
+from slm_edge.records.trace import TRACE_SCHEMA_VERSION, load_trace, validate_trace
 
 from conftest import read_json
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from slm_edge.device.adb import open_device
-from slm_edge.device.android import DEVICE_ROOT, PACKAGE
+from slm_edge.contract import DEVICE_ROOT, PACKAGE
 from slm_edge.testing.harness import EmulatedPhone, make_test_apk
 
 pytestmark = pytest.mark.skipif(not (Path("/usr/bin/adb").exists() and Path("/usr/bin/bwrap").exists()),

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from slm_edge.architecture_cards import card_names, load_card
+from slm_edge.model.cards import card_names, load_card
 from slm_edge.errors import SlmEdgeError
 from slm_edge.export import ExportRequest, choose_path, validate
-from slm_edge.recipes import load_recipe
-from slm_edge.sources import resolve_source
+from slm_edge.model.recipes import load_recipe
+from slm_edge.model.sources import resolve_source
 
 RECIPES = sorted((Path(__file__).parent.parent / "export_recipes").glob("*.yaml"))
 REQUIRED_CARDS = {"smollm2-135m", "smollm2-360m", "smollm2-1.7b", "qwen2.5-0.5b", "qwen2.5-1.5b",

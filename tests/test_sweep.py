@@ -7,7 +7,7 @@ import json
 import pytest
 
 from slm_edge.errors import SlmEdgeError
-from slm_edge.sweep import load_spec
+from slm_edge.workflows.sweep import load_spec
 from test_cli import run_cli
 
 
@@ -108,7 +108,7 @@ def synthetic_trace(model: str, params: int, backend: str, scheme: str, *, decod
                     prefill_ms: float, peak_mib: float, quality: float | None) -> dict:
     """A schema-valid trace with the given figures: one measured run per thread count, prompt 32,
     four decode steps at 1e6/decode_tok_s µs each (prefill time grows a little with fewer threads)."""
-    from slm_edge.trace import validate_trace
+    from slm_edge.records.trace import validate_trace
 
     baseline = 100 * MIB
     threads = sorted(decode_tok_s)
@@ -137,7 +137,7 @@ def synthetic_trace(model: str, params: int, backend: str, scheme: str, *, decod
 
 
 def sweep_of(cells: dict[str, dict]) -> tuple[dict, dict]:
-    from slm_edge.analysis import analyze
+    from slm_edge.analysis.run import analyze
 
     traces = {name: synthetic_trace(**cell) for name, cell in cells.items()}
     return {name: analyze(trace) for name, trace in traces.items()}, traces
@@ -159,7 +159,7 @@ CELLS = {
 
 
 def test_pareto_front_on_known_cells():
-    from slm_edge.sweep import cell_points, pareto_front
+    from slm_edge.analysis.compare import cell_points, pareto_front
 
     runs, traces = sweep_of(CELLS)
     points = cell_points(runs, traces)
@@ -182,7 +182,7 @@ def test_pareto_front_on_known_cells():
 
 
 def test_threads_scaling_only_with_several_thread_counts():
-    from slm_edge.sweep import threads_scaling
+    from slm_edge.analysis.compare import threads_scaling
 
     runs, _ = sweep_of(CELLS)
     scaling = threads_scaling(runs)

@@ -17,7 +17,7 @@ import sys
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from slm_edge.architecture_cards import load_card
+from slm_edge.model.cards import load_card
 
 config = dict(load_card("smollm2-135m").config)
 config.update(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,

@@ -23,9 +23,9 @@ from adbutils.errors import AdbError
 
 from slm_edge import cache
 from slm_edge.device import Device, RunResult
-from slm_edge.device.android import (APP_FILES, DEVICE_ROOT, EXTRA_CONFIG, EXTRA_QUERY, EXTRA_RUN_ID, INSTRUMENTATION,
+from slm_edge.contract import (APP_FILES, DEVICE_ROOT, EXTRA_CONFIG, EXTRA_QUERY, EXTRA_RUN_ID, INSTRUMENTATION,
                                      MIN_IDENTITY_VERSION_CODE, MIN_SDK, PACKAGE, QUERY_IDENTITY, trace_dir)
-from slm_edge.device.app import check_abi, check_app_runs, check_installed, read_apk
+from slm_edge.device.apk import check_abi, check_app_runs, check_installed, read_apk
 from slm_edge.device.instrument import InstrumentParser
 from slm_edge.device.safe_paths import check_device_path, local_path_for, trusted_root
 from slm_edge.errors import SlmEdgeError

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from slm_edge import cache
 from slm_edge.device import Device, RunResult
 from slm_edge.errors import SlmEdgeError
-from slm_edge.samplers import device_facts
+from slm_edge.runner.samplers import device_facts
 
 
 RUNNERS = ("python", "app")

@@ -15,13 +15,15 @@ from pathlib import Path
 
 from slm_edge import __version__, cache
 from slm_edge.errors import SlmEdgeError
-from slm_edge.export.hf_to_meta import fast_path_blocker
-from slm_edge.manifest import MANIFEST, TOKENIZER_FILES, architecture_facts, library_versions, read_manifest, write_manifest
-from slm_edge.memory_predict import parameter_count, predict_memory, predict_weight_bytes
-from slm_edge.program_format import pte_program_facts
+from slm_edge.export.executorch.hf_to_meta import fast_path_blocker
+from slm_edge.export.manifest import write_manifest
+from slm_edge.model.architecture import architecture_facts
+from slm_edge.records.manifest import MANIFEST, TOKENIZER_FILES, library_versions, read_manifest
+from slm_edge.model.memory import parameter_count, predict_memory, predict_weight_bytes
+from slm_edge.records.program_format import pte_program_facts
 from slm_edge.progress import StageTimer
-from slm_edge.quant import EMBEDDING_QUANT, check_group_size, check_onnx_options, scheme_for
-from slm_edge.sources import ModelSource
+from slm_edge.model.quant import EMBEDDING_QUANT, check_group_size, check_onnx_options, scheme_for
+from slm_edge.model.sources import ModelSource
 
 PATH_CHOICES = ("auto", "fast", "generic")
 MIN_SEQ_LEN = 8
@@ -69,7 +71,7 @@ def choose_path(config: dict, requested: str, backend: str = "executorch") -> tu
 def _onnx_fast_path(config: dict, requested: str) -> tuple[str | None, str, str]:
     """What keeps onnxruntime-genai's builder from this model (None: nothing), and why it fits; refuses a
     model neither ONNX path can export when the generic one would be taken."""
-    from slm_edge.export.onnx_builder import BUILDER_ARCHITECTURES, builder_blocker, causal_lm_architecture
+    from slm_edge.export.onnx.builder import BUILDER_ARCHITECTURES, builder_blocker, causal_lm_architecture
 
     architecture = causal_lm_architecture(config)
     if architecture is None:
@@ -80,7 +82,7 @@ def _onnx_fast_path(config: dict, requested: str) -> tuple[str | None, str, str]
         )
     blocker = builder_blocker(config)
     if requested != "fast" and (blocker is not None or requested == "generic"):
-        from slm_edge.export.onnx_generic import generic_blocker
+        from slm_edge.export.onnx.generic import generic_blocker
 
         generic = generic_blocker(config)
         if generic is not None:
@@ -257,17 +259,17 @@ def _build_executorch(source: ModelSource, model, request: ExportRequest, path: 
 
 def _build_onnx(source: ModelSource, model, request: ExportRequest, path: str, staging: Path,
                 timer: StageTimer) -> dict:
-    from slm_edge.onnx_graph import describe_graph
+    from slm_edge.export.onnx.graph import describe_graph
 
     options = dict(scheme=request.quant, block_size=request.block_size, accuracy_level=request.accuracy_level)
     if path == "fast":
-        from slm_edge.export.onnx_builder import export_builder
+        from slm_edge.export.onnx.builder import export_builder
 
         model_file = export_builder(source, model, max_seq_len=request.max_seq_len, staging=staging, timer=timer,
                                     **options).model_file
         engines = ["onnxruntime", "onnxruntime-genai"]
     else:
-        from slm_edge.export.onnx_generic import export_generic
+        from slm_edge.export.onnx.generic import export_generic
 
         model_file = export_generic(model, source.config, staging=staging, timer=timer, **options)
         engines = ["onnxruntime"]
@@ -313,20 +315,20 @@ def _build_onnx(source: ModelSource, model, request: ExportRequest, path: str, s
 
 def _exporter(path: str):
     if path == "fast":
-        from slm_edge.export.et_fast import export_fast
+        from slm_edge.export.executorch.fast import export_fast
 
         return export_fast
-    from slm_edge.export.et_generic import export_generic
+    from slm_edge.export.executorch.generic import export_generic
 
     return export_generic
 
 
 def _path_name(backend: str, path: str) -> str:
     if backend == "onnx":
-        from slm_edge.export import onnx_builder, onnx_generic
+        from slm_edge.export.onnx import builder as onnx_builder, generic as onnx_generic
 
         return onnx_builder.PATH_NAME if path == "fast" else onnx_generic.PATH_NAME
-    from slm_edge.export import et_fast, et_generic
+    from slm_edge.export.executorch import fast as et_fast, generic as et_generic
 
     return et_fast.PATH_NAME if path == "fast" else et_generic.PATH_NAME
 

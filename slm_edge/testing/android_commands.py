@@ -19,7 +19,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from slm_edge.device import android
+from slm_edge import contract as android
 from slm_edge.testing.app_process import (RESULT_PREFIX, children, is_alive, kill_app_processes, running_app,
                                           write_app)
 from slm_edge.testing.device_folder import append_log, used_bytes

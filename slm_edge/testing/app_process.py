@@ -18,7 +18,7 @@ import sys
 import threading
 from pathlib import Path
 
-from slm_edge.device.android import STATUS_PREFIX
+from slm_edge.contract import STATUS_PREFIX
 from slm_edge.testing import app_runtime
 from slm_edge.testing.device_folder import append_log
 from slm_edge.testing.faults import take_fault

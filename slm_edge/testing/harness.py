@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from slm_edge.device import android
+from slm_edge import contract as android
 from slm_edge.device.jvm_app import app_version
 from slm_edge.testing.adbd import EmulatedAdbd
 from slm_edge.testing.device_folder import DeviceFolder

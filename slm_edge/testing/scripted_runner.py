@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from slm_edge.device.android import STATUS_PREFIX
+from slm_edge.contract import STATUS_PREFIX
 
 
 def status(**fields) -> None:

@@ -12,7 +12,7 @@ import org.pytorch.executorch.Tensor;
 /**
  * An LLM .pte on ExecuTorch's Module: input 0 is tokens [1, n], input 1 the start position [1]
  * (executorch's fast path, custom SDPA with the KV cache inside the program) or one cache position
- * per token [n] (transformers' exportable wrapper), as slm_edge/runtime_et.py feeds them.
+ * per token [n] (transformers' exportable wrapper), as slm_edge/runtime/executorch_llm.py feeds them.
  */
 final class ExecuTorchEngine implements Engine {
     private Module module;

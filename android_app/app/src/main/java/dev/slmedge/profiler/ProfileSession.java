@@ -16,7 +16,7 @@ import java.io.IOException;
  * by the instrumentation (scripted runs) and the activity (manual runs).
  */
 final class ProfileSession {
-    /** The result block and code, as slm_edge/device/android.py describes them. */
+    /** The result block and code, as slm_edge/contract.py describes them. */
     record Result(int code, Bundle bundle) {}
 
     /**
@@ -62,7 +62,7 @@ final class ProfileSession {
         }
         try {
             // The path as the app's own mount namespace resolves it (/storage/emulated/<user>/...
-            // on a phone): the host canonicalises its side and compares (slm_edge/device/android.py).
+            // on a phone): the host canonicalises its side and compares (slm_edge/contract.py).
             externalFiles = externalFiles.getCanonicalFile();
         } catch (IOException e) {
             return failed("cannot resolve the app's external files folder " + externalFiles + ": " + e.getMessage());

@@ -43,7 +43,7 @@ import org.robolectric.annotation.Config;
 
 /**
  * The instrumentation as `am instrument -w -r -e ...` drives it: arguments in, status blocks and
- * one result out (keys and codes of Contract / slm_edge/device/android.py), with a real ProfileLoop
+ * one result out (keys and codes of Contract / slm_edge/contract.py), with a real ProfileLoop
  * on core's TinyEngine so the trace it reports is a real one.
  */
 @RunWith(RobolectricTestRunner.class)

@@ -6,9 +6,9 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * The names the host and the app must agree on: a mirror of slm_edge/device/android.py
+ * The names the host and the app must agree on: a mirror of slm_edge/contract.py
  * (tests/test_android_core.py compares the two) plus the trace and config versions of
- * slm_edge/trace.py.
+ * slm_edge/records/trace.py.
  */
 public final class Contract {
     public static final String PACKAGE = "dev.slmedge.profiler";
@@ -32,6 +32,11 @@ public final class Contract {
     public static final int MIN_APP_VERSION_CODE = 2; // the first app that answers the identity query
 
     public static final String STATUS_PREFIX = "slm-edge-status";
+
+    /** Files of an artifact folder and a run folder. */
+    public static final String MANIFEST = "manifest.json";
+    public static final String RUN_CONFIG_FILE = "run_config.json";
+    public static final String TRACE_FILE = "trace.json";
 
     public static final int TRACE_SCHEMA_VERSION = 1;
     public static final int CONFIG_SCHEMA_VERSION = 1;

@@ -65,7 +65,7 @@ final class LlmRunnerRuns {
 
     /**
      * The one sequence length both runners give TextLLMRunner for a config, so one config means one
-     * run (slm_edge/runner.py's llm_runner_seq_len is the same rule; the tests share their cases).
+     * run (slm_edge/runner/loop.py's llm_runner_seq_len is the same rule; the tests share their cases).
      * LlmModule.generate can pass only seqLen: its JNI builds GenerationConfig{echo, seq_len,
      * temperature, num_bos, num_eos} and LlmGenerationConfig.maxNewTokens never reaches it
      * (executorch extension/android/jni/jni_layer_llama.cpp, LlmModule.kt). With max_new_tokens

@@ -18,7 +18,7 @@ import java.util.Set;
 
 /**
  * onnxruntime's profile (Chrome-trace JSON) → kernel time per op category, prefill and decode apart:
- * the same grouping as slm_edge/op_breakdown.py. On the phone there is no ONNX parser, so a node's
+ * the same grouping as slm_edge/runner/ops.py. On the phone there is no ONNX parser, so a node's
  * module path is its name (the builder names nodes by module path, e.g. /model/layers.0/attn/...).
  */
 public final class OrtProfileSummary {

@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The profiling run, as slm_edge/runner.py does it on Linux: for each thread count load the model;
+ * The profiling run, as slm_edge/runner/loop.py does it on Linux: for each thread count load the model;
  * for each prompt length, warm-up then measured repeats of one prefill of N tokens followed by
  * one-token greedy decode steps, each timed with System.nanoTime. Memory is sampled on a thread and
  * at every phase boundary; the trace is rewritten after every repeat. Any failure, even an
@@ -219,7 +219,7 @@ public final class ProfileLoop {
         private Manifests() {}
 
         static JsonObject read(File artifactDir, String expectedSha256) throws Exception {
-            File file = new File(artifactDir, "manifest.json");
+            File file = new File(artifactDir, Contract.MANIFEST);
             if (!file.isFile()) {
                 throw new ProfileException("artifact folder " + artifactDir + " has no manifest.json (was it pushed?)");
             }

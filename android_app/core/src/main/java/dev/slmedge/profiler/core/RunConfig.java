@@ -16,7 +16,7 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * The run config (slm_edge/schemas/run_config.schema.json), checked field by field so a bad config
+ * The run config (slm_edge/records/schemas/run_config.schema.json), checked field by field so a bad config
  * fails with one line naming the field rather than somewhere inside the loop.
  */
 public final class RunConfig {
@@ -99,7 +99,7 @@ public final class RunConfig {
         memorySampling = f.bool("memory_sampling", true);
         ops = f.bool("ops", false);
         seed = f.integer("seed", Integer.MIN_VALUE, Integer.MAX_VALUE, 0);
-        String file = f.has("trace_file") ? f.string("trace_file") : "trace.json";
+        String file = f.has("trace_file") ? f.string("trace_file") : Contract.TRACE_FILE;
         if (file.contains("/") || file.equals("..") || file.equals(".")) {
             throw f.error("trace_file", "must be a plain file name");
         }

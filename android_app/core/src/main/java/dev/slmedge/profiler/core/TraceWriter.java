@@ -18,7 +18,7 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * The trace (slm_edge/schemas/trace.schema.json), the same fields the Linux runner writes. It is
+ * The trace (slm_edge/records/schemas/trace.schema.json), the same fields the Linux runner writes. It is
  * rewritten whole after every repeat through a temporary file and a rename, so a kill at any
  * moment leaves either the previous complete file or the new one, never half of one.
  */

@@ -24,7 +24,7 @@ import java.util.Map;
 
 /**
  * An ONNX artifact on onnxruntime's Java API with our own KV-cache loop, driven by the manifest's
- * runtime.io as slm_edge/runtime_ort.py (OrtLlm) does it. Pure Java: the same class runs in the app
+ * runtime.io as slm_edge/runtime/onnx_llm.py (OrtLlm) does it. Pure Java: the same class runs in the app
  * (onnxruntime-android) and on a desktop JVM (com.microsoft.onnxruntime:onnxruntime).
  *
  * <p>Two ways to carry the cache, chosen by the manifest's kv_cache.share_buffer:

@@ -1,0 +1,101 @@
+"""Comparisons across runs: what quantization buys per phase, the survey-style cell points, the
+Pareto front and thread scaling (inputs of the combined report)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from slm_edge.analysis.run import analyze
+from slm_edge.records.trace import load_trace
+
+
+def quantization_effect(run_dirs: list[Path]) -> list[dict]:
+    """The survey's Fig. 8 question for each model and backend: what each scheme buys over fp32 in
+    prefill and in decode (ratios of tok/s at the same prompt length and threads), and in memory."""
+    by_key: dict[tuple, dict[str, dict]] = {}
+    for run_dir in run_dirs:
+        trace = load_trace(Path(run_dir) / "trace.json")
+        artifact = trace.get("host", {}).get("artifact") or {}
+        analysis = analyze(trace)
+        for row in analysis["rows"]:
+            key = (artifact.get("name"), artifact.get("backend"), row["threads"], row["prompt_length"])
+            by_key.setdefault(key, {})[artifact.get("scheme")] = {
+                "prefill": row["prefill_tok_s"]["median"], "decode": (row["decode_tok_s"] or {}).get("median"),
+                "memory": analysis["peak_increase_bytes"]}
+    table = []
+    for (model, backend, threads, prompt), schemes in sorted(by_key.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        base = schemes.get("fp32")
+        if not base:
+            continue
+        for scheme, figures in sorted(schemes.items()):
+            if scheme == "fp32":
+                continue
+            table.append({"model": model, "backend": backend, "threads": threads, "prompt_length": prompt,
+                          "scheme": scheme, "prefill_speedup": figures["prefill"] / base["prefill"],
+                          "decode_speedup": (figures["decode"] / base["decode"]) if figures["decode"] and base["decode"] else None,
+                          "memory_ratio": figures["memory"] / base["memory"] if base["memory"] else None})
+    return table
+
+
+QUALITY_KEYS = ("teacher_forced_top1_agreement", "greedy_agreement")  # verify's figures, first found wins
+
+
+def cell_points(runs: dict[str, dict], traces: dict[str, dict]) -> list[dict]:
+    """One point per profiled cell that knows its artifact: figures at the cell's longest prompt and
+    its fastest thread count (by median decode tok/s), beside what the artifact is."""
+    points = []
+    for name, analysis in runs.items():
+        artifact = traces.get(name, {}).get("host", {}).get("artifact")
+        rows = [r for r in analysis["rows"] if r["decode_tok_s"]]
+        if not artifact or not rows:
+            continue
+        longest = max(r["prompt_length"] for r in rows)
+        best = max((r for r in rows if r["prompt_length"] == longest), key=lambda r: r["decode_tok_s"]["median"])
+        verify = artifact.get("verify") or {}
+        quality_key = next((k for k in QUALITY_KEYS if verify.get(k) is not None), None)
+        points.append({
+            "cell": name, "model": artifact.get("name"), "backend": artifact.get("backend"),
+            "scheme": artifact.get("scheme"), "parameters": artifact.get("parameters"),
+            "threads": best["threads"], "prompt_length": longest,
+            "prefill_ms": best["prefill_ms"]["median"], "prefill_tok_s": best["prefill_tok_s"]["median"],
+            "decode_tok_s": best["decode_tok_s"]["median"], "peak_memory_bytes": analysis["peak_increase_bytes"],
+            "quality": verify.get(quality_key) if quality_key else None, "quality_metric": quality_key,
+        })
+    return points
+
+
+def pareto_front(points: list[dict]) -> tuple[list[bool], list[str]]:
+    """Which points no other point dominates (at least as fast in decode, as small in peak memory and,
+    when every point has it, as good in quality; better in one). Returns the flags and the
+    objectives used: quality joins only when every cell was verified, so an unverified cell is never
+    judged on a figure it lacks."""
+    objectives = ["decode_tok_s", "peak_memory_bytes"]
+    if points and all(p.get("quality") is not None for p in points):
+        objectives.append("quality")
+    sign = {"decode_tok_s": 1, "peak_memory_bytes": -1, "quality": 1}  # larger is better after the sign
+
+    def score(p: dict) -> list[float]:
+        return [sign[o] * p[o] for o in objectives]
+
+    flags = []
+    for p in points:
+        mine = score(p)
+        dominated = any(all(a >= b for a, b in zip(score(q), mine)) and score(q) != mine
+                        for q in points if q is not p)
+        flags.append(not dominated)
+    return flags, objectives
+
+
+def threads_scaling(runs: dict[str, dict]) -> dict[str, list[dict]]:
+    """Per cell measured at more than one thread count: decode and prefill tok/s per thread count
+    at the cell's longest prompt."""
+    out = {}
+    for name, analysis in runs.items():
+        rows = [r for r in analysis["rows"] if r["decode_tok_s"]]
+        if len({r["threads"] for r in rows}) < 2:
+            continue
+        longest = max(r["prompt_length"] for r in rows)
+        out[name] = [{"threads": r["threads"], "decode_tok_s": r["decode_tok_s"]["median"],
+                      "prefill_tok_s": r["prefill_tok_s"]["median"], "prompt_length": longest}
+                     for r in sorted(rows, key=lambda r: r["threads"]) if r["prompt_length"] == longest]
+    return out

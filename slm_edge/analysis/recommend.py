@@ -1,0 +1,96 @@
+"""`slm-edge recommend`: which profiled artifacts fit a budget, best first, and why each other fails."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from slm_edge.analysis.run import analyze
+from slm_edge.errors import SlmEdgeError
+from slm_edge.records.trace import load_trace
+
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6, "mib": 2**20,
+          "g": 10**9, "gb": 10**9, "gib": 2**30}
+
+
+def parse_size(text: str) -> int:
+    """'1.5GB', '800MiB', '512M', '2e9' → bytes. Hand-written: ten lines, not worth a dependency."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*", str(text))
+    unit = match.group(2).lower() if match else None
+    if not match or unit not in _UNITS:
+        raise SlmEdgeError(f"cannot read the size {text!r}", "write it like 1.5GB, 800MiB or 512M")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+@dataclass
+class Candidate:
+    run: str
+    model: str
+    backend: str
+    scheme: str
+    engine: str
+    threads: int
+    prompt_length: int
+    decode_tok_s: float
+    prefill_tok_s: float
+    ttft_ms: float
+    peak_memory_bytes: int
+    model_bytes: int | None
+    greedy_agreement: float | None
+    reasons: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def candidates(run_dir: Path, prompt_length: int | None) -> list[Candidate]:
+    run_dir = Path(run_dir)
+    if not (run_dir / "trace.json").is_file():
+        raise SlmEdgeError(f"{run_dir} has no trace.json, so it is not a profile run folder",
+                           "pass folders written by `slm-edge profile --out`")
+    trace = load_trace(run_dir / "trace.json")
+    analysis = analyze(trace)
+    artifact = trace.get("host", {}).get("artifact") or {}
+    verify = artifact.get("verify") or {}
+    rows = analysis["rows"]
+    lengths = sorted({row["prompt_length"] for row in rows})
+    # Decode slows as the context grows: without a length asked for, judge at the longest profiled.
+    wanted = prompt_length if prompt_length is not None else (lengths[-1] if lengths else None)
+    found = []
+    for row in rows:
+        if row["prompt_length"] != wanted or not row["decode_tok_s"]:
+            continue
+        found.append(Candidate(
+            run=run_dir.name, model=artifact.get("name", trace["artifact"]["model_file"]),
+            backend=artifact.get("backend", "?"), scheme=artifact.get("scheme", "?"),
+            engine=trace["artifact"]["engine"], threads=row["threads"], prompt_length=row["prompt_length"],
+            decode_tok_s=row["decode_tok_s"]["median"], prefill_tok_s=row["prefill_tok_s"]["median"],
+            ttft_ms=row["ttft_ms"]["median"], peak_memory_bytes=analysis["peak_increase_bytes"],
+            model_bytes=artifact.get("model_bytes"), greedy_agreement=verify.get("greedy_agreement")))
+    if not found:
+        raise SlmEdgeError(f"{run_dir} has no measured run at prompt length {wanted} (it has {lengths})",
+                           "pass --prompt-length with one of the profiled lengths")
+    return found
+
+
+def recommend(run_dirs: list[Path], *, max_memory: int | None = None, min_decode_tps: float | None = None,
+              min_agreement: float | None = None, prompt_length: int | None = None) -> tuple[list[Candidate], list[Candidate]]:
+    if not run_dirs:
+        raise SlmEdgeError("no run folders given", "pass one or more `slm-edge profile --out` folders")
+    passing, failing = [], []
+    for run_dir in run_dirs:
+        for candidate in candidates(run_dir, prompt_length):
+            if max_memory is not None and candidate.peak_memory_bytes > max_memory:
+                candidate.reasons.append(f"peak memory +{candidate.peak_memory_bytes / 2**20:.0f} MiB exceeds "
+                                         f"{max_memory / 2**20:.0f} MiB")
+            if min_decode_tps is not None and candidate.decode_tok_s < min_decode_tps:
+                candidate.reasons.append(f"decode {candidate.decode_tok_s:.1f} tok/s is below {min_decode_tps:g}")
+            if min_agreement is not None:
+                if candidate.greedy_agreement is None:
+                    candidate.reasons.append("no quality figures: run `slm-edge verify` on the artifact, then profile it again")
+                elif candidate.greedy_agreement < min_agreement:
+                    candidate.reasons.append(f"greedy agreement {candidate.greedy_agreement:.2f} is below {min_agreement:g}")
+            (failing if candidate.reasons else passing).append(candidate)
+    passing.sort(key=lambda c: (-c.decode_tok_s, c.peak_memory_bytes))
+    return passing, failing

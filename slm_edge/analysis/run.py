@@ -1,0 +1,175 @@
+"""Trace → figures: latency per phase, per-token distribution, memory, variability, warnings."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+
+import numpy as np
+
+CV_WARN = 0.05  # coefficient of variation above which a figure is flagged as unstable
+FREQ_DROP_WARN = 0.10
+TEMP_RISE_WARN_C = 5.0
+OUTLIER_MAD = 10.0  # a decode step further than this many MADs above the median is an outlier
+
+
+def percentile(values, q: float) -> float:
+    """Linear-interpolation percentile (numpy's default), q in 0..100."""
+    return float(np.percentile(np.asarray(values, dtype=float), q))
+
+
+def cv(values) -> float | None:
+    """Coefficient of variation (sample standard deviation / mean); None with fewer than 2 values."""
+    if len(values) < 2:
+        return None
+    mean = statistics.fmean(values)
+    return statistics.stdev(values) / mean if mean else None
+
+
+def summarize(values) -> dict:
+    return {
+        "median": float(statistics.median(values)),
+        "mean": float(statistics.fmean(values)),
+        "p90": percentile(values, 90),
+        "p99": percentile(values, 99),
+        "min": float(min(values)),
+        "max": float(max(values)),
+        "cv": cv(values),
+        "n": len(values),
+    }
+
+
+def _frequency_drop(cpu_samples: list[dict]) -> float | None:
+    """Relative drop of the mean core frequency from the first to the last sample."""
+    readings = [s["freq_khz"] for s in cpu_samples if s.get("freq_khz") and all(f for f in s["freq_khz"])]
+    if len(readings) < 2:
+        return None
+    first, last = statistics.fmean(readings[0]), statistics.fmean(readings[-1])
+    return (first - last) / first if first else None
+
+
+def _temperature_rise(cpu_samples: list[dict]) -> float | None:
+    temps = [s["temp_c"] for s in cpu_samples if s.get("temp_c") is not None]
+    return temps[-1] - temps[0] if len(temps) >= 2 else None
+
+
+def memory_breakdown(trace: dict, peak_increase: int) -> dict | None:
+    """Predicted (from the artifact and the run config: weights, KV cache, activations for the
+    longest prompt, runtime) beside measured (RSS over the pre-load baseline: after load, after
+    prefill, peak)."""
+    from slm_edge.model.memory import predict_run_memory
+
+    artifact = trace.get("host", {}).get("artifact")
+    if not artifact:
+        return None
+    config = trace["config"]
+    if config.get("mode", "steps") != "steps" or not config.get("prompt_lengths"):
+        return None  # TextLLMRunner runs tokenize text: the prompt lengths asked for are not the ones run
+    predicted = predict_run_memory(artifact["predicted_memory"], engine=trace["artifact"]["engine"],
+                                   prompt_lengths=config["prompt_lengths"], decode_tokens=config.get("decode_tokens", 0))
+    baseline = trace["baseline_memory"]["rss_bytes"]
+    loads = [load["rss_after_bytes"] - baseline for load in trace.get("loads", [])]
+    after_prefill = [r["memory"]["rss_after_prefill_bytes"] - baseline for r in trace["runs"]]
+    return {
+        "predicted": {k: predicted[k] for k in ("weight_bytes", "kv_cache_bytes", "activation_bytes", "runtime_bytes",
+                                                "total_bytes", "longest_prompt")},
+        "measured": {"after_load_bytes": max(loads) if loads else None,
+                     "after_prefill_bytes": max(after_prefill) if after_prefill else None,
+                     "peak_bytes": peak_increase},
+        # signed: positive when the prediction is above what the process really grew by
+        "prediction_error": (predicted["total_bytes"] - peak_increase) / peak_increase if peak_increase > 0 else None,
+        "method": predicted["method"],
+        "note": "measured figures are RSS increases over the runner before the model loaded; the runtime part is "
+                "what the engine (and, on the Linux runner, glue imported after the baseline) adds besides the model",
+    }
+
+
+def op_breakdown(trace: dict) -> list[dict]:
+    """Per-op category shares from the traced runs, with what tracing cost against the timed runs."""
+    out = []
+    for profile in trace.get("op_profiles", []):
+        timed = [us for r in trace["runs"] if not r["warmup"] and r["threads"] == profile["threads"]
+                 and r["prompt_length"] == profile["prompt_length"] for us in r["decode_step_us"]]
+        traced = profile.get("decode_step_us_traced") or []
+        overhead = (statistics.median(traced) / statistics.median(timed) - 1) if timed and traced else None
+        out.append({**profile, "tracing_overhead": overhead})
+    return out
+
+
+def analyze(trace: dict) -> dict:
+    """Group measured (non-warm-up) runs by (threads, prompt length) and compute the report figures."""
+    baseline = trace["baseline_memory"]["rss_bytes"]
+    groups: dict[tuple[int, int], list[dict]] = defaultdict(list)
+    for run in trace["runs"]:
+        if not run["warmup"]:
+            groups[(run["threads"], run["prompt_length"])].append(run)
+    loads = {load["threads"]: load for load in trace.get("loads", [])}
+    peak_hwm = max([s["hwm_bytes"] for s in trace["memory_samples"]] + [r["memory"]["hwm_end_bytes"] for r in trace["runs"]] + [0])
+    rows = []
+    warnings = []
+    for (threads, prompt_length), runs in sorted(groups.items()):
+        prefill_ms = [r["prefill_ms"] for r in runs]
+        # llm_runner runs tokenize text, so their real prompt length can differ from the one asked
+        prefill_tps = [r.get("prompt_tokens_actual", prompt_length) / (r["prefill_ms"] / 1000)
+                       for r in runs if r["prefill_ms"] > 0]
+        if not prefill_tps:
+            warnings.append(f"threads {threads}, prompt {prompt_length}: no run produced a token; nothing to report")
+            continue
+        decode_tps = [len(r["decode_step_us"]) / (sum(r["decode_step_us"]) / 1e6) for r in runs if r["decode_step_us"]]
+        steps = [us for r in runs for us in r["decode_step_us"]]
+        step_ms = [us / 1000 for us in steps]
+        ttft = [r["ttft_ms"] for r in runs]
+        # per-position median across repeats: how decode latency grows along the sequence
+        per_position = [float(statistics.median(col)) / 1000 for col in zip(*[r["decode_step_us"] for r in runs])]
+        median_step = statistics.median(step_ms) if step_ms else 0.0
+        mad = statistics.median([abs(s - median_step) for s in step_ms]) if step_ms else 0.0
+        outliers = sum(1 for s in step_ms if mad and s > median_step + OUTLIER_MAD * mad)
+        row = {
+            "threads": threads,
+            "prompt_length": prompt_length,
+            "repeats": len(runs),
+            "ttft_ms": summarize(ttft),
+            "prefill_ms": summarize(prefill_ms),
+            "prefill_tok_s": summarize(prefill_tps),
+            "decode_tok_s": summarize(decode_tps) if decode_tps else None,
+            "decode_step_ms": summarize(step_ms) if step_ms else None,
+            "decode_step_ms_by_position": per_position,
+            "decode_outlier_steps": outliers,
+            "load_ms": loads.get(threads, {}).get("load_ms"),
+            "rss_end_bytes": max(r["memory"]["rss_end_bytes"] for r in runs),
+            "rss_increase_bytes": max(r["memory"]["rss_end_bytes"] for r in runs) - baseline,
+        }
+        rows.append(row)
+        label = f"threads={threads} prompt={prompt_length}"
+        for metric in ("prefill_tok_s", "decode_tok_s", "ttft_ms"):
+            value = row[metric]["cv"] if row[metric] else None
+            if value is not None and value > CV_WARN:
+                warnings.append(f"{label}: {metric} varies {value:.1%} between repeats (CV > {CV_WARN:.0%})")
+        if outliers:
+            warnings.append(f"{label}: {outliers} decode steps were outliers (> {OUTLIER_MAD:.0f} MADs above the median)")
+    drop = _frequency_drop(trace.get("cpu_samples", []))
+    if drop is not None and drop > FREQ_DROP_WARN:
+        warnings.append(f"CPU frequency dropped {drop:.0%} during the run (throttling?)")
+    rise = _temperature_rise(trace.get("cpu_samples", []))
+    if rise is not None and rise > TEMP_RISE_WARN_C:
+        warnings.append(f"CPU temperature rose {rise:.1f} °C during the run")
+    if trace["status"] != "complete":
+        errors = "; ".join(f"{e['phase']}: {e['message']}" for e in trace["errors"]) or "no error recorded"
+        warnings.append(f"trace is {trace['status']}: {errors}")
+    return {
+        "memory_breakdown": memory_breakdown(trace, peak_hwm - baseline),
+        "op_breakdown": op_breakdown(trace),
+        "status": trace["status"],
+        "device": trace["device"],
+        "artifact": trace["artifact"],
+        "baseline_rss_bytes": baseline,
+        "peak_hwm_bytes": peak_hwm,
+        "peak_increase_bytes": peak_hwm - baseline,
+        "frequency_drop": drop,
+        "temperature_rise_c": rise,
+        "rows": rows,
+        "warnings": warnings,
+        "errors": trace["errors"],
+        "note": "memory includes the runner's own Python runtime (the baseline, measured before the model "
+                "was loaded); increases are over that baseline",
+    }

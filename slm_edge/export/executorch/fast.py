@@ -1,0 +1,80 @@
+"""ExecuTorch fast path: executorch's own LLM model form (custom SDPA, in-place KV cache) → XNNPACK.
+
+The model, its source transforms and quantizers are executorch's (examples/models/llama and
+extension/llm/export). The lowering sequence is ours (et_lower), because executorch's
+`export_llama` spends most of its time on work we can skip (py-spy on SmolLM2-135M, see
+benchmarks/): it exports twice (export → unlift → canonical pass → re-export) where we export
+once and run the canonical pass on the exported graph, and its passes deep-copy an ever-growing
+provenance chain that we drop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from slm_edge.export.executorch.lower import ETRECORD_FILE, LoweredProgram, lower_to_pte, runtime_metadata_for
+from slm_edge.export.executorch.hf_to_meta import convert_state_dict, meta_params
+from slm_edge.progress import StageTimer
+from slm_edge.model.quant import EMBEDDING_QUANT
+
+PATH_NAME = "executorch-llm"
+
+
+def _llm_config(weights_dir: Path, params: dict, metadata: dict, scheme: str, group_size: int,
+                embedding_quant: str, max_seq_len: int):
+    from executorch.extension.llm.export.config.llm_config import DtypeOverride, LlmConfig, ModelType
+
+    cfg = LlmConfig()
+    cfg.base.model_class = ModelType.llama3
+    cfg.base.checkpoint = str(weights_dir / "checkpoint.pth")
+    cfg.base.params = str(weights_dir / "params.json")
+    cfg.base.metadata = json.dumps(metadata)
+    cfg.model.use_kv_cache = True
+    cfg.model.use_sdpa_with_kv_cache = True
+    cfg.model.enable_dynamic_shape = True
+    cfg.model.dtype_override = DtypeOverride.fp16 if scheme == "fp16" else DtypeOverride.fp32
+    cfg.export.max_seq_length = max_seq_len
+    cfg.export.max_context_length = max_seq_len
+    cfg.export.output_dir = str(weights_dir)
+    if scheme in ("8da4w", "8da8w", "int8"):
+        cfg.quantization.qmode = scheme
+        cfg.quantization.group_size = group_size
+    cfg.quantization.embedding_quantize = EMBEDDING_QUANT[embedding_quant]
+    cfg.backend.xnnpack.enabled = True
+    cfg.backend.xnnpack.extended_ops = True
+    (weights_dir / "params.json").write_text(json.dumps(params))
+    return cfg
+
+
+def export_fast(model, config: dict, *, scheme: str, group_size: int, embedding_quant: str,
+                max_seq_len: int, workdir: Path, timer: StageTimer) -> LoweredProgram:
+    from executorch.examples.models.llama.export_llama_lib import _prepare_for_llama_export
+    from executorch.extension.llm.export.export_passes import RemoveRedundantTransposes
+
+    import executorch.extension.llm.custom_ops.custom_ops  # noqa: F401  registers llama::custom_sdpa
+
+    logging.getLogger().setLevel(logging.WARNING)
+    metadata = runtime_metadata_for(config, max_seq_len, sdpa_with_kv_cache=True)
+    # executorch's loader treats a checkpoint whose *path* contains "8da4w" or "int8" as
+    # pre-quantized, so the converted weights go to a temp folder whose path says nothing.
+    weights_dir = Path(tempfile.mkdtemp(prefix="slm-edge-weights-"))
+    try:
+        with timer.stage("convert weights to executorch's model form"):
+            torch.save(convert_state_dict(model.state_dict(), config), weights_dir / "checkpoint.pth")
+            llm_config = _llm_config(
+                weights_dir, meta_params(config), metadata, scheme, group_size, embedding_quant, max_seq_len
+            )
+        with timer.stage(f"build and quantize ({scheme})"):
+            manager = _prepare_for_llama_export(llm_config)
+    finally:
+        shutil.rmtree(weights_dir, ignore_errors=True)  # the loader mmaps it; Linux keeps the pages alive
+    with timer.stage("torch.export"):
+        exported = manager._export()
+        RemoveRedundantTransposes()(exported.graph_module)
+    return lower_to_pte(exported, manager.metadata, workdir / "model.pte", timer, etrecord=workdir / ETRECORD_FILE)

@@ -1,0 +1,229 @@
+"""Predicted memory of an artifact from the architecture and the quantization scheme alone.
+
+Weights: bytes per element of each tensor kind plus per-group scales. KV cache: K and V for every
+layer at the maximum sequence length. Activations: what the backend's memory planner reserved
+(ExecuTorch reports it at export; its arena also holds the KV cache, which is subtracted).
+"""
+
+from __future__ import annotations
+
+from slm_edge.model.architecture import architecture_facts
+
+_FLOAT_BYTES = {"fp32": 4, "fp16": 2}
+_SCALE_BYTES = 4  # fp32 scale per group (or per row for per-channel schemes)
+
+
+def _linear_bytes_per_element(scheme: str, group_size: int) -> float:
+    if scheme in _FLOAT_BYTES:
+        return _FLOAT_BYTES[scheme]
+    bits = {"8da4w": 4, "8da8w": 8, "int8": 8, "int4": 4}[scheme]
+    per_group = _SCALE_BYTES / group_size if group_size else 0.0
+    return bits / 8 + per_group
+
+
+def _embedding_bytes_per_element(embedding_quant: str, scheme: str, hidden: int) -> float:
+    if embedding_quant == "8w":
+        return 1 + _SCALE_BYTES / hidden  # per-row scale
+    if embedding_quant == "shared":
+        return 0.0  # the embedding reads the LM head's quantized weights, counted there
+    if embedding_quant == "4w":
+        return 0.5 + _SCALE_BYTES / 32
+    return _FLOAT_BYTES.get(scheme, 4)
+
+
+def parameter_count(config: dict) -> int:
+    """Parameters of a decoder-only transformer, tied embeddings counted once."""
+    facts = architecture_facts(config, 0)
+    hidden, layers = facts["hidden_size"], facts["layers"]
+    q = facts["attention_heads"] * facts["head_dim"]
+    kv = facts["kv_heads"] * facts["head_dim"]
+    per_layer = hidden * (q + 2 * kv) + q * hidden + 3 * hidden * facts["ffn_size"] + 2 * hidden
+    if config.get("attention_bias") or config.get("model_type") == "qwen2":
+        per_layer += q + 2 * kv
+    embedding = facts["vocab_size"] * hidden
+    lm_head = 0 if facts["tied_embeddings"] else embedding
+    return layers * per_layer + embedding + lm_head + hidden
+
+
+def kv_cache_bytes(config: dict, max_seq_len: int, element_bytes: int = 4) -> int:
+    facts = architecture_facts(config, 0)
+    return 2 * facts["layers"] * facts["kv_heads"] * facts["head_dim"] * max_seq_len * element_bytes
+
+
+def predict_weight_bytes(config: dict, scheme: str, group_size: int, embedding_quant: str) -> int:
+    """Weights as the runtime holds them. The LM head is its own quantized linear even when the
+    checkpoint ties it to the embedding, so it is counted separately."""
+    facts = architecture_facts(config, 0)
+    hidden, layers = facts["hidden_size"], facts["layers"]
+    q = facts["attention_heads"] * facts["head_dim"]
+    kv = facts["kv_heads"] * facts["head_dim"]
+    linear_elements = layers * (hidden * (q + 2 * kv) + q * hidden + 3 * hidden * facts["ffn_size"])
+    lm_head_elements = facts["vocab_size"] * hidden
+    norm_elements = layers * 2 * hidden + hidden
+    linear = _linear_bytes_per_element(scheme, group_size)
+    embedding = _embedding_bytes_per_element(embedding_quant, scheme, hidden)
+    total = (
+        (linear_elements + lm_head_elements) * linear
+        + facts["vocab_size"] * hidden * embedding
+        + norm_elements * _FLOAT_BYTES.get(scheme, 4)
+    )
+    return int(total)
+
+
+def per_token_weight_bytes(config: dict, scheme: str, group_size: int, embedding_quant: str) -> int:
+    """Weight bytes a decode step reads: every linear and the LM head, but of the embedding table
+    (when it is its own tensor) only one row. What the bandwidth roofline divides by."""
+    facts = architecture_facts(config, 0)
+    table = facts["vocab_size"] * facts["hidden_size"] * _embedding_bytes_per_element(embedding_quant, scheme,
+                                                                                      facts["hidden_size"])
+    return int(predict_weight_bytes(config, scheme, group_size, embedding_quant) - table)
+
+
+def predict_memory(config: dict, *, scheme: str, group_size: int, embedding_quant: str, max_seq_len: int,
+                   planned_arena_bytes: int | None) -> dict:
+    kv_bytes = kv_cache_bytes(config, max_seq_len, _FLOAT_BYTES["fp16"] if scheme == "fp16" else 4)
+    weights = predict_weight_bytes(config, scheme, group_size, embedding_quant)
+    activations = None
+    if planned_arena_bytes is not None:
+        activations = max(planned_arena_bytes - kv_bytes, 0)
+    total = weights + kv_bytes + (activations or 0)
+    return {
+        "weight_bytes": weights,
+        "kv_cache_bytes": kv_bytes,
+        "kv_cache_at_tokens": max_seq_len,
+        "planned_arena_bytes": planned_arena_bytes,
+        "activation_bytes": activations,
+        "total_bytes": total,
+        "method": "weights and KV cache from the architecture and scheme; activations = the backend's "
+        "planned memory arena minus the KV cache it also holds",
+    }
+
+
+# --- What onnxruntime holds at run time ---------------------------------------------------------
+# Measured on onnxruntime 1.32 (CPU EP, x86-64, 2 threads) with /proc/self/status and smaps:
+# - External data is memory-mapped. An initializer a kernel pre-packs (MatMul, MatMulNBits) is
+#   copied into the packed layout and the mapping released; one nothing packs (an embedding
+#   Gather over an initializer) stays mapped and only the rows a prompt touches become resident.
+# - MatMulNBits at accuracy_level 4 (int8 compute) packs, per block, the weights, an fp32 scale and
+#   an fp32 block sum (MLAS's CompInt8 layout). The LM head's original blocks end up resident too:
+#   at level 4 beside the packed copy (16.7 MiB of model.onnx.data in smaps after load, SmolLM2's
+#   49152x576 head), at level 1 instead of one (not packed; read from the mapping each run).
+# - Activations live in the CPU arena (BFC), which never returns memory: each longer prompt's logits
+#   tensor (prompt x vocab x fp32) is larger than any free chunk and takes a new region, while a
+#   layer's intermediates reuse freed chunks.
+ORT_RUNTIME_BYTES = 28 * 2**20  # session, kernels, thread pool, code pages: load with prepacking disabled
+
+
+def _onnx_embedding_materialized(model_path) -> bool:
+    """True when the embedding Gather reads a Transpose of the tied LM head: onnxruntime folds it into
+    a new tensor at load, so the whole table is resident (a Reshape, as the builder's int4 graphs
+    use, stays a view of the mapped blocks)."""
+    import onnx
+
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    producers = {out: node.op_type for node in graph.node for out in node.output}
+    for node in graph.node:
+        if node.op_type in ("Gather", "GatherBlockQuantized") and len(node.input) > 1 and node.input[1] == "input_ids":
+            return producers.get(node.input[0]) == "Transpose"
+    return False
+
+
+def onnx_run_model(config: dict, *, scheme: str, group_size: int, accuracy_level: int | None, max_seq_len: int,
+                   gqa_shared_buffer: bool, embedding_materialized: bool) -> dict:
+    """Per-artifact coefficients for onnxruntime's memory; `predict_run_memory` finishes the figure
+    with the run's prompt lengths (activations depend on the longest prompt)."""
+    facts = architecture_facts(config, 0)
+    hidden, layers, vocab = facts["hidden_size"], facts["layers"], facts["vocab_size"]
+    q = facts["attention_heads"] * facts["head_dim"]
+    kv = facts["kv_heads"] * facts["head_dim"]
+    linear_elements = layers * (hidden * (q + 2 * kv) + q * hidden + 3 * hidden * facts["ffn_size"])
+    head_elements = vocab * hidden
+    if scheme in _FLOAT_BYTES:
+        packed = original_head = _FLOAT_BYTES[scheme]
+        head_kept = 0.0
+    else:
+        original_head = _linear_bytes_per_element(scheme, group_size)
+        packed = original_head + (_SCALE_BYTES / group_size if accuracy_level == 4 else 0.0)  # + block sums
+        head_kept = original_head
+    head_packed = head_elements if scheme in _FLOAT_BYTES or accuracy_level == 4 else 0
+    weights = (linear_elements + head_packed) * packed + head_elements * head_kept + (2 * layers + 1) * hidden * 4
+    if embedding_materialized:
+        weights += head_elements * _FLOAT_BYTES.get(scheme, 4)
+    element = 4  # fp32 activations and cache on the CPU EP for every scheme slm-edge exports
+    return {
+        "weight_bytes": int(weights),
+        "logits_bytes_per_token": vocab * element,
+        # one layer's live intermediates per prompt token: gate, up and their product (3 x ffn) and
+        # about four hidden-sized tensors (residual, norm, attention output, projection)
+        "layer_bytes_per_token": (3 * facts["ffn_size"] + 4 * hidden + q + 2 * kv) * element,
+        # GroupQueryAttention (CPU) allocates heads x new tokens x buffer length of probabilities, the
+        # buffer being the max length when past and present share it; graphs built from MatMul/Softmax
+        # hold scores over (past + new) in about three live copies (scores, masked, softmax)
+        "attention_bytes_per_token": facts["attention_heads"] * max_seq_len * element if gqa_shared_buffer else None,
+        "attention_bytes_per_token_squared": None if gqa_shared_buffer else 3 * facts["attention_heads"] * element,
+        "kv_bytes_per_token": 2 * layers * kv * element,
+        # shared: one max-length buffer per layer bound as past and present; else present = past +
+        # new tokens is a new arena tensor each step, so past and present are both live
+        "kv_buffer": "shared max-length" if gqa_shared_buffer else "past and present",
+        "max_seq_len": max_seq_len,
+        "runtime_bytes": ORT_RUNTIME_BYTES,
+    }
+
+
+def finish_manifest_prediction(body: dict, folder) -> None:
+    """Add onnxruntime's run model to an ONNX manifest's predicted_memory (needs the graph and the
+    accuracy level, which the export-time prediction does not see)."""
+    from pathlib import Path
+
+    predicted = body.get("predicted_memory")
+    if body.get("backend") != "onnx" or not isinstance(predicted, dict) or "onnxruntime" in predicted:
+        return
+    runtime, quant = body["runtime"], body["quantization"]
+    config = {"num_hidden_layers": body["architecture"]["layers"], "hidden_size": body["architecture"]["hidden_size"],
+              "num_attention_heads": body["architecture"]["attention_heads"],
+              "num_key_value_heads": body["architecture"]["kv_heads"], "head_dim": body["architecture"]["head_dim"],
+              "intermediate_size": body["architecture"]["ffn_size"], "vocab_size": body["architecture"]["vocab_size"]}
+    model_path = Path(folder) / body["model_file"]
+    predicted["onnxruntime"] = onnx_run_model(
+        config, scheme=quant["scheme"], group_size=quant.get("group_size") or 0,
+        accuracy_level=quant.get("accuracy_level"), max_seq_len=body["max_seq_len"],
+        gqa_shared_buffer=bool(runtime["io"]["kv_cache"].get("share_buffer")),
+        embedding_materialized=model_path.is_file() and _onnx_embedding_materialized(model_path))
+
+
+def predict_run_memory(predicted: dict, *, engine: str, prompt_lengths: list[int], decode_tokens: int) -> dict:
+    """Predicted RSS increase of a profile run over the pre-load baseline, by part, from the
+    artifact's predicted_memory and the run config (prompt lengths, decode length, engine)."""
+    longest = max(prompt_lengths)
+    sequence = longest + decode_tokens
+    model = predicted.get("onnxruntime")
+    if engine.startswith("onnxruntime") and model:
+        if model["kv_buffer"] == "shared max-length":
+            # our loop's np.zeros buffers get pages only where GroupQueryAttention writes; genai
+            # allocates and clears its own max-length buffers, so all of them are resident
+            tokens = model["max_seq_len"] if engine == "onnxruntime-genai" else min(sequence, model["max_seq_len"])
+            kv = model["kv_bytes_per_token"] * tokens
+            attention = model["attention_bytes_per_token"] * longest
+        else:
+            kv = 2 * model["kv_bytes_per_token"] * sequence
+            attention = model["attention_bytes_per_token_squared"] * longest * sequence
+        # the longest prompt's logits and layer intermediates, plus the logits region each shorter
+        # distinct prompt length left in the arena
+        activations = (model["logits_bytes_per_token"] * sum(sorted(set(prompt_lengths)))
+                       + model["layer_bytes_per_token"] * longest + attention)
+        runtime = model["runtime_bytes"]
+        parts = {"weight_bytes": model["weight_bytes"], "kv_cache_bytes": kv, "activation_bytes": activations,
+                 "runtime_bytes": runtime}
+        method = (f"onnxruntime: weights as packed at load; KV cache ({model['kv_buffer']}); activations for the "
+                  f"longest prompt ({longest}) plus earlier prompts' logits left in the arena; runtime (session, "
+                  "threads, code)")
+    else:
+        # ExecuTorch: its planned arena holds the KV cache and activations; the runtime itself is
+        # initialised before the baseline. Old ONNX manifests (no run model) fall back to this too.
+        parts = {"weight_bytes": predicted["weight_bytes"], "kv_cache_bytes": predicted["kv_cache_bytes"],
+                 "activation_bytes": predicted.get("activation_bytes") or 0, "runtime_bytes": 0}
+        method = predicted.get("method", "")
+        if engine.startswith("onnxruntime"):
+            method = "artifact exported before onnxruntime's run model: weights and KV cache only (re-export for the full figure)"
+    return {**parts, "total_bytes": sum(parts.values()), "longest_prompt": longest, "sequence_tokens": sequence,
+            "method": method}

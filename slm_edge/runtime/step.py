@@ -1,0 +1,46 @@
+"""The one interface every engine offers: step(tokens, start) feeds tokens at positions start.. and
+returns the next-token logits; a new sequence starts at 0."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from slm_edge.errors import SlmEdgeError
+
+if TYPE_CHECKING:  # torch loads with the runtimes, not with the CLI's start-up
+    import torch
+
+
+class StepLlm:
+    max_seq_len: int = 0
+
+    def step(self, tokens: list[int], start: int) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def check_length(self, end: int) -> None:
+        if end > self.max_seq_len:
+            raise SlmEdgeError(
+                f"sequence of {end} tokens exceeds the artifact's max length {self.max_seq_len}",
+                "re-export with a larger --max-seq-len or use a shorter prompt/decode length",
+            )
+
+    def check_continues(self, start: int, cached: int) -> None:
+        """Engines that keep the cache outside the model can only extend the sequence they hold."""
+        if start != cached:
+            raise SlmEdgeError(f"position {start} does not continue the cached sequence of {cached} tokens",
+                               "feed tokens in order, starting a new sequence at position 0")
+
+    def greedy(self, prompt: list[int], new_tokens: int) -> tuple[list[int], list[torch.Tensor]]:
+        """Greedy decode: the tokens chosen and the next-token logits that chose each of them."""
+        import torch
+
+        logits = self.step(prompt, 0)
+        chosen, per_step = [], []
+        position = len(prompt)
+        for _ in range(new_tokens):
+            per_step.append(logits)
+            token = int(torch.argmax(logits))
+            chosen.append(token)
+            logits = self.step([token], position)
+            position += 1
+        return chosen, per_step

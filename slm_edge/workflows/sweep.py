@@ -1,0 +1,131 @@
+"""`slm-edge sweep SPEC.yaml`: models × backends × quant schemes → export (cached) + verify + profile
+on the emulated device, one run folder per cell, then one combined report.
+
+Resumable: a cell whose run folder holds a complete trace is never run again; a failed cell is
+recorded with its error (sweep.json) and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from slm_edge import cache
+from slm_edge.errors import SlmEdgeError
+
+SPEC_KEYS = {"name", "models", "backends", "prompt_lengths", "decode_tokens", "threads", "repeats", "warmup",
+             "max_seq_len", "verify", "verify_steps"}
+STATE_FILE = "sweep.json"
+
+
+@dataclass
+class Cell:
+    model: str
+    random_weights: bool
+    backend: str
+    quant: str
+
+    @property
+    def name(self) -> str:
+        model = Path(self.model).name if ("/" in self.model or self.model.endswith(".gguf")) else self.model
+        return f"{model}-{self.backend}-{self.quant}"
+
+
+@dataclass
+class SweepSpec:
+    name: str
+    cells: list[Cell]
+    prompt_lengths: list[int]
+    decode_tokens: int = 32
+    threads: list[int] = field(default_factory=lambda: [2])
+    repeats: int = 3
+    warmup: int = 1
+    max_seq_len: int = 512
+    verify: bool = True
+    verify_steps: int = 16
+
+
+def load_spec(path: Path) -> SweepSpec:
+    from slm_edge.model.recipes import load_yaml_mapping
+
+    path = Path(path)
+    data = load_yaml_mapping(path, "sweep spec", "pass a YAML file such as sweeps/quantization-effect.yaml", sorted(SPEC_KEYS))
+    unknown = set(data) - SPEC_KEYS
+    if unknown:
+        raise SlmEdgeError(f"sweep spec {path} has unknown keys: {', '.join(sorted(unknown))}",
+                           f"use keys from: {', '.join(sorted(SPEC_KEYS))}")
+    models = data.get("models") or []
+    backends = data.get("backends") or {}
+    if (not isinstance(models, list) or not models or not isinstance(backends, dict) or not backends
+            or not all(isinstance(v, (list, str)) and v for v in backends.values())):
+        raise SlmEdgeError(f"sweep spec {path} needs 'models' (a list) and 'backends' (backend: [schemes])",
+                           "see sweeps/quantization-effect.yaml")
+    cells = []
+    for entry in models:
+        model = entry if isinstance(entry, str) else entry.get("model") if isinstance(entry, dict) else None
+        random_weights = bool(entry.get("random_weights")) if isinstance(entry, dict) else False
+        if not isinstance(model, str):
+            raise SlmEdgeError(f"sweep spec {path}: model entry {entry!r} names no model",
+                               "write `- smollm2-135m` or `- {model: qwen2.5-0.5b, random_weights: true}`")
+        for backend, schemes in backends.items():
+            for quant in schemes if isinstance(schemes, list) else [schemes]:
+                cells.append(Cell(model, random_weights, str(backend), str(quant)))
+    try:
+        return SweepSpec(name=str(data.get("name", path.stem)), cells=cells,
+                         prompt_lengths=[int(v) for v in data.get("prompt_lengths", [32, 128])],
+                         decode_tokens=int(data.get("decode_tokens", 32)),
+                         threads=[int(v) for v in data.get("threads", [2])],
+                         repeats=int(data.get("repeats", 3)), warmup=int(data.get("warmup", 1)),
+                         max_seq_len=int(data.get("max_seq_len", 512)), verify=bool(data.get("verify", True)),
+                         verify_steps=int(data.get("verify_steps", 16)))
+    except (TypeError, ValueError) as exc:
+        raise SlmEdgeError(f"sweep spec {path}: a number is not a number ({exc})",
+                           "write prompt_lengths/threads as lists of integers") from exc
+
+
+def _state(out: Path) -> dict:
+    path = out / STATE_FILE
+    return json.loads(path.read_text()) if path.is_file() else {"cells": {}}
+
+
+def run_sweep(spec: SweepSpec, out: Path, *, progress=print) -> dict:
+    from slm_edge.device.local import LocalDevice
+    from slm_edge.export import ExportRequest, export_model
+    from slm_edge.workflows.profile import ProfileOptions, profile_artifact
+    from slm_edge.progress import StageTimer
+    from slm_edge.model.sources import resolve_source
+    from slm_edge.records.trace import load_trace
+    from slm_edge.analysis.verify import verify_artifact
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    state = _state(out)
+    state["spec"] = spec.name
+    for cell in spec.cells:
+        run_dir = out / "cells" / cell.name
+        trace_path = run_dir / "trace.json"
+        if trace_path.is_file() and load_trace(trace_path)["status"] == "complete":
+            state["cells"][cell.name] = {**state["cells"].get(cell.name, {}), "status": "complete"}
+            progress(f"{cell.name}: done before, kept")
+            continue
+        started = time.perf_counter()
+        try:
+            source = resolve_source(cell.model, random_weights=cell.random_weights)
+            outcome = export_model(source, ExportRequest(backend=cell.backend, quant=cell.quant,
+                                                         max_seq_len=min(spec.max_seq_len, source.config.get(
+                                                             "max_position_embeddings") or spec.max_seq_len)),
+                                   out / "artifacts" / cell.name, timer=StageTimer(quiet=True))
+            if spec.verify:
+                verify_artifact(outcome.folder, steps=spec.verify_steps)
+            options = ProfileOptions(prompt_lengths=spec.prompt_lengths, decode_tokens=spec.decode_tokens,
+                                     repeats=spec.repeats, warmup=spec.warmup, threads=spec.threads)
+            profile_artifact(outcome.folder, LocalDevice(), options, run_dir)
+            state["cells"][cell.name] = {"status": "complete", "seconds": round(time.perf_counter() - started, 1)}
+            progress(f"{cell.name}: complete")
+        except SlmEdgeError as err:
+            state["cells"][cell.name] = {"status": "failed", "error": err.one_line()}
+            progress(f"{cell.name}: failed — {err.one_line()}")
+        cache.atomic_write_text(out / STATE_FILE, json.dumps(state, indent=2) + "\n")
+    return state
