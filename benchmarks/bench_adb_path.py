@@ -24,12 +24,12 @@ def main() -> None:
 
     from slm_edge.device.adb import open_device
     from slm_edge.device.local import LocalDevice
-    from slm_edge.records.manifest import read_manifest
+    from slm_edge.records.manifest import Manifest
     from slm_edge.workflows.profile import ProfileOptions, profile_artifact, push_artifact
     from slm_edge.testing.harness import AdbServer, EmulatedPhone, make_test_apk
 
-    manifest = read_manifest(args.artifact)
-    size = sum(f["bytes"] for f in manifest["files"].values())
+    manifest = Manifest.read(args.artifact)
+    size = sum(f.bytes for f in manifest.files.values())
     with tempfile.TemporaryDirectory() as tmp:
         server = AdbServer().start()
         os.environ["ANDROID_ADB_SERVER_PORT"] = str(server.port)
@@ -57,7 +57,7 @@ def main() -> None:
             for label, target in (("profile --emulated", LocalDevice()), ("profile --device (adb)", device)):
                 start = time.perf_counter()
                 outcome = profile_artifact(args.artifact, target, options, Path(tmp) / label.replace(" ", "_"))
-                ends[label] = (time.perf_counter() - start, outcome.analysis["rows"][-1]["decode_tok_s"]["median"])
+                ends[label] = (time.perf_counter() - start, outcome.analysis.rows[-1].decode_tok_s.median)
             for label, (seconds, decode) in ends.items():
                 print(f"{label:34s} {seconds:7.2f} s end to end, decode {decode:6.1f} tok/s (prompt 128)")
             (local_s, local_tps), (adb_s, adb_tps) = ends.values()

@@ -154,7 +154,7 @@ def main() -> None:
                 cell = work / f"r{round_index}-t{threads}-{len(measured.get((name, threads), []))}-{engine}"
                 trace = (run_slm_edge(artifact, engine, threads, args, cell) if kind == "slm-edge"
                          else run_peer(engine, threads, args, cell))
-                analysis = analyze(trace)
+                analysis = analyze(trace).to_json()
                 row = analysis["rows"][0]
                 measured.setdefault((name, threads), []).append({
                     "prefill_tok_s": row["prefill_tok_s"]["median"], "decode_tok_s": row["decode_tok_s"]["median"],

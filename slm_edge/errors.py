@@ -1,16 +1,61 @@
-"""The one error type users see: a problem and its fix, printed on one line without a traceback."""
+"""The errors users see: a problem and its fix, printed on one line without a traceback, and a kind
+that tells callers what to do about it (a sweep records a bad cell and goes on, but stops when the
+device is gone; the CLI exits with a code per kind).
+
+Library messages do not name CLI flags: a setting is written `{max_seq_len}` in the problem or the
+fix, and rendered `max_seq_len` by the library (str(err)) and `--max-seq-len` by the CLI
+(err.one_line(cli=True)), so the same error reads right from Python and from the shell.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+
+
+class ErrorKind(enum.Enum):
+    BAD_INPUT = "bad input"  # the user's input, files or settings: change them and retry
+    DEVICE_GONE = "device gone"  # the phone or board stopped answering: reconnect it and retry
+    RUNTIME_FAILURE = "runtime failure"  # a runtime, exporter or tool failed on input it should take
+
+
+# `{setting}` → `--setting` for the CLI; a few settings have a CLI flag of another name
+_SETTING = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+CLI_FLAGS = {"serial": "--device", "export_path": "--path", "lock_wait_s": "--lock-wait", "timeout_s": "--timeout"}
+
+
+def _render(text: str, cli: bool) -> str:
+    if not cli:
+        return _SETTING.sub(lambda m: m.group(1), text)
+    return _SETTING.sub(lambda m: CLI_FLAGS.get(m.group(1), "--" + m.group(1).replace("_", "-")), text)
 
 
 class SlmEdgeError(Exception):
     """A user-facing failure. `problem` says what is wrong, `fix` what to do about it."""
 
-    def __init__(self, problem: str, fix: str = ""):
+    kind = ErrorKind.BAD_INPUT
+
+    def __init__(self, problem: str, fix: str = "", kind: ErrorKind | None = None):
         self.problem = problem.rstrip(".")
         self.fix = fix.rstrip(".")
+        if kind is not None:
+            self.kind = kind
         super().__init__(self.one_line())
 
-    def one_line(self) -> str:
+    def one_line(self, cli: bool = False) -> str:
         text = f"{self.problem}."
         if self.fix:
             text += f" Fix: {self.fix}."
-        return " ".join(text.split())
+        return " ".join(_render(text, cli).split())
+
+
+class BadInput(SlmEdgeError):
+    kind = ErrorKind.BAD_INPUT
+
+
+class DeviceGone(SlmEdgeError):
+    kind = ErrorKind.DEVICE_GONE
+
+
+class RuntimeFailure(SlmEdgeError):
+    kind = ErrorKind.RUNTIME_FAILURE

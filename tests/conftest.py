@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated cache, and tiny models built from the real configs of the cards."""
+"""Shared fixtures: an isolated cache, tiny models built from the real configs of the cards, tiny
+artifacts several modules use, and (slm_edge.testing.pytest_plugin) the emulated phone."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import pytest
 import torch
 
 from slm_edge.model.cards import load_card
+
+pytest_plugins = ["slm_edge.testing.pytest_plugin"]  # adb_server, emulated_phone
 
 # Tiny but structurally faithful: GQA, tied embeddings, the family's own extras stay as in the card.
 TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
@@ -81,4 +84,34 @@ def tiny_gemma3(tmp_path_factory) -> Path:
 
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
-from slm_edge.testing.harness import adb_server, emulated_phone, make_test_apk  # noqa: F401,E402
+
+
+# --- tiny artifacts several modules profile or run, exported once a session with the same settings --
+def export_tiny(folder: Path, out: Path, **request) -> Path:
+    from slm_edge.export import ExportRequest, export_model
+    from slm_edge.model.sources import resolve_source
+    from slm_edge.progress import StageTimer
+
+    export_model(resolve_source(str(folder)), ExportRequest(**request), out, timer=StageTimer(quiet=True))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_onnx(tiny_llama, tmp_path_factory) -> Path:
+    """ONNX fp32 (builder graph), 64 positions."""
+    return export_tiny(tiny_llama, tmp_path_factory.mktemp("shared") / "llama-onnx-fp32", backend="onnx",
+                       quant="fp32", max_seq_len=64)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_pte(tiny_llama, tmp_path_factory) -> Path:
+    """ExecuTorch fp32 with an fp32 embedding (fast path), 64 positions."""
+    return export_tiny(tiny_llama, tmp_path_factory.mktemp("shared") / "llama-pte-fp32", quant="fp32",
+                       embedding_quant="none", max_seq_len=64)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_onnx_int4(tiny_qwen2, tmp_path_factory) -> Path:
+    """ONNX int4, 128 positions."""
+    return export_tiny(tiny_qwen2, tmp_path_factory.mktemp("shared") / "qwen2-onnx-int4", backend="onnx",
+                       quant="int4", max_seq_len=128)

@@ -157,7 +157,7 @@ def test_the_instrumentations_trace_is_one_the_host_reads(check):
     assert trace["status"] == "complete" and trace["errors"] == []
     assert trace["producer"]["name"] == "slm-edge-profiler-app"
     assert trace["device"]["os"] == "Android 16 (SDK 36)"
-    report = analyze(trace)
+    report = analyze(trace).to_json()
     assert [(row["threads"], row["prompt_length"], row["repeats"]) for row in report["rows"]] == [(1, 8, 2)]
     # probes where Robolectric's framework answers: thermal status from PowerManager, no battery current
     assert all("thermal_status" in sample for sample in trace["cpu_samples"])

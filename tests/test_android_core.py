@@ -119,7 +119,7 @@ def test_main_writes_a_trace_the_host_reads(classes, tmp_path):
     phases = {marker["phase"] for marker in trace["phase_markers"]}
     assert {"load", "prefill", "decode"} <= phases
 
-    report = analyze(trace)
+    report = analyze(trace).to_json()
     rows = {(row["threads"], row["prompt_length"]): row for row in report["rows"]}
     assert set(rows) == {(1, 8), (1, 32), (2, 8), (2, 32)}
     assert all(row["repeats"] == 3 for row in rows.values())

@@ -7,39 +7,28 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
+import shutil
 from pathlib import Path
 
 import pytest
 
-from slm_edge.device import adb as adb_module
+from slm_edge.device.adb import transfer as adb_module
 from slm_edge.device.adb import open_device
 from slm_edge.contract import DEVICE_ROOT, PACKAGE, trace_dir
 from slm_edge.errors import SlmEdgeError
-from slm_edge.export import ExportRequest, export_model
 from slm_edge.workflows.profile import ProfileOptions, profile_artifact
-from slm_edge.progress import StageTimer
-from slm_edge.model.sources import resolve_source
 from slm_edge.testing.harness import TEST_APK_RUNTIMES, make_test_apk
 from slm_edge.records.trace import load_trace
+
+from helpers import run_cli
 
 QUICK = ["--prompt-lengths", "8,16", "--decode-tokens", "8", "--repeats", "2", "--warmup", "1", "--threads", "1"]
 
 
 @pytest.fixture(scope="module")
-def tiny_onnx(tiny_llama, tmp_path_factory) -> Path:
+def tiny_onnx(tiny_llama_onnx, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("e2e") / "tiny onnx; $(touch PWNED) 'q'"  # odd characters travel safely
-    export_model(resolve_source(str(tiny_llama)), ExportRequest(backend="onnx", quant="fp32", max_seq_len=64), out,
-                 timer=StageTimer(quiet=True))
-    return out
-
-
-@pytest.fixture(scope="module")
-def tiny_pte(tiny_llama, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("e2e") / "tiny-pte"
-    export_model(resolve_source(str(tiny_llama)), ExportRequest(quant="fp32", embedding_quant="none", max_seq_len=64), out,
-                 timer=StageTimer(quiet=True))
+    shutil.copytree(tiny_llama_onnx, out)
     return out
 
 
@@ -54,9 +43,7 @@ def phone(emulated_phone, monkeypatch, tmp_path):
 
 
 def cli(*args, phone):
-    env = {**os.environ, "ANDROID_ADB_SERVER_PORT": str(phone.adb_port)}
-    return subprocess.run([sys.executable, "-m", "slm_edge", *map(str, args)], capture_output=True, text=True, env=env,
-                          timeout=600)
+    return run_cli(*args, env={**os.environ, "ANDROID_ADB_SERVER_PORT": str(phone.adb_port)}, timeout=600)
 
 
 def quick_options(**overrides) -> ProfileOptions:
@@ -115,8 +102,8 @@ def test_app_install_refuses_an_abi_the_apk_does_not_ship(emulated_phone, tmp_pa
 
 
 @pytest.mark.parametrize("backend", ["onnx", "executorch"])
-def test_profile_over_adb_end_to_end(backend, phone, tiny_onnx, tiny_pte, tmp_path):
-    artifact = tiny_onnx if backend == "onnx" else tiny_pte
+def test_profile_over_adb_end_to_end(backend, phone, tiny_onnx, tiny_llama_pte, tmp_path):
+    artifact = tiny_onnx if backend == "onnx" else tiny_llama_pte
     result = cli("profile", artifact, "--device", phone.serial, *QUICK, "--out", tmp_path / "run", phone=phone)
     assert result.returncode == 0, result.stderr
     trace = load_trace(tmp_path / "run" / "trace.json")
@@ -286,7 +273,7 @@ def test_op_breakdown_comes_back_from_the_device(phone, tiny_onnx, tmp_path):
                                quick_options(prompt_lengths=[16], repeats=1, ops=True), tmp_path / "ops")
     profiles = outcome.trace["op_profiles"]
     assert profiles and {"prefill", "decode"} <= set(profiles[0]["phases"])
-    assert outcome.analysis["op_breakdown"] and (tmp_path / "ops" / "report.html").read_text().count("<svg") >= 1
+    assert outcome.analysis.op_breakdown and (tmp_path / "ops" / "report.html").read_text().count("<svg") >= 1
 
 
 def test_profile_refuses_a_phone_older_than_android_10_before_pushing(adb_server, tiny_onnx, tmp_path):
@@ -305,16 +292,16 @@ def test_profile_refuses_a_phone_older_than_android_10_before_pushing(adb_server
 
 
 @pytest.mark.parametrize("case", ["executorch too old", "onnxruntime too old", "ops without etdump", "genai"])
-def test_a_run_the_app_cannot_do_is_refused_before_pushing(case, emulated_phone, tiny_onnx, tiny_pte, tmp_path):
+def test_a_run_the_app_cannot_do_is_refused_before_pushing(case, emulated_phone, tiny_onnx, tiny_llama_pte, tmp_path):
     """The installed app's identity (runtime versions, features) against the artifact's program
     format: refused in one line naming both versions, and nothing reaches the device."""
     runtimes = {"executorch too old": {"executorch": "1.4.1"}, "onnxruntime too old": {"onnxruntime": "1.20.0"}}
     apk = make_test_apk(tmp_path / "app.apk", version_code=2, runtimes=runtimes.get(case, {}))
     assert emulated_phone.adb("install", str(apk)).returncode == 0
     artifact, extra, expected = {
-        "executorch too old": (tiny_pte, [], ["exported with executorch 1.5.1", "executorch-android 1.4.1"]),
+        "executorch too old": (tiny_llama_pte, [], ["exported with executorch 1.5.1", "executorch-android 1.4.1"]),
         "onnxruntime too old": (tiny_onnx, [], ["opset 22", "onnxruntime-android 1.20.0 reads up to opset 21"]),
-        "ops without etdump": (tiny_pte, ["--ops"], ["needs ETDump", "EXECUTORCH_ANDROID_PROFILING=ON"]),
+        "ops without etdump": (tiny_llama_pte, ["--ops"], ["needs ETDump", "EXECUTORCH_ANDROID_PROFILING=ON"]),
         "genai": (tiny_onnx, ["--engine", "onnxruntime-genai"], ["no onnxruntime-genai engine", "--engine onnxruntime"]),
     }[case]
     result = cli("profile", artifact, "--device", emulated_phone.serial, *QUICK, *extra, "--out", tmp_path / "r",

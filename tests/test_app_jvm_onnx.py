@@ -20,6 +20,7 @@ import pytest
 from slm_edge.device import jvm_app
 from slm_edge.errors import SlmEdgeError
 from slm_edge.export import ExportRequest, export_model
+from slm_edge.records.manifest import Manifest
 from slm_edge.workflows.profile import ProfileOptions, build_config
 from slm_edge.progress import StageTimer
 from slm_edge.model.sources import resolve_source
@@ -158,9 +159,9 @@ def test_desktop_main_profiles_an_onnx_artifact_with_the_apps_engine(tiny_llama,
     manifest_bytes = (folder / "manifest.json").read_bytes()
     options = ProfileOptions(prompt_lengths=[8, 16], decode_tokens=8, repeats=2, warmup=1, threads=[THREADS],
                              sample_interval_ms=20.0)
-    config = build_config(json.loads(manifest_bytes), hashlib.sha256(manifest_bytes).hexdigest(), str(folder), options)
+    config = build_config(Manifest.from_json(json.loads(manifest_bytes)), hashlib.sha256(manifest_bytes).hexdigest(), str(folder), options)
     config_path = tmp_path / "run_config.json"
-    config_path.write_text(json.dumps(config))
+    config_path.write_text(json.dumps(config.to_json()))
     trace_dir = tmp_path / "traces"
     result = subprocess.run(jvm_app.app_runner_command(config_path, trace_dir), capture_output=True, text=True,
                             timeout=300)
@@ -186,10 +187,10 @@ def test_desktop_main_keeps_tinyengine_without_the_onnx_classes(tiny_llama, app,
     """Core alone on the classpath (as tests/test_android_core.py compiles it): TinyEngine, said so."""
     folder = _export(tiny_llama, tmp_path / "artifact", quant="fp32", path="fast")
     manifest_bytes = (folder / "manifest.json").read_bytes()
-    config = build_config(json.loads(manifest_bytes), hashlib.sha256(manifest_bytes).hexdigest(), str(folder),
+    config = build_config(Manifest.from_json(json.loads(manifest_bytes)), hashlib.sha256(manifest_bytes).hexdigest(), str(folder),
                           ProfileOptions(prompt_lengths=[8], decode_tokens=4, repeats=1, warmup=0, threads=[1]))
     config_path = tmp_path / "run_config.json"
-    config_path.write_text(json.dumps(config))
+    config_path.write_text(json.dumps(config.to_json()))
     gson = next(jar for jar in app.jars if "gson" in Path(jar).name)
     result = subprocess.run(["java", "-cp", os.pathsep.join([str(app.classes), gson]), jvm_app.MAIN_CLASS,
                              str(config_path), str(tmp_path / "traces")], capture_output=True, text=True, timeout=120)

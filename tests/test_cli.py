@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 from slm_edge import __version__
 
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "slm_edge", *map(str, args)], capture_output=True, text=True)
+from helpers import run_cli
 
 
 def test_help_and_version():

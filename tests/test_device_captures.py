@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from adbutils import ShellReturn
 
-from slm_edge.device.adb import AdbDevice, _field, _parse_getprop
+from slm_edge.device.adb import AdbDevice, dumpsys_field as _field, parse_getprop as _parse_getprop
 from slm_edge.contract import PACKAGE
 from slm_edge.device.instrument import InstrumentParser
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from slm_edge import contract as android
-from slm_edge.testing.harness import adb_server, emulated_phone, make_test_apk  # noqa: F401
+from slm_edge.testing.harness import make_test_apk
 
 pytestmark = pytest.mark.skipif(not (Path("/usr/bin/adb").exists() and Path("/usr/bin/bwrap").exists()),
                                 reason="needs adb and bubblewrap")
@@ -71,7 +71,7 @@ def test_getprop(emulated_phone):
 
 
 def test_the_phone_can_imitate_a_real_capture(adb_server, tmp_path, monkeypatch):
-    from slm_edge.device.adb import _parse_getprop, open_device
+    from slm_edge.device.adb import open_device, parse_getprop as _parse_getprop
     from slm_edge.testing.harness import EmulatedPhone
 
     capture = Path(__file__).parent / "fixtures" / "android" / "xiaomi-17promax-android16-getprop.txt"

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
 
-
-def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "slm_edge", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+from helpers import run_cli
 
 
 def assert_one_line_error(result, *fragments):

@@ -119,9 +119,9 @@ def test_cache_key_follows_the_code_that_builds_artifacts(tmp_path):
     shutil.copytree(Path(cache.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
     before = cache.artifact_code_hash(package)
     assert before == cache.artifact_code_hash()
-    (package / "cli.py").write_text((package / "cli.py").read_text() + "\n# unrelated\n")
+    (package / "cli" / "__init__.py").write_text((package / "cli" / "__init__.py").read_text() + "\n# unrelated\n")
     assert cache.artifact_code_hash(package) == before
-    exporter = package / "export" / "et_generic.py"
+    exporter = package / "export" / "executorch" / "generic.py"
     exporter.write_text(exporter.read_text() + "\n# changed\n")
     assert cache.artifact_code_hash(package) != before
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from slm_edge.analysis.run import analyze
 from slm_edge.errors import SlmEdgeError
 from slm_edge.records.manifest import read_manifest
-from slm_edge.model.recipes import load_recipe
+from slm_edge.export.recipes import load_recipe
 from slm_edge.analysis.recommend import parse_size
 from slm_edge.workflows.sweep import load_spec
 from slm_edge.records.trace import load_config, load_trace
@@ -122,7 +122,7 @@ def test_size_option(text):
 @FUZZ
 @given(text=st.text(max_size=20))
 def test_integer_list_options(text):
-    from slm_edge.cli import _int_list
+    from slm_edge.cli.output import int_list as _int_list
 
     try:
         values = _int_list(text, "--prompt-lengths")

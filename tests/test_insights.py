@@ -1,4 +1,5 @@
-"""Memory breakdown (predicted vs measured) in the reports, and `slm-edge recommend` on real runs."""
+"""Memory breakdown (predicted vs measured) in the reports and `slm-edge recommend`, on run folders
+with known figures; per-op latency breakdowns (`profile --ops`) on real runs."""
 
 from __future__ import annotations
 
@@ -9,43 +10,48 @@ import pytest
 
 from slm_edge.model.memory import predict_run_memory
 
-from slm_edge.device.local import LocalDevice
 from slm_edge.errors import SlmEdgeError
 from slm_edge.export import ExportRequest, export_model
-from slm_edge.workflows.profile import ProfileOptions, profile_artifact
 from slm_edge.progress import StageTimer
 from slm_edge.analysis.recommend import parse_size, recommend
 from slm_edge.model.sources import resolve_source
-from slm_edge.analysis.verify import verify_artifact
-from test_cli import run_cli
+
+from helpers import MIB, run_cli, synthetic_trace, write_run
+
+
+# tiny-qwen2's fp32 and int4 ONNX cells as `profile --prompt-lengths 8,24 --decode-tokens 8
+# --repeats 2 --warmup 1 --threads 2` leaves them; only the int4 one verified
+PREDICTED_INT4 = {"weight_bytes": 2 * MIB, "kv_cache_bytes": 16384, "activation_bytes": None, "total_bytes": 2 * MIB + 16384,
+                  "onnxruntime": {"weight_bytes": 3 * MIB, "logits_bytes_per_token": 1280, "layer_bytes_per_token": 2048,
+                                  "attention_bytes_per_token": 1024, "attention_bytes_per_token_squared": None,
+                                  "kv_bytes_per_token": 512, "kv_buffer": "shared max-length", "max_seq_len": 64,
+                                  "runtime_bytes": 28 * MIB}}
+CELLS = {"fp32": dict(decode_tok_s={2: 40.0}, prefill_ms=50, load_mib=40, peak_mib=60, quality=None),
+         "int4": dict(decode_tok_s={2: 90.0}, prefill_ms=30, load_mib=20, peak_mib=30, quality=0.95,
+                      predicted_memory=PREDICTED_INT4)}
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_qwen2, tmp_path_factory) -> dict[str, Path]:
-    """Two real profile runs of tiny ONNX artifacts; only the int4 one was verified before profiling."""
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """Two profile run folders from synthetic traces (what is under test is the analysis, report and
+    recommend code; test_memory_prediction and test_sweep check those figures on real runs)."""
     base = tmp_path_factory.mktemp("insights")
-    folders = {}
-    for quant in ("fp32", "int4"):
-        artifact = base / f"artifact-{quant}"
-        export_model(resolve_source(str(tiny_qwen2)), ExportRequest(backend="onnx", quant=quant, max_seq_len=64),
-                     artifact, timer=StageTimer(quiet=True))
-        if quant == "int4":
-            verify_artifact(artifact, steps=8)
-        options = ProfileOptions(prompt_lengths=[8, 24], decode_tokens=8, repeats=2, warmup=1, threads=[2])
-        profile_artifact(artifact, LocalDevice(), options, base / f"run-{quant}")
-        folders[quant] = base / f"run-{quant}"
-    return folders
+    return {quant: write_run(base / f"run-{quant}", synthetic_trace(
+                "tiny-qwen2", 1_000_000, "onnx", quant, engine="onnxruntime", prompt_lengths=(8, 24), decode_steps=8,
+                repeats=2, warmup=1, **cell)) for quant, cell in CELLS.items()}
 
 
 def test_report_shows_predicted_beside_measured_memory(runs):
     report = json.loads((runs["int4"] / "report.json").read_text())
     breakdown = report["memory_breakdown"]
-    manifest = json.loads((runs["int4"].parent / "artifact-int4" / "manifest.json").read_text())
-    expected = predict_run_memory(manifest["predicted_memory"], engine=manifest["runtime"]["engines"][0],
-                                  prompt_lengths=[8, 24], decode_tokens=8)
+    expected = predict_run_memory(PREDICTED_INT4, engine="onnxruntime", prompt_lengths=[8, 24], decode_tokens=8)
     assert breakdown["predicted"]["total_bytes"] == expected["total_bytes"]
+    # by hand: weights + KV cache for 24 + 8 tokens + both prompts' logits and the longest prompt's
+    # layer and attention intermediates + runtime
+    assert expected["total_bytes"] == 3 * MIB + 512 * 32 + 1280 * (8 + 24) + 2048 * 24 + 1024 * 24 + 28 * MIB
     measured = breakdown["measured"]
     assert 0 < measured["after_load_bytes"] <= measured["peak_bytes"]
+    assert (measured["after_load_bytes"], measured["peak_bytes"]) == (20 * MIB, 30 * MIB)
     assert breakdown["prediction_error"] == pytest.approx(
         (breakdown["predicted"]["total_bytes"] - measured["peak_bytes"]) / measured["peak_bytes"])
     assert "Memory, predicted from the artifact and the run config" in (runs["int4"] / "report.md").read_text()
@@ -55,6 +61,8 @@ def test_recommend_ranks_and_explains(runs):
     everything, rejected = recommend(list(runs.values()))
     assert not rejected and len(everything) == 2
     assert everything[0].decode_tok_s >= everything[1].decode_tok_s
+    assert [(c.scheme, c.threads, c.decode_tok_s, c.peak_memory_bytes) for c in everything] == [
+        ("int4", 2, pytest.approx(90.0), 30 * MIB), ("fp32", 2, pytest.approx(40.0), 60 * MIB)]
     assert {c.prompt_length for c in everything} == {24}  # judged at the longest profiled length
     assert {c.scheme for c in everything} == {"fp32", "int4"}
 
@@ -117,9 +125,8 @@ def test_ops_break_latency_down_by_category(path, tiny_llama, tmp_path):
     assert 'id="latency_by_op_category"' in (run / "report.html").read_text()
 
 
-def test_ops_is_refused_where_it_is_not_built(runs, tmp_path):
-    artifact = runs["int4"].parent / "artifact-int4"
-    refused = run_cli("profile", artifact, "--emulated", "--ops", "--engine", "onnxruntime-genai", "--out", tmp_path / "r")
+def test_ops_is_refused_where_it_is_not_built(tiny_qwen2_onnx_int4, tmp_path):
+    refused = run_cli("profile", tiny_qwen2_onnx_int4, "--emulated", "--ops", "--engine", "onnxruntime-genai", "--out", tmp_path / "r")
     assert refused.returncode == 2 and "--ops is built for the onnxruntime and executorch engines" in refused.stderr
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -20,10 +19,7 @@ from slm_edge.model.sources import resolve_source
 from slm_edge.records.trace import load_trace, validate_trace
 
 from conftest import save_tiny_model
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "slm_edge", *map(str, args)], capture_output=True, text=True)
+from helpers import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -108,13 +104,13 @@ def test_step_timings_agree_with_an_outside_clock(heavier_artifact):
 def test_peak_rss_agrees_with_the_operating_system(artifact, tmp_path):
     """The trace's peak VmHWM matches the kernel's ru_maxrss for the runner process (±5%)."""
     from slm_edge import cache
-    from slm_edge.records.manifest import read_manifest
+    from slm_edge.records.manifest import Manifest
     from slm_edge.workflows.profile import ProfileOptions, build_config
 
-    manifest = read_manifest(artifact)
+    manifest = Manifest.read(artifact)
     config = build_config(manifest, cache.sha256_file(artifact / "manifest.json"), str(artifact),
                           ProfileOptions(prompt_lengths=[64], decode_tokens=32, repeats=2, threads=[2]))
-    (tmp_path / "run_config.json").write_text(json.dumps(config))
+    (tmp_path / "run_config.json").write_text(json.dumps(config.to_json()))
     # Like GNU time: a small helper forks and execs the runner and reads its rusage. (Forking the
     # runner straight from pytest would fold pytest's own peak into ru_maxrss: Linux keeps the
     # pre-exec high-water mark.) The runner leaves with os._exit once its trace is written: the
@@ -299,18 +295,10 @@ def test_llm_runner_mode_needs_a_tokenizer(artifact, tmp_path):
     assert result.returncode == 2 and "needs a tokenizer" in result.stderr
 
 
-@pytest.fixture(scope="module")
-def onnx_artifact(tiny_qwen2, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("artifact") / "tiny-onnx-int4"
-    export_model(resolve_source(str(tiny_qwen2)), ExportRequest(backend="onnx", quant="int4", max_seq_len=128), out,
-                 timer=StageTimer(quiet=True))
-    return out
-
-
 @pytest.mark.parametrize("engine", ["onnxruntime", "onnxruntime-genai"])
-def test_profile_runs_onnx_artifacts_on_either_engine(engine, onnx_artifact, tmp_path):
+def test_profile_runs_onnx_artifacts_on_either_engine(engine, tiny_qwen2_onnx_int4, tmp_path):
     run_dir = tmp_path / engine
-    result = run_cli("profile", onnx_artifact, "--emulated", "--engine", engine, "--prompt-lengths", "8,32",
+    result = run_cli("profile", tiny_qwen2_onnx_int4, "--emulated", "--engine", engine, "--prompt-lengths", "8,32",
                      "--decode-tokens", "12", "--repeats", "2", "--warmup", "1", "--threads", "2", "--out", run_dir)
     assert result.returncode == 0, result.stderr
     trace = load_trace(run_dir / "trace.json")
@@ -321,10 +309,10 @@ def test_profile_runs_onnx_artifacts_on_either_engine(engine, onnx_artifact, tmp
     assert all(row["decode_tok_s"]["median"] > 0 for row in report["rows"])
 
 
-def test_profile_refuses_an_engine_the_artifact_cannot_use(onnx_artifact, artifact, tmp_path):
-    wrong = run_cli("profile", onnx_artifact, "--emulated", "--engine", "executorch", "--out", tmp_path / "a")
+def test_profile_refuses_an_engine_the_artifact_cannot_use(tiny_qwen2_onnx_int4, artifact, tmp_path):
+    wrong = run_cli("profile", tiny_qwen2_onnx_int4, "--emulated", "--engine", "executorch", "--out", tmp_path / "a")
     assert wrong.returncode == 2 and "cannot run on executorch" in wrong.stderr
-    runner_mode = run_cli("profile", onnx_artifact, "--emulated", "--mode", "llm-runner", "--out", tmp_path / "b")
+    runner_mode = run_cli("profile", tiny_qwen2_onnx_int4, "--emulated", "--mode", "llm-runner", "--out", tmp_path / "b")
     assert runner_mode.returncode == 2 and "use --mode steps for ONNX" in runner_mode.stderr
     genai_for_pte = run_cli("profile", artifact, "--emulated", "--engine", "onnxruntime-genai", "--out", tmp_path / "c")
     assert genai_for_pte.returncode == 2 and "cannot run on onnxruntime-genai" in genai_for_pte.stderr

@@ -7,7 +7,6 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -15,7 +14,8 @@ import pytest
 
 from slm_edge.errors import SlmEdgeError
 from slm_edge.export import ExportRequest, export_model
-from slm_edge.records.manifest import MANIFEST, read_manifest
+from slm_edge.contract import MANIFEST
+from slm_edge.records.manifest import Manifest
 from slm_edge.workflows.profile import ProfileOptions, build_config
 from slm_edge.progress import StageTimer
 from slm_edge.model.sources import resolve_source
@@ -66,12 +66,12 @@ def test_second_profile_on_the_same_device_refuses_or_queues(onnx_tiny, tmp_path
 def test_readers_never_see_a_half_written_trace(onnx_tiny, tmp_path):
     """The runner rewrites its trace after every repeat; a reader polling it meanwhile always gets
     a whole, valid trace (temp file + rename), never a torn one."""
-    manifest = read_manifest(onnx_tiny)
+    manifest = Manifest.read(onnx_tiny)
     from slm_edge import cache
 
     options = ProfileOptions(prompt_lengths=[8], decode_tokens=8, repeats=60, warmup=0, threads=[1], sample_interval_ms=5)
     config = build_config(manifest, cache.sha256_file(onnx_tiny / MANIFEST), str(onnx_tiny.resolve()), options)
-    (tmp_path / "run_config.json").write_text(json.dumps(config))
+    (tmp_path / "run_config.json").write_text(json.dumps(config.to_json()))
     runner = subprocess.Popen([sys.executable, "-m", "slm_edge.runner", str(tmp_path / "run_config.json"), "--emulated",
                                "--trace-dir", str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     trace_path = tmp_path / "out" / "trace.json"

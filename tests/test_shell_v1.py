@@ -7,8 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,8 @@ import pytest
 from slm_edge.device.adb import open_device
 from slm_edge.contract import DEVICE_ROOT, PACKAGE
 from slm_edge.testing.harness import EmulatedPhone, make_test_apk
+
+from helpers import run_cli
 
 pytestmark = pytest.mark.skipif(not (Path("/usr/bin/adb").exists() and Path("/usr/bin/bwrap").exists()),
                                 reason="needs adb and bubblewrap")
@@ -33,9 +33,7 @@ def old_phone(adb_server, tmp_path, monkeypatch):
 
 
 def cli(*args, phone):
-    env = {**os.environ, "ANDROID_ADB_SERVER_PORT": str(phone.adb_port)}
-    return subprocess.run([sys.executable, "-m", "slm_edge", *map(str, args)], capture_output=True, text=True, env=env,
-                          timeout=300)
+    return run_cli(*args, env={**os.environ, "ANDROID_ADB_SERVER_PORT": str(phone.adb_port)}, timeout=300)
 
 
 def test_the_device_speaks_shell_v1_only(old_phone):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from slm_edge.model.cards import card_names, load_card
 from slm_edge.errors import SlmEdgeError
 from slm_edge.export import ExportRequest, choose_path, validate
-from slm_edge.model.recipes import load_recipe
+from slm_edge.export.recipes import load_recipe
 from slm_edge.model.sources import resolve_source
 
 RECIPES = sorted((Path(__file__).parent.parent / "export_recipes").glob("*.yaml"))
@@ -106,8 +107,9 @@ def test_custom_code_runs_only_with_the_flag(tmp_path, tiny_llama):
     (folder / "config.json").write_text(json.dumps(config))
     (folder / "model.safetensors").write_bytes((tiny_llama / "model.safetensors").read_bytes())
     (folder / "modeling_custom.py").write_text(f"open({str(folder / 'RAN')!r}, 'w').write('ran')\n")
-    with pytest.raises(SlmEdgeError, match="own Python code.*modeling_custom.py.*--trust-remote-code"):
+    with pytest.raises(SlmEdgeError) as refused:
         resolve_source(str(folder))
+    assert re.search("own Python code.*modeling_custom.py.*--trust-remote-code", refused.value.one_line(cli=True))
     assert not (folder / "RAN").exists()
     assert resolve_source(str(folder), trust_remote_code=True).trust_remote_code
 

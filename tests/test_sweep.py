@@ -8,7 +8,7 @@ import pytest
 
 from slm_edge.errors import SlmEdgeError
 from slm_edge.workflows.sweep import load_spec
-from test_cli import run_cli
+from helpers import MIB, run_cli, synthetic_trace
 
 
 def test_sweep_runs_the_matrix_records_failures_and_resumes(tiny_llama, tiny_qwen2, tmp_path):
@@ -101,46 +101,10 @@ def test_example_sweep_reproduces_the_quantization_finding(tmp_path):
 
 # --- survey-style figures of the combined report: given numbers, real analysis and report code ----
 
-MIB = 2**20
+def sweep_of(cells: dict[str, dict]) -> list:
+    from slm_edge.analysis.loaded import loaded
 
-
-def synthetic_trace(model: str, params: int, backend: str, scheme: str, *, decode_tok_s: dict[int, float],
-                    prefill_ms: float, peak_mib: float, quality: float | None) -> dict:
-    """A schema-valid trace with the given figures: one measured run per thread count, prompt 32,
-    four decode steps at 1e6/decode_tok_s µs each (prefill time grows a little with fewer threads)."""
-    from slm_edge.records.trace import validate_trace
-
-    baseline = 100 * MIB
-    threads = sorted(decode_tok_s)
-    runs = [{"threads": t, "prompt_length": 32, "repeat": 0, "warmup": False,
-             "prefill_ms": prefill_ms * max(threads) / t, "ttft_ms": prefill_ms * max(threads) / t + 0.1,
-             "decode_step_us": [1e6 / decode_tok_s[t]] * 4,
-             "memory": {"rss_after_prefill_bytes": baseline, "rss_end_bytes": baseline,
-                        "hwm_end_bytes": baseline + int(peak_mib * MIB), "pss_end_bytes": None}} for t in threads]
-    trace = {
-        "schema": "slm-edge/trace", "schema_version": 1, "status": "complete",
-        "producer": {"name": "test", "version": "0"},
-        "device": {"model": "test", "cpu": "test", "cores": 2, "ram_bytes": 2**33, "os": "linux"},
-        "artifact": {"manifest_sha256": "0" * 64, "model_file": "model.pte", "engine": backend},
-        "config": {"threads": threads, "prompt_lengths": [32]}, "clock": {"monotonic_origin_ns": 0, "wall_origin_ms": 0},
-        "baseline_memory": {"rss_bytes": baseline, "hwm_bytes": baseline},
-        "loads": [{"threads": t, "load_ms": 10.0, "rss_after_bytes": baseline} for t in threads],
-        "runs": runs, "memory_samples": [], "phase_markers": [], "errors": [],
-        "host": {"artifact": {"name": model, "backend": backend, "scheme": scheme, "parameters": params,
-                              "model_bytes": int(peak_mib * MIB), "max_seq_len": 512,
-                              "predicted_memory": {"weight_bytes": int(peak_mib * MIB), "kv_cache_bytes": 0,
-                                                   "activation_bytes": 0, "total_bytes": int(peak_mib * MIB)},
-                              "verify": None if quality is None else {"teacher_forced_top1_agreement": quality,
-                                                                      "greedy_agreement": quality, "steps": 16}}},
-    }
-    return validate_trace(trace) or trace
-
-
-def sweep_of(cells: dict[str, dict]) -> tuple[dict, dict]:
-    from slm_edge.analysis.run import analyze
-
-    traces = {name: synthetic_trace(**cell) for name, cell in cells.items()}
-    return {name: analyze(trace) for name, trace in traces.items()}, traces
+    return [loaded(name, synthetic_trace(**cell)) for name, cell in cells.items()]
 
 
 CELLS = {
@@ -161,8 +125,8 @@ CELLS = {
 def test_pareto_front_on_known_cells():
     from slm_edge.analysis.compare import cell_points, pareto_front
 
-    runs, traces = sweep_of(CELLS)
-    points = cell_points(runs, traces)
+    runs = sweep_of(CELLS)
+    points = cell_points(runs)
     flags, objectives = pareto_front(points)
     front = {p["cell"] for p, f in zip(points, flags) if f}
     assert objectives == ["decode_tok_s", "peak_memory_bytes", "quality"]
@@ -174,29 +138,28 @@ def test_pareto_front_on_known_cells():
     assert by_cell["s-int8"]["peak_memory_bytes"] == 250 * MIB and by_cell["s-int8"]["quality"] == 0.97
 
     # an unverified cell: quality leaves the comparison instead of judging a cell on a figure it lacks
-    runs, traces = sweep_of({**CELLS, "s-int8": {**CELLS["s-int8"], "quality": None}})
-    flags, objectives = pareto_front(cell_points(runs, traces))
+    runs = sweep_of({**CELLS, "s-int8": {**CELLS["s-int8"], "quality": None}})
+    flags, objectives = pareto_front(cell_points(runs))
     assert objectives == ["decode_tok_s", "peak_memory_bytes"]
     # on speed and memory alone the small int4 cell beats every other
-    assert {p["cell"] for p, f in zip(cell_points(runs, traces), flags) if f} == {"s-int4"}
+    assert {p["cell"] for p, f in zip(cell_points(runs), flags) if f} == {"s-int4"}
 
 
 def test_threads_scaling_only_with_several_thread_counts():
     from slm_edge.analysis.compare import threads_scaling
 
-    runs, _ = sweep_of(CELLS)
+    runs = sweep_of(CELLS)
     scaling = threads_scaling(runs)
     assert set(scaling) == set(CELLS)
     assert [(r["threads"], round(r["decode_tok_s"])) for r in scaling["s-int4"]] == [(1, 90), (2, 150)]
     single = {"s-int4": {**CELLS["s-int4"], "decode_tok_s": {2: 150}}}
-    assert threads_scaling(sweep_of(single)[0]) == {}
+    assert threads_scaling(sweep_of(single)) == {}
 
 
 def test_combined_html_report_has_the_survey_plots(tmp_path):
     from slm_edge.report import SURVEY_TITLES, write_reports
 
-    runs, traces = sweep_of(CELLS)
-    write_reports(tmp_path, runs, traces, ("md", "html"))
+    write_reports(tmp_path, sweep_of(CELLS), ("md", "html"))
     page = (tmp_path / "report.html").read_text()
     for key, title in SURVEY_TITLES.items():
         section = page.split(f'<section class="plot" id="{key}">', 1)[1].split("</section>", 1)[0]
@@ -208,8 +171,8 @@ def test_combined_html_report_has_the_survey_plots(tmp_path):
 
     # one thread count: no threads plot; a single run: no survey plots at all
     one_thread = {name: {**cell, "decode_tok_s": {2: cell["decode_tok_s"][2]}} for name, cell in CELLS.items()}
-    write_reports(tmp_path, *sweep_of(one_thread), ("html",))
+    write_reports(tmp_path, sweep_of(one_thread), ("html",))
     page = (tmp_path / "report.html").read_text()
     assert 'id="pareto_front"' in page and 'id="threads_scaling"' not in page
-    write_reports(tmp_path, *sweep_of({"s-int4": CELLS["s-int4"]}), ("html",))
+    write_reports(tmp_path, sweep_of({"s-int4": CELLS["s-int4"]}), ("html",))
     assert 'id="pareto_front"' not in (tmp_path / "report.html").read_text()

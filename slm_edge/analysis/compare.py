@@ -3,25 +3,22 @@ Pareto front and thread scaling (inputs of the combined report)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Sequence
 
-from slm_edge.analysis.run import analyze
-from slm_edge.records.trace import load_trace
+from slm_edge.analysis.loaded import LoadedRun
 
 
-def quantization_effect(run_dirs: list[Path]) -> list[dict]:
+def quantization_effect(runs: Sequence[LoadedRun]) -> list[dict]:
     """The survey's Fig. 8 question for each model and backend: what each scheme buys over fp32 in
     prefill and in decode (ratios of tok/s at the same prompt length and threads), and in memory."""
     by_key: dict[tuple, dict[str, dict]] = {}
-    for run_dir in run_dirs:
-        trace = load_trace(Path(run_dir) / "trace.json")
-        artifact = trace.get("host", {}).get("artifact") or {}
-        analysis = analyze(trace)
-        for row in analysis["rows"]:
-            key = (artifact.get("name"), artifact.get("backend"), row["threads"], row["prompt_length"])
+    for run in runs:
+        artifact = run.host_artifact or {}
+        for row in run.analysis.rows:
+            key = (artifact.get("name"), artifact.get("backend"), row.threads, row.prompt_length)
             by_key.setdefault(key, {})[artifact.get("scheme")] = {
-                "prefill": row["prefill_tok_s"]["median"], "decode": (row["decode_tok_s"] or {}).get("median"),
-                "memory": analysis["peak_increase_bytes"]}
+                "prefill": row.prefill_tok_s.median, "decode": row.decode_tok_s.median if row.decode_tok_s else None,
+                "memory": run.analysis.peak_increase_bytes}
     table = []
     for (model, backend, threads, prompt), schemes in sorted(by_key.items(), key=lambda kv: tuple(map(str, kv[0]))):
         base = schemes.get("fp32")
@@ -40,25 +37,24 @@ def quantization_effect(run_dirs: list[Path]) -> list[dict]:
 QUALITY_KEYS = ("teacher_forced_top1_agreement", "greedy_agreement")  # verify's figures, first found wins
 
 
-def cell_points(runs: dict[str, dict], traces: dict[str, dict]) -> list[dict]:
+def cell_points(runs: Sequence[LoadedRun]) -> list[dict]:
     """One point per profiled cell that knows its artifact: figures at the cell's longest prompt and
     its fastest thread count (by median decode tok/s), beside what the artifact is."""
     points = []
-    for name, analysis in runs.items():
-        artifact = traces.get(name, {}).get("host", {}).get("artifact")
-        rows = [r for r in analysis["rows"] if r["decode_tok_s"]]
+    for run in runs:
+        artifact, rows = run.host_artifact, run.analysis.decoding_rows
         if not artifact or not rows:
             continue
-        longest = max(r["prompt_length"] for r in rows)
-        best = max((r for r in rows if r["prompt_length"] == longest), key=lambda r: r["decode_tok_s"]["median"])
+        longest = max(r.prompt_length for r in rows)
+        best = max((r for r in rows if r.prompt_length == longest), key=lambda r: r.decode_tok_s.median)
         verify = artifact.get("verify") or {}
         quality_key = next((k for k in QUALITY_KEYS if verify.get(k) is not None), None)
         points.append({
-            "cell": name, "model": artifact.get("name"), "backend": artifact.get("backend"),
+            "cell": run.name, "model": artifact.get("name"), "backend": artifact.get("backend"),
             "scheme": artifact.get("scheme"), "parameters": artifact.get("parameters"),
-            "threads": best["threads"], "prompt_length": longest,
-            "prefill_ms": best["prefill_ms"]["median"], "prefill_tok_s": best["prefill_tok_s"]["median"],
-            "decode_tok_s": best["decode_tok_s"]["median"], "peak_memory_bytes": analysis["peak_increase_bytes"],
+            "threads": best.threads, "prompt_length": longest,
+            "prefill_ms": best.prefill_ms.median, "prefill_tok_s": best.prefill_tok_s.median,
+            "decode_tok_s": best.decode_tok_s.median, "peak_memory_bytes": run.analysis.peak_increase_bytes,
             "quality": verify.get(quality_key) if quality_key else None, "quality_metric": quality_key,
         })
     return points
@@ -86,16 +82,23 @@ def pareto_front(points: list[dict]) -> tuple[list[bool], list[str]]:
     return flags, objectives
 
 
-def threads_scaling(runs: dict[str, dict]) -> dict[str, list[dict]]:
+def sweep_overview(runs: Sequence[LoadedRun]) -> tuple[list[dict], list[str]]:
+    """The cells of a combined report, each with its Pareto flag, and the objectives judged."""
+    points = cell_points(runs)
+    flags, objectives = pareto_front(points)
+    return [{**p, "pareto": f} for p, f in zip(points, flags)], objectives
+
+
+def threads_scaling(runs: Sequence[LoadedRun]) -> dict[str, list[dict]]:
     """Per cell measured at more than one thread count: decode and prefill tok/s per thread count
     at the cell's longest prompt."""
     out = {}
-    for name, analysis in runs.items():
-        rows = [r for r in analysis["rows"] if r["decode_tok_s"]]
-        if len({r["threads"] for r in rows}) < 2:
+    for run in runs:
+        rows = run.analysis.decoding_rows
+        if len({r.threads for r in rows}) < 2:
             continue
-        longest = max(r["prompt_length"] for r in rows)
-        out[name] = [{"threads": r["threads"], "decode_tok_s": r["decode_tok_s"]["median"],
-                      "prefill_tok_s": r["prefill_tok_s"]["median"], "prompt_length": longest}
-                     for r in sorted(rows, key=lambda r: r["threads"]) if r["prompt_length"] == longest]
+        longest = max(r.prompt_length for r in rows)
+        out[run.name] = [{"threads": r.threads, "decode_tok_s": r.decode_tok_s.median,
+                          "prefill_tok_s": r.prefill_tok_s.median, "prompt_length": longest}
+                         for r in sorted(rows, key=lambda r: r.threads) if r.prompt_length == longest]
     return out

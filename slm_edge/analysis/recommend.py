@@ -6,9 +6,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from slm_edge.analysis.run import analyze
+from slm_edge.analysis.loaded import LoadedRun, load_run
 from slm_edge.errors import SlmEdgeError
-from slm_edge.records.trace import load_trace
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6, "mib": 2**20,
           "g": 10**9, "gb": 10**9, "gib": 2**30}
@@ -44,43 +43,37 @@ class Candidate:
         return asdict(self)
 
 
-def candidates(run_dir: Path, prompt_length: int | None) -> list[Candidate]:
-    run_dir = Path(run_dir)
-    if not (run_dir / "trace.json").is_file():
-        raise SlmEdgeError(f"{run_dir} has no trace.json, so it is not a profile run folder",
-                           "pass folders written by `slm-edge profile --out`")
-    trace = load_trace(run_dir / "trace.json")
-    analysis = analyze(trace)
-    artifact = trace.get("host", {}).get("artifact") or {}
+def candidates(run: LoadedRun, prompt_length: int | None) -> list[Candidate]:
+    analysis = run.analysis
+    artifact = run.host_artifact or {}
     verify = artifact.get("verify") or {}
-    rows = analysis["rows"]
-    lengths = sorted({row["prompt_length"] for row in rows})
+    lengths = sorted({row.prompt_length for row in analysis.rows})
     # Decode slows as the context grows: without a length asked for, judge at the longest profiled.
     wanted = prompt_length if prompt_length is not None else (lengths[-1] if lengths else None)
     found = []
-    for row in rows:
-        if row["prompt_length"] != wanted or not row["decode_tok_s"]:
+    for row in analysis.decoding_rows:
+        if row.prompt_length != wanted:
             continue
         found.append(Candidate(
-            run=run_dir.name, model=artifact.get("name", trace["artifact"]["model_file"]),
+            run=run.name, model=artifact.get("name", analysis.artifact["model_file"]),
             backend=artifact.get("backend", "?"), scheme=artifact.get("scheme", "?"),
-            engine=trace["artifact"]["engine"], threads=row["threads"], prompt_length=row["prompt_length"],
-            decode_tok_s=row["decode_tok_s"]["median"], prefill_tok_s=row["prefill_tok_s"]["median"],
-            ttft_ms=row["ttft_ms"]["median"], peak_memory_bytes=analysis["peak_increase_bytes"],
+            engine=analysis.artifact["engine"], threads=row.threads, prompt_length=row.prompt_length,
+            decode_tok_s=row.decode_tok_s.median, prefill_tok_s=row.prefill_tok_s.median,
+            ttft_ms=row.ttft_ms.median, peak_memory_bytes=analysis.peak_increase_bytes,
             model_bytes=artifact.get("model_bytes"), greedy_agreement=verify.get("greedy_agreement")))
     if not found:
-        raise SlmEdgeError(f"{run_dir} has no measured run at prompt length {wanted} (it has {lengths})",
-                           "pass --prompt-length with one of the profiled lengths")
+        raise SlmEdgeError(f"{run.folder or run.name} has no measured run at prompt length {wanted} (it has {lengths})",
+                           "pass {prompt_length} with one of the profiled lengths")
     return found
 
 
 def recommend(run_dirs: list[Path], *, max_memory: int | None = None, min_decode_tps: float | None = None,
               min_agreement: float | None = None, prompt_length: int | None = None) -> tuple[list[Candidate], list[Candidate]]:
     if not run_dirs:
-        raise SlmEdgeError("no run folders given", "pass one or more `slm-edge profile --out` folders")
+        raise SlmEdgeError("no run folders given", "pass one or more folders that `slm-edge profile` wrote")
     passing, failing = [], []
-    for run_dir in run_dirs:
-        for candidate in candidates(run_dir, prompt_length):
+    for run_dir in run_dirs:  # loaded one at a time: a folder that is not a run is named before the next loads
+        for candidate in candidates(load_run(run_dir), prompt_length):
             if max_memory is not None and candidate.peak_memory_bytes > max_memory:
                 candidate.reasons.append(f"peak memory +{candidate.peak_memory_bytes / 2**20:.0f} MiB exceeds "
                                          f"{max_memory / 2**20:.0f} MiB")

@@ -1,9 +1,16 @@
-"""Trace → figures: latency per phase, per-token distribution, memory, variability, warnings."""
+"""Trace → figures: latency per phase, per-token distribution, memory, variability, warnings.
+
+`analyze(trace)` returns a RunAnalysis: typed, frozen records whose to_json() is the analysis as
+reports write it (report.json) and from_json() reads it back.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -53,7 +60,182 @@ def _temperature_rise(cpu_samples: list[dict]) -> float | None:
     return temps[-1] - temps[0] if len(temps) >= 2 else None
 
 
-def memory_breakdown(trace: dict, peak_increase: int) -> dict | None:
+def _plain(value):
+    """Records → the JSON they stand for, in field order (tuples become lists)."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class Stat:
+    """One figure over the repeats (or decode steps) of a group."""
+
+    median: float
+    mean: float
+    p90: float
+    p99: float
+    min: float
+    max: float
+    cv: float | None
+    n: int
+
+    @classmethod
+    def of(cls, values) -> Stat:
+        return cls(**summarize(values))
+
+    @classmethod
+    def from_json(cls, data: Mapping | None) -> Stat | None:
+        return None if data is None else cls(**data)
+
+    def to_json(self) -> dict:
+        return _plain(self)
+
+
+@dataclass(frozen=True)
+class Row:
+    """The measured runs at one (threads, prompt length)."""
+
+    threads: int
+    prompt_length: int
+    repeats: int
+    ttft_ms: Stat
+    prefill_ms: Stat
+    prefill_tok_s: Stat
+    decode_tok_s: Stat | None  # None: no run decoded a token
+    decode_step_ms: Stat | None
+    decode_step_ms_by_position: tuple[float, ...]
+    decode_outlier_steps: int
+    load_ms: float | None
+    rss_end_bytes: int
+    rss_increase_bytes: int
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> Row:
+        stats = {name: Stat.from_json(data[name]) for name in ("ttft_ms", "prefill_ms", "prefill_tok_s",
+                                                               "decode_tok_s", "decode_step_ms")}
+        return cls(**{**data, **stats, "decode_step_ms_by_position": tuple(data["decode_step_ms_by_position"])})
+
+    def to_json(self) -> dict:
+        return _plain(self)
+
+
+@dataclass(frozen=True)
+class PredictedMemory:
+    weight_bytes: int
+    kv_cache_bytes: int
+    activation_bytes: int
+    runtime_bytes: int
+    total_bytes: int
+    longest_prompt: int
+
+
+@dataclass(frozen=True)
+class MeasuredMemory:
+    """RSS increases over the pre-load baseline."""
+
+    after_load_bytes: int | None
+    after_prefill_bytes: int | None
+    peak_bytes: int
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    predicted: PredictedMemory
+    measured: MeasuredMemory
+    prediction_error: float | None  # signed: positive when the prediction is above what the process grew by
+    method: str
+    note: str
+
+    @classmethod
+    def from_json(cls, data: Mapping | None) -> MemoryBreakdown | None:
+        if data is None:
+            return None
+        return cls(**{**data, "predicted": PredictedMemory(**data["predicted"]),
+                      "measured": MeasuredMemory(**data["measured"])})
+
+    def to_json(self) -> dict:
+        return _plain(self)
+
+
+@dataclass(frozen=True)
+class OpBreakdown:
+    """One op profile of the trace (its keys kept as the runner wrote them) and what tracing cost."""
+
+    profile: Mapping
+    tracing_overhead: float | None  # median traced decode step over median timed one, minus 1
+
+    @property
+    def engine(self) -> str:
+        return self.profile["engine"]
+
+    @property
+    def threads(self) -> int:
+        return self.profile["threads"]
+
+    @property
+    def prompt_length(self) -> int:
+        return self.profile["prompt_length"]
+
+    @property
+    def phases(self) -> Mapping:
+        return self.profile["phases"]
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> OpBreakdown:
+        profile = {k: v for k, v in data.items() if k != "tracing_overhead"}
+        return cls(profile=profile, tracing_overhead=data.get("tracing_overhead"))
+
+    def to_json(self) -> dict:
+        return {**_plain(self.profile), "tracing_overhead": self.tracing_overhead}
+
+
+RSS_NOTE = ("memory includes the runner's own Python runtime (the baseline, measured before the model was loaded); "
+            "increases are over that baseline")
+
+
+@dataclass(frozen=True)
+class RunAnalysis:
+    """A run's figures; to_json() is report.json's content for one run."""
+
+    memory_breakdown: MemoryBreakdown | None
+    op_breakdown: tuple[OpBreakdown, ...]
+    status: str
+    device: Mapping  # the trace's device and artifact sections, as written
+    artifact: Mapping
+    baseline_rss_bytes: int
+    peak_hwm_bytes: int
+    peak_increase_bytes: int
+    frequency_drop: float | None
+    temperature_rise_c: float | None
+    rows: tuple[Row, ...]
+    warnings: tuple[str, ...]
+    errors: tuple[Mapping, ...]
+    note: str = RSS_NOTE
+
+    @property
+    def decoding_rows(self) -> list[Row]:
+        """The rows that decoded at least one token (the only ones with a decode speed)."""
+        return [row for row in self.rows if row.decode_tok_s]
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> RunAnalysis:
+        return cls(**{**data, "memory_breakdown": MemoryBreakdown.from_json(data["memory_breakdown"]),
+                      "op_breakdown": tuple(OpBreakdown.from_json(o) for o in data["op_breakdown"]),
+                      "rows": tuple(Row.from_json(r) for r in data["rows"]),
+                      "warnings": tuple(data["warnings"]), "errors": tuple(data["errors"])})
+
+    def to_json(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["op_breakdown"] = [o.to_json() for o in self.op_breakdown]
+        return _plain(out)
+
+
+def memory_breakdown(trace: dict, peak_increase: int) -> MemoryBreakdown | None:
     """Predicted (from the artifact and the run config: weights, KV cache, activations for the
     longest prompt, runtime) beside measured (RSS over the pre-load baseline: after load, after
     prefill, peak)."""
@@ -70,21 +252,19 @@ def memory_breakdown(trace: dict, peak_increase: int) -> dict | None:
     baseline = trace["baseline_memory"]["rss_bytes"]
     loads = [load["rss_after_bytes"] - baseline for load in trace.get("loads", [])]
     after_prefill = [r["memory"]["rss_after_prefill_bytes"] - baseline for r in trace["runs"]]
-    return {
-        "predicted": {k: predicted[k] for k in ("weight_bytes", "kv_cache_bytes", "activation_bytes", "runtime_bytes",
-                                                "total_bytes", "longest_prompt")},
-        "measured": {"after_load_bytes": max(loads) if loads else None,
-                     "after_prefill_bytes": max(after_prefill) if after_prefill else None,
-                     "peak_bytes": peak_increase},
-        # signed: positive when the prediction is above what the process really grew by
-        "prediction_error": (predicted["total_bytes"] - peak_increase) / peak_increase if peak_increase > 0 else None,
-        "method": predicted["method"],
-        "note": "measured figures are RSS increases over the runner before the model loaded; the runtime part is "
-                "what the engine (and, on the Linux runner, glue imported after the baseline) adds besides the model",
-    }
+    return MemoryBreakdown(
+        predicted=PredictedMemory(**{f.name: predicted[f.name] for f in dataclasses.fields(PredictedMemory)}),
+        measured=MeasuredMemory(after_load_bytes=max(loads) if loads else None,
+                                after_prefill_bytes=max(after_prefill) if after_prefill else None,
+                                peak_bytes=peak_increase),
+        prediction_error=(predicted["total_bytes"] - peak_increase) / peak_increase if peak_increase > 0 else None,
+        method=predicted["method"],
+        note="measured figures are RSS increases over the runner before the model loaded; the runtime part is "
+             "what the engine (and, on the Linux runner, glue imported after the baseline) adds besides the model",
+    )
 
 
-def op_breakdown(trace: dict) -> list[dict]:
+def op_breakdown(trace: dict) -> list[OpBreakdown]:
     """Per-op category shares from the traced runs, with what tracing cost against the timed runs."""
     out = []
     for profile in trace.get("op_profiles", []):
@@ -92,11 +272,11 @@ def op_breakdown(trace: dict) -> list[dict]:
                  and r["prompt_length"] == profile["prompt_length"] for us in r["decode_step_us"]]
         traced = profile.get("decode_step_us_traced") or []
         overhead = (statistics.median(traced) / statistics.median(timed) - 1) if timed and traced else None
-        out.append({**profile, "tracing_overhead": overhead})
+        out.append(OpBreakdown(profile=profile, tracing_overhead=overhead))
     return out
 
 
-def analyze(trace: dict) -> dict:
+def analyze(trace: dict) -> RunAnalysis:
     """Group measured (non-warm-up) runs by (threads, prompt length) and compute the report figures."""
     baseline = trace["baseline_memory"]["rss_bytes"]
     groups: dict[tuple[int, int], list[dict]] = defaultdict(list)
@@ -120,31 +300,25 @@ def analyze(trace: dict) -> dict:
         step_ms = [us / 1000 for us in steps]
         ttft = [r["ttft_ms"] for r in runs]
         # per-position median across repeats: how decode latency grows along the sequence
-        per_position = [float(statistics.median(col)) / 1000 for col in zip(*[r["decode_step_us"] for r in runs])]
+        per_position = tuple(float(statistics.median(col)) / 1000 for col in zip(*[r["decode_step_us"] for r in runs]))
         median_step = statistics.median(step_ms) if step_ms else 0.0
         mad = statistics.median([abs(s - median_step) for s in step_ms]) if step_ms else 0.0
         outliers = sum(1 for s in step_ms if mad and s > median_step + OUTLIER_MAD * mad)
-        row = {
-            "threads": threads,
-            "prompt_length": prompt_length,
-            "repeats": len(runs),
-            "ttft_ms": summarize(ttft),
-            "prefill_ms": summarize(prefill_ms),
-            "prefill_tok_s": summarize(prefill_tps),
-            "decode_tok_s": summarize(decode_tps) if decode_tps else None,
-            "decode_step_ms": summarize(step_ms) if step_ms else None,
-            "decode_step_ms_by_position": per_position,
-            "decode_outlier_steps": outliers,
-            "load_ms": loads.get(threads, {}).get("load_ms"),
-            "rss_end_bytes": max(r["memory"]["rss_end_bytes"] for r in runs),
-            "rss_increase_bytes": max(r["memory"]["rss_end_bytes"] for r in runs) - baseline,
-        }
+        rss_end = max(r["memory"]["rss_end_bytes"] for r in runs)
+        row = Row(
+            threads=threads, prompt_length=prompt_length, repeats=len(runs),
+            ttft_ms=Stat.of(ttft), prefill_ms=Stat.of(prefill_ms), prefill_tok_s=Stat.of(prefill_tps),
+            decode_tok_s=Stat.of(decode_tps) if decode_tps else None,
+            decode_step_ms=Stat.of(step_ms) if step_ms else None,
+            decode_step_ms_by_position=per_position, decode_outlier_steps=outliers,
+            load_ms=loads.get(threads, {}).get("load_ms"), rss_end_bytes=rss_end, rss_increase_bytes=rss_end - baseline,
+        )
         rows.append(row)
         label = f"threads={threads} prompt={prompt_length}"
         for metric in ("prefill_tok_s", "decode_tok_s", "ttft_ms"):
-            value = row[metric]["cv"] if row[metric] else None
-            if value is not None and value > CV_WARN:
-                warnings.append(f"{label}: {metric} varies {value:.1%} between repeats (CV > {CV_WARN:.0%})")
+            stat = getattr(row, metric)
+            if stat is not None and stat.cv is not None and stat.cv > CV_WARN:
+                warnings.append(f"{label}: {metric} varies {stat.cv:.1%} between repeats (CV > {CV_WARN:.0%})")
         if outliers:
             warnings.append(f"{label}: {outliers} decode steps were outliers (> {OUTLIER_MAD:.0f} MADs above the median)")
     drop = _frequency_drop(trace.get("cpu_samples", []))
@@ -156,20 +330,11 @@ def analyze(trace: dict) -> dict:
     if trace["status"] != "complete":
         errors = "; ".join(f"{e['phase']}: {e['message']}" for e in trace["errors"]) or "no error recorded"
         warnings.append(f"trace is {trace['status']}: {errors}")
-    return {
-        "memory_breakdown": memory_breakdown(trace, peak_hwm - baseline),
-        "op_breakdown": op_breakdown(trace),
-        "status": trace["status"],
-        "device": trace["device"],
-        "artifact": trace["artifact"],
-        "baseline_rss_bytes": baseline,
-        "peak_hwm_bytes": peak_hwm,
-        "peak_increase_bytes": peak_hwm - baseline,
-        "frequency_drop": drop,
-        "temperature_rise_c": rise,
-        "rows": rows,
-        "warnings": warnings,
-        "errors": trace["errors"],
-        "note": "memory includes the runner's own Python runtime (the baseline, measured before the model "
-                "was loaded); increases are over that baseline",
-    }
+    return RunAnalysis(
+        memory_breakdown=memory_breakdown(trace, peak_hwm - baseline),
+        op_breakdown=tuple(op_breakdown(trace)),
+        status=trace["status"], device=trace["device"], artifact=trace["artifact"],
+        baseline_rss_bytes=baseline, peak_hwm_bytes=peak_hwm, peak_increase_bytes=peak_hwm - baseline,
+        frequency_drop=drop, temperature_rise_c=rise,
+        rows=tuple(rows), warnings=tuple(warnings), errors=tuple(trace["errors"]),
+    )

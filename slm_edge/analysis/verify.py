@@ -16,28 +16,27 @@ import torch
 
 from slm_edge import cache
 from slm_edge.errors import SlmEdgeError
-from slm_edge.records.manifest import VERIFY_FILE, check_files, read_manifest
+from slm_edge.records.manifest import MANIFEST, VERIFY_FILE, Manifest
 from slm_edge.model.sources import ModelSource, resolve_source
 
 DEFAULT_PROMPT = "What is the capital of France?"
 
 
-def source_from_manifest(manifest: dict) -> ModelSource:
-    described = manifest["source"]
-    kind = described["kind"]
-    if kind == "card":
-        spec = described["name"]
-    elif kind == "default":
+def source_from_manifest(manifest: Manifest) -> ModelSource:
+    described = manifest.source
+    if described.kind == "card":
+        spec = described.name
+    elif described.kind == "default":
         spec = "smollm2-135m"
     else:
-        spec = described["origin"]
+        spec = described.origin
     source = resolve_source(
         spec,
-        random_weights=described.get("random_weights", False),
-        seed=described.get("seed") or 0,
-        trust_remote_code=described.get("trust_remote_code", False),
+        random_weights=described.random_weights,
+        seed=described.seed or 0,
+        trust_remote_code=described.trust_remote_code,
     )
-    if source.source_hash != described["sha256"]:
+    if source.source_hash != described.sha256:
         raise SlmEdgeError(
             f"the model source {spec} has changed since this artifact was exported",
             "re-export the artifact from the current source (`slm-edge export ... --force`)",
@@ -89,19 +88,19 @@ def mean_kl(reference: torch.Tensor, candidate: torch.Tensor) -> float:
 
 def verify_artifact(folder: Path, *, steps: int = 32, prompt: str = DEFAULT_PROMPT, threads: int = 0,
                     engine: str | None = None) -> dict:
-    from slm_edge.runtime.engines import engines_for, load_engine
+    from slm_edge.runtime.engines import load_engine
 
     folder = Path(folder)
-    manifest = read_manifest(folder)
-    check_files(folder, manifest)
+    manifest = Manifest.read(folder)
+    manifest.check_files(folder)
     source = source_from_manifest(manifest)
     tokens, tokenizer = prompt_tokens(source, prompt)
-    if len(tokens) + steps > manifest["max_seq_len"]:
+    if len(tokens) + steps > manifest.max_seq_len:
         raise SlmEdgeError(
-            f"prompt ({len(tokens)} tokens) + {steps} steps exceed the artifact's max length {manifest['max_seq_len']}",
+            f"prompt ({len(tokens)} tokens) + {steps} steps exceed the artifact's max length {manifest.max_seq_len}",
             "use fewer --steps or a shorter --prompt",
         )
-    engine = engine or engines_for(manifest)[0]
+    engine = engine or manifest.engines[0]
     llm = load_engine(folder, manifest, engine, threads=threads)
     chosen, artifact_logits = llm.greedy(tokens, steps)
     model = source.load_model()
@@ -110,11 +109,11 @@ def verify_artifact(folder: Path, *, steps: int = 32, prompt: str = DEFAULT_PROM
     agreement = sum(a == b for a, b in zip(chosen, expected)) / steps
     result = {
         "artifact": str(folder),
-        "manifest_sha256": cache.sha256_file(folder / "manifest.json"),
+        "manifest_sha256": cache.sha256_file(folder / MANIFEST),
         "engine": engine,
-        "backend": manifest["backend"],
-        "scheme": manifest["quantization"]["scheme"],
-        "export_path": manifest["export_path"],
+        "backend": manifest.backend,
+        "scheme": manifest.quantization.scheme,
+        "export_path": manifest.export_path,
         "steps": steps,
         "prompt": prompt if tokenizer else None,
         "prompt_tokens": len(tokens),
@@ -130,6 +129,6 @@ def verify_artifact(folder: Path, *, steps: int = 32, prompt: str = DEFAULT_PROM
         "artifact_text": tokenizer.decode(chosen, skip_special_tokens=True) if tokenizer else None,
         "reference_text": tokenizer.decode(expected, skip_special_tokens=True) if tokenizer else None,
     }
-    name = VERIFY_FILE if engine == engines_for(manifest)[0] else f"verify-{engine}.json"
+    name = VERIFY_FILE if engine == manifest.engines[0] else f"verify-{engine}.json"
     cache.atomic_write_text(folder / name, json.dumps(result, indent=2) + "\n")
     return result

@@ -7,6 +7,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from slm_edge.records.manifest import Manifest
+    from slm_edge.records.trace import RunConfig
 
 
 @dataclass
@@ -30,7 +35,7 @@ class Device(ABC):
     @abstractmethod
     def info(self) -> dict: ...
 
-    def check_can_run(self, manifest: dict, config: dict) -> None:
+    def check_can_run(self, manifest: Manifest, config: RunConfig) -> None:
         """Refuse, before anything is pushed, an artifact or run config this device cannot run."""
 
     @abstractmethod

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slm_edge import cache
-from slm_edge.errors import SlmEdgeError
+from slm_edge.errors import BadInput, RuntimeFailure
 
 APP_DIR = Path(__file__).resolve().parents[2] / "android_app"
 VERSIONS_TOML = APP_DIR / "gradle" / "libs.versions.toml"  # the app's pins: one place for Gradle, Maven and here
@@ -74,7 +74,7 @@ def app_version(name: str, toml: Path = VERSIONS_TOML) -> str:
     """A version the app pins in gradle/libs.versions.toml, e.g. app_version("onnxruntime")."""
     found = re.search(rf'^{re.escape(name)}\s*=\s*"([^"]+)"', toml.read_text(), re.M) if toml.is_file() else None
     if not found:
-        raise SlmEdgeError(f"{toml} pins no {name} version", "restore android_app/gradle/libs.versions.toml")
+        raise BadInput(f"{toml} pins no {name} version", "restore android_app/gradle/libs.versions.toml")
     return found.group(1)
 
 
@@ -96,8 +96,8 @@ def build(app_dir: Path = APP_DIR) -> JvmApp:
     """The cached classes for these sources, building them with Maven the first time."""
     pom = app_dir / "jvm" / "pom.xml"
     if not pom.is_file():
-        raise SlmEdgeError(f"the app runner needs the app's sources and {pom} is missing",
-                           "run slm-edge from a checkout of the repository (android_app/ beside slm_edge/)")
+        raise BadInput(f"the app runner needs the app's sources and {pom} is missing",
+                       "run slm-edge from a checkout of the repository (android_app/ beside slm_edge/)")
     _tool("java")
     _tool("mvn")
     final = cache.root_for("jvm-app") / source_hash(app_dir)[:20]
@@ -118,7 +118,7 @@ def build(app_dir: Path = APP_DIR) -> JvmApp:
         shutil.rmtree(staging, ignore_errors=True)
     built = _read(final)
     if not built:
-        raise SlmEdgeError(f"Maven built no classes in {final}", f"delete {final} and run again")
+        raise RuntimeFailure(f"Maven built no classes in {final}", f"delete {final} and run again")
     return built
 
 
@@ -139,8 +139,8 @@ def _maven(pom: Path, out: Path) -> None:
     toml = pom.parent.parent / "gradle" / "libs.versions.toml"
     result = run_maven(pom, ["compile"], {"slmedge.build.dir": out, "onnxruntime.version": app_version("onnxruntime", toml)})
     if result.returncode != 0:
-        raise SlmEdgeError(f"Maven could not build the app's Java code: {first_error(result.stdout + result.stderr)}",
-                           f"fix the sources under {pom.parent.parent} (mvn -f {pom} compile shows the whole error)")
+        raise RuntimeFailure(f"Maven could not build the app's Java code: {first_error(result.stdout + result.stderr)}",
+                             f"fix the sources under {pom.parent.parent} (mvn -f {pom} compile shows the whole error)")
 
 
 def run_maven(pom: Path, goals: list[str], defines: dict | None = None, env: dict | None = None,
@@ -154,7 +154,7 @@ def run_maven(pom: Path, goals: list[str], defines: dict | None = None, env: dic
         result = _run(command, env)  # the Maven cache lacks something: fetch it from Central once
         text = result.stdout + result.stderr
         if result.returncode != 0 and (_NETWORK.search(text) or _UNRESOLVED.search(text)):
-            raise SlmEdgeError(
+            raise BadInput(
                 "Maven Central (repo.maven.apache.org) cannot be reached and the Maven cache (~/.m2) lacks what "
                 f"{pom.relative_to(APP_DIR.parent) if pom.is_relative_to(APP_DIR.parent) else pom} needs: "
                 f"{first_error(text)}",
@@ -166,8 +166,8 @@ def _run(command: list[str], env: dict | None = None) -> subprocess.CompletedPro
     try:
         return subprocess.run(command, capture_output=True, text=True, timeout=MAVEN_TIMEOUT_S, env=env)
     except subprocess.TimeoutExpired:
-        raise SlmEdgeError(f"Maven did not finish within {MAVEN_TIMEOUT_S} s",
-                           "check the network to repo.maven.apache.org, or run the command by hand: "
+        raise RuntimeFailure(f"Maven did not finish within {MAVEN_TIMEOUT_S} s",
+                             "check the network to repo.maven.apache.org, or run the command by hand: "
                            + " ".join(command)) from None
 
 
@@ -183,5 +183,5 @@ def first_error(text: str) -> str:
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if not path:
-        raise SlmEdgeError(f"the app runner needs {name} and it is not on PATH", _INSTALL)
+        raise BadInput(f"the app runner needs {name} and it is not on PATH", _INSTALL)
     return path

@@ -12,7 +12,9 @@ from pathlib import Path, PurePosixPath
 
 from slm_edge import cache
 from slm_edge.device import Device, RunResult
-from slm_edge.errors import SlmEdgeError
+from slm_edge.errors import BadInput, RuntimeFailure
+from slm_edge.records.manifest import Manifest
+from slm_edge.records.trace import RunConfig
 from slm_edge.runner.samplers import device_facts
 
 
@@ -26,7 +28,7 @@ class LocalDevice(Device):
 
     def __init__(self, root: Path | None = None, serial: str = "emulated", runner: str = "python"):
         if runner not in RUNNERS:
-            raise SlmEdgeError(f"unknown runner {runner!r}", f"choose one of {', '.join(RUNNERS)}")
+            raise BadInput(f"unknown runner {runner!r}", f"choose one of {', '.join(RUNNERS)}")
         self.serial = serial
         self.runner = runner
         self.root = Path(root) if root else cache.root_for("emulated-device") / serial
@@ -35,7 +37,7 @@ class LocalDevice(Device):
     def _path(self, remote: str) -> Path:
         relative = PurePosixPath(remote)
         if relative.is_absolute() or ".." in relative.parts:
-            raise SlmEdgeError(f"device path {remote!r} leaves the device's storage", "use a relative path without '..'")
+            raise BadInput(f"device path {remote!r} leaves the device's storage", "use a relative path without '..'")
         return self.root / relative
 
     def info(self) -> dict:
@@ -51,22 +53,22 @@ class LocalDevice(Device):
         try:
             shutil.copyfile(local, tmp)
             if cache.sha256_file(Path(tmp)) != sha256:
-                raise SlmEdgeError(f"{local} changed while it was pushed (sha256 mismatch)", "run the profile again")
+                raise RuntimeFailure(f"{local} changed while it was pushed (sha256 mismatch)", "run the profile again")
             os.replace(tmp, target)
         finally:
             Path(tmp).unlink(missing_ok=True)
         return True
 
-    def check_can_run(self, manifest: dict, config: dict) -> None:
+    def check_can_run(self, manifest: Manifest, config: RunConfig) -> None:
         from slm_edge.device.jvm_app import DESKTOP_ENGINES, NO_DESKTOP_EXECUTORCH
 
-        engine = config["artifact"]["engine"]
+        engine = config.artifact.engine
         if self.runner == "app" and engine not in DESKTOP_ENGINES:
-            raise SlmEdgeError(
-                f"--runner app runs the profiler app's Java code, which has a desktop runtime for "
+            raise BadInput(
+                f"{{runner}} app runs the profiler app's Java code, which has a desktop runtime for "
                 f"{', '.join(DESKTOP_ENGINES)} only, and this run uses {engine}",
-                f"use --runner python for it ({NO_DESKTOP_EXECUTORCH}), or profile an ONNX artifact "
-                "with --engine onnxruntime")
+                f"use {{runner}} python for it ({NO_DESKTOP_EXECUTORCH}), or profile an ONNX artifact "
+                "with {engine} onnxruntime")
 
     def run_profile(self, remote_config: str, timeout_s: float) -> RunResult:
         config = self._path(remote_config)

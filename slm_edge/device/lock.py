@@ -8,11 +8,11 @@ from filelock import FileLock, Timeout
 
 from slm_edge import cache
 from slm_edge.device.safe_paths import safe_name
-from slm_edge.errors import SlmEdgeError
+from slm_edge.errors import BadInput
 
 
-class DeviceBusy(SlmEdgeError):
-    """Another slm-edge command holds the device."""
+class DeviceBusy(BadInput):
+    """Another slm-edge command holds the device: nothing is wrong with it, the user waits or queues."""
 
 
 @contextmanager
@@ -24,7 +24,7 @@ def device_lock(serial: str, wait_s: float):
         lock.acquire(timeout=wait_s)
     except Timeout:
         raise DeviceBusy(f"another slm-edge command is profiling on {serial} (lock {path})",
-                           "wait for it to finish, or pass --lock-wait SECONDS to queue behind it") from None
+                         "wait for it to finish, or pass {lock_wait_s} SECONDS to queue behind it") from None
     try:
         yield
     finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePosixPath
 
-from slm_edge.errors import SlmEdgeError
+from slm_edge.errors import RuntimeFailure
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
@@ -23,14 +23,14 @@ def local_path_for(run_dir: Path, name: str) -> Path:
     run_dir = Path(run_dir).resolve()
     target = (run_dir / safe_name(name)).resolve()
     if target.parent != run_dir:  # cannot happen after safe_name; kept as the last line of defence
-        raise SlmEdgeError(f"device file name {name!r} points outside the run folder", "report this device output")
+        raise RuntimeFailure(f"device file name {name!r} points outside the run folder", "report this device output")
     return target
 
 
-def _refused(path: str, allowed_root: str) -> SlmEdgeError:
-    return SlmEdgeError(f"the profiler app reported its trace at {path!r}, outside its run folder {allowed_root}, "
-                        "so nothing was pulled from there",
-                        "reinstall the app built from this slm-edge (slm-edge app install --device SERIAL) and profile again")
+def _refused(path: str, allowed_root: str) -> RuntimeFailure:
+    return RuntimeFailure(f"the profiler app reported its trace at {path!r}, outside its run folder {allowed_root}, "
+                          "so nothing was pulled from there",
+                          "reinstall the app built from this slm-edge (slm-edge app install {serial} SERIAL) and profile again")
 
 
 def _inside(path: str, root: str) -> bool:

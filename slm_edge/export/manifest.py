@@ -8,8 +8,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from slm_edge import cache
+from slm_edge.errors import BadInput, RuntimeFailure
 from slm_edge.model.memory import finish_manifest_prediction
-from slm_edge.records.manifest import MANIFEST, SCHEMA, SCHEMA_VERSION, library_versions
+from slm_edge.records.manifest import MANIFEST, SCHEMA, SCHEMA_VERSION, Manifest, library_versions
 
 
 def file_entries(folder: Path) -> dict:
@@ -20,11 +21,12 @@ def file_entries(folder: Path) -> dict:
     }
 
 
-def write_manifest(folder: Path, body: dict) -> dict:
+def write_manifest(folder: Path, body: dict) -> Manifest:
+    """Checked against the manifest schema before it is written, so no reader ever sees a bad one."""
     # onnxruntime's memory depends on the written graph (shared KV buffer, embedding) and the
     # accuracy level, which the export-time prediction does not see
     finish_manifest_prediction(body, folder)
-    manifest = {
+    document = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -32,5 +34,9 @@ def write_manifest(folder: Path, body: dict) -> dict:
         "files": file_entries(folder),
         "versions": library_versions(),
     }
-    cache.atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    try:
+        manifest = Manifest.from_json(document, f"the manifest of {folder}")
+    except BadInput as err:  # the exporter's fault, not the user's
+        raise RuntimeFailure(err.problem, "report this as an slm-edge bug, with the export command") from err
+    cache.atomic_write_text(folder / MANIFEST, json.dumps(manifest.to_json(), indent=2) + "\n")
     return manifest

@@ -7,7 +7,7 @@ layer at the maximum sequence length. Activations: what the backend's memory pla
 
 from __future__ import annotations
 
-from slm_edge.model.architecture import architecture_facts
+from slm_edge.records.manifest import Architecture
 
 _FLOAT_BYTES = {"fp32": 4, "fp16": 2}
 _SCALE_BYTES = 4  # fp32 scale per group (or per row for per-channel schemes)
@@ -33,38 +33,38 @@ def _embedding_bytes_per_element(embedding_quant: str, scheme: str, hidden: int)
 
 def parameter_count(config: dict) -> int:
     """Parameters of a decoder-only transformer, tied embeddings counted once."""
-    facts = architecture_facts(config, 0)
-    hidden, layers = facts["hidden_size"], facts["layers"]
-    q = facts["attention_heads"] * facts["head_dim"]
-    kv = facts["kv_heads"] * facts["head_dim"]
-    per_layer = hidden * (q + 2 * kv) + q * hidden + 3 * hidden * facts["ffn_size"] + 2 * hidden
+    facts = Architecture.from_hf_config(config)
+    hidden, layers = facts.hidden_size, facts.layers
+    q = facts.attention_heads * facts.head_dim
+    kv = facts.kv_heads * facts.head_dim
+    per_layer = hidden * (q + 2 * kv) + q * hidden + 3 * hidden * facts.ffn_size + 2 * hidden
     if config.get("attention_bias") or config.get("model_type") == "qwen2":
         per_layer += q + 2 * kv
-    embedding = facts["vocab_size"] * hidden
-    lm_head = 0 if facts["tied_embeddings"] else embedding
+    embedding = facts.vocab_size * hidden
+    lm_head = 0 if facts.tied_embeddings else embedding
     return layers * per_layer + embedding + lm_head + hidden
 
 
 def kv_cache_bytes(config: dict, max_seq_len: int, element_bytes: int = 4) -> int:
-    facts = architecture_facts(config, 0)
-    return 2 * facts["layers"] * facts["kv_heads"] * facts["head_dim"] * max_seq_len * element_bytes
+    facts = Architecture.from_hf_config(config)
+    return 2 * facts.layers * facts.kv_heads * facts.head_dim * max_seq_len * element_bytes
 
 
 def predict_weight_bytes(config: dict, scheme: str, group_size: int, embedding_quant: str) -> int:
     """Weights as the runtime holds them. The LM head is its own quantized linear even when the
     checkpoint ties it to the embedding, so it is counted separately."""
-    facts = architecture_facts(config, 0)
-    hidden, layers = facts["hidden_size"], facts["layers"]
-    q = facts["attention_heads"] * facts["head_dim"]
-    kv = facts["kv_heads"] * facts["head_dim"]
-    linear_elements = layers * (hidden * (q + 2 * kv) + q * hidden + 3 * hidden * facts["ffn_size"])
-    lm_head_elements = facts["vocab_size"] * hidden
+    facts = Architecture.from_hf_config(config)
+    hidden, layers = facts.hidden_size, facts.layers
+    q = facts.attention_heads * facts.head_dim
+    kv = facts.kv_heads * facts.head_dim
+    linear_elements = layers * (hidden * (q + 2 * kv) + q * hidden + 3 * hidden * facts.ffn_size)
+    lm_head_elements = facts.vocab_size * hidden
     norm_elements = layers * 2 * hidden + hidden
     linear = _linear_bytes_per_element(scheme, group_size)
     embedding = _embedding_bytes_per_element(embedding_quant, scheme, hidden)
     total = (
         (linear_elements + lm_head_elements) * linear
-        + facts["vocab_size"] * hidden * embedding
+        + facts.vocab_size * hidden * embedding
         + norm_elements * _FLOAT_BYTES.get(scheme, 4)
     )
     return int(total)
@@ -73,9 +73,9 @@ def predict_weight_bytes(config: dict, scheme: str, group_size: int, embedding_q
 def per_token_weight_bytes(config: dict, scheme: str, group_size: int, embedding_quant: str) -> int:
     """Weight bytes a decode step reads: every linear and the LM head, but of the embedding table
     (when it is its own tensor) only one row. What the bandwidth roofline divides by."""
-    facts = architecture_facts(config, 0)
-    table = facts["vocab_size"] * facts["hidden_size"] * _embedding_bytes_per_element(embedding_quant, scheme,
-                                                                                      facts["hidden_size"])
+    facts = Architecture.from_hf_config(config)
+    table = facts.vocab_size * facts.hidden_size * _embedding_bytes_per_element(embedding_quant, scheme,
+                                                                                      facts.hidden_size)
     return int(predict_weight_bytes(config, scheme, group_size, embedding_quant) - table)
 
 
@@ -132,11 +132,11 @@ def onnx_run_model(config: dict, *, scheme: str, group_size: int, accuracy_level
                    gqa_shared_buffer: bool, embedding_materialized: bool) -> dict:
     """Per-artifact coefficients for onnxruntime's memory; `predict_run_memory` finishes the figure
     with the run's prompt lengths (activations depend on the longest prompt)."""
-    facts = architecture_facts(config, 0)
-    hidden, layers, vocab = facts["hidden_size"], facts["layers"], facts["vocab_size"]
-    q = facts["attention_heads"] * facts["head_dim"]
-    kv = facts["kv_heads"] * facts["head_dim"]
-    linear_elements = layers * (hidden * (q + 2 * kv) + q * hidden + 3 * hidden * facts["ffn_size"])
+    facts = Architecture.from_hf_config(config)
+    hidden, layers, vocab = facts.hidden_size, facts.layers, facts.vocab_size
+    q = facts.attention_heads * facts.head_dim
+    kv = facts.kv_heads * facts.head_dim
+    linear_elements = layers * (hidden * (q + 2 * kv) + q * hidden + 3 * hidden * facts.ffn_size)
     head_elements = vocab * hidden
     if scheme in _FLOAT_BYTES:
         packed = original_head = _FLOAT_BYTES[scheme]
@@ -155,12 +155,12 @@ def onnx_run_model(config: dict, *, scheme: str, group_size: int, accuracy_level
         "logits_bytes_per_token": vocab * element,
         # one layer's live intermediates per prompt token: gate, up and their product (3 x ffn) and
         # about four hidden-sized tensors (residual, norm, attention output, projection)
-        "layer_bytes_per_token": (3 * facts["ffn_size"] + 4 * hidden + q + 2 * kv) * element,
+        "layer_bytes_per_token": (3 * facts.ffn_size + 4 * hidden + q + 2 * kv) * element,
         # GroupQueryAttention (CPU) allocates heads x new tokens x buffer length of probabilities, the
         # buffer being the max length when past and present share it; graphs built from MatMul/Softmax
         # hold scores over (past + new) in about three live copies (scores, masked, softmax)
-        "attention_bytes_per_token": facts["attention_heads"] * max_seq_len * element if gqa_shared_buffer else None,
-        "attention_bytes_per_token_squared": None if gqa_shared_buffer else 3 * facts["attention_heads"] * element,
+        "attention_bytes_per_token": facts.attention_heads * max_seq_len * element if gqa_shared_buffer else None,
+        "attention_bytes_per_token_squared": None if gqa_shared_buffer else 3 * facts.attention_heads * element,
         "kv_bytes_per_token": 2 * layers * kv * element,
         # shared: one max-length buffer per layer bound as past and present; else present = past +
         # new tokens is a new arena tensor each step, so past and present are both live
@@ -179,10 +179,7 @@ def finish_manifest_prediction(body: dict, folder) -> None:
     if body.get("backend") != "onnx" or not isinstance(predicted, dict) or "onnxruntime" in predicted:
         return
     runtime, quant = body["runtime"], body["quantization"]
-    config = {"num_hidden_layers": body["architecture"]["layers"], "hidden_size": body["architecture"]["hidden_size"],
-              "num_attention_heads": body["architecture"]["attention_heads"],
-              "num_key_value_heads": body["architecture"]["kv_heads"], "head_dim": body["architecture"]["head_dim"],
-              "intermediate_size": body["architecture"]["ffn_size"], "vocab_size": body["architecture"]["vocab_size"]}
+    config = Architecture.from_doc(body["architecture"]).hf_config()
     model_path = Path(folder) / body["model_file"]
     predicted["onnxruntime"] = onnx_run_model(
         config, scheme=quant["scheme"], group_size=quant.get("group_size") or 0,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from slm_edge.errors import SlmEdgeError
+from slm_edge.errors import BadInput
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ SCHEMES = {
         "fp16": Scheme("fp16", "fp16 weights and activations, fp32 graph inputs/outputs", 16, False),
         "int8": Scheme("int8", "int8 weights: MatMulNBits 8-bit blocks (builder) or per-channel weights with "
                        "dynamically quantized int8 activations, MatMulInteger (generic)", 8, True),
-        "int4": Scheme("int4", "int4 weights in blocks (MatMulNBits), activations per --accuracy-level", 4, True),
+        "int4": Scheme("int4", "int4 weights in blocks (MatMulNBits), activations per accuracy_level", 4, True),
     },
 }
 
@@ -44,9 +44,9 @@ EMBEDDING_QUANT = {"none": None, "8w": "8,0", "4w": "4,32"}
 def scheme_for(backend: str, name: str) -> Scheme:
     table = SCHEMES.get(backend)
     if table is None:
-        raise SlmEdgeError(f"unknown backend '{backend}'", f"use one of: {', '.join(SCHEMES)}")
+        raise BadInput(f"unknown backend '{backend}'", f"use one of: {', '.join(SCHEMES)}")
     if name not in table:
-        raise SlmEdgeError(
+        raise BadInput(
             f"the {backend} backend cannot build quantization scheme '{name}'",
             f"use one of: {', '.join(table)}",
         )
@@ -79,30 +79,22 @@ def check_group_size(config: dict, scheme: Scheme, group_size: int) -> None:
     if not scheme.grouped:
         return
     if group_size < 0:
-        raise SlmEdgeError(f"group size {group_size} is negative", "use 0 (per channel) or a positive size such as 32")
+        raise BadInput(f"group size {group_size} is negative", "use 0 (per channel) or a positive size such as 32")
     if group_size == 0:
         if scheme.name == "8da4w":
-            raise SlmEdgeError("8da4w needs a group size (int4 per channel loses too much)", "use --group-size 32, 64 or 128")
+            raise BadInput("8da4w needs a group size (int4 per channel loses too much)", "use {group_size} 32, 64 or 128")
         return
     undivided = _first_undivided(config, group_size)
     if undivided:
         divisors = _dividing(config, (32, 64, 128, 256))
-        hint = f"use --group-size {divisors[0]}" if divisors else "use --group-size 0 (per channel) with 8da8w"
-        raise SlmEdgeError(f"group size {group_size} does not divide the {undivided[0]} = {undivided[1]}", hint)
+        hint = f"use {{group_size}} {divisors[0]}" if divisors else "use {group_size} 0 (per channel) with 8da8w"
+        raise BadInput(f"group size {group_size} does not divide the {undivided[0]} = {undivided[1]}", hint)
 
 
-def check_onnx_options(config: dict, scheme: Scheme, block_size: int, accuracy_level: int, execution_provider: str) -> None:
-    if block_size not in ONNX_BLOCK_SIZES:
-        raise SlmEdgeError(f"--block-size {block_size} is not one MatMulNBits supports",
-                           f"use one of: {', '.join(map(str, ONNX_BLOCK_SIZES))}")
+def check_block_size(config: dict, scheme: Scheme, block_size: int) -> None:
+    """Refuse an ONNX block size that does not divide every quantized layer."""
     undivided = _first_undivided(config, block_size) if scheme.grouped else None
     if undivided:
         fits = _dividing(config, ONNX_BLOCK_SIZES)
-        raise SlmEdgeError(f"{scheme.name} block size {block_size} does not divide the {undivided[0]} = {undivided[1]}",
-                           f"use --block-size {fits[-1] if fits else 16}")
-    if accuracy_level not in ONNX_ACCURACY_LEVELS:
-        raise SlmEdgeError(f"--accuracy-level {accuracy_level} is not a MatMulNBits accuracy level",
-                           "use 0 (EP default), 1 (fp32), 2 (fp16), 3 (bf16) or 4 (int8)")
-    if execution_provider not in ONNX_EXECUTION_PROVIDERS:
-        raise SlmEdgeError(f"unknown execution provider '{execution_provider}'",
-                           f"use one of: {', '.join(ONNX_EXECUTION_PROVIDERS)}")
+        raise BadInput(f"{scheme.name} block size {block_size} does not divide the {undivided[0]} = {undivided[1]}",
+                       f"use {{block_size}} {fits[-1] if fits else 16}")

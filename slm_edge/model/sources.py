@@ -118,14 +118,14 @@ def resolve_source(
         card = load_card(spec)
         raise SlmEdgeError(
             f"'{spec}' is an architecture card without weights",
-            f"add --random-weights to profile the architecture, or pass the hub id {card.hf_id} "
+            f"add {{random_weights}} to profile the architecture, or pass the hub id {card.hf_id} "
             "or a local copy of it",
         )
     if re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", spec) and not spec.startswith((".", "/")):
         return _hub_source(spec, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     raise SlmEdgeError(
         f"unknown model '{spec}': not a file, folder, hub id (org/name) or built-in name",
-        f"use '{DEFAULT_MODEL}', a path, a hub id, or a card with --random-weights ({', '.join(card_names())})",
+        f"use '{DEFAULT_MODEL}', a path, a hub id, or a card with {{random_weights}} ({', '.join(card_names())})",
     )
 
 
@@ -228,7 +228,7 @@ def _check_custom_code(path: Path, config: dict, trust_remote_code: bool) -> Non
     modules = sorted({str(v).split(".")[0] + ".py" for v in config["auto_map"].values() if isinstance(v, str)})
     raise SlmEdgeError(
         f"{path} needs its own Python code to load (model type {config.get('model_type')!r}, {', '.join(modules)})",
-        "read that code first; pass --trust-remote-code only if you trust it",
+        "read that code first; pass {trust_remote_code} only if you trust it",
     )
 
 
@@ -247,7 +247,7 @@ def _local_source(path: Path, *, allow_pickle: bool, trust_remote_code: bool, ki
     if not safetensors and pickles and not allow_pickle:
         raise SlmEdgeError(
             f"{path} holds only pickle weights ({pickles[0].name}), which can run arbitrary code when loaded",
-            "convert them to safetensors, or pass --allow-pickle if you trust this folder",
+            "convert them to safetensors, or pass {allow_pickle} if you trust this folder",
         )
     if not safetensors and not pickles:
         raise SlmEdgeError(f"{path} has no weights (*.safetensors)", "copy the model's weight files into the folder")

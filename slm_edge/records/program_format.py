@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Mapping
 
-from slm_edge.records.manifest import library_versions
+from slm_edge.records.manifest import Manifest, Program, library_versions
 
 # The .pte is a flatbuffer: a 4-byte root offset, then the schema's 4-byte file identifier
 # ("ET12" for every 1.x release); an extended header ("eh00") may follow at byte 8.
@@ -74,17 +75,18 @@ def _dotted(version: tuple[int, ...]) -> str:
     return ".".join(map(str, version))
 
 
-def app_cannot_read(manifest: dict, runtimes: dict) -> str | None:
+def app_cannot_read(manifest: Manifest | Mapping, runtimes: dict) -> str | None:
     """Why an app whose runtimes are `runtimes` ({"executorch": "1.5.1", "onnxruntime": "1.29.0"})
     cannot load this artifact, or None. The reason names both versions."""
-    program = manifest["runtime"].get("program") or {}
-    if manifest["backend"] == "executorch":
+    manifest = Manifest.of(manifest)
+    runtime = manifest.runtime
+    program = runtime.program or Program()
+    if manifest.backend == "executorch":
         app = parse_version(runtimes.get("executorch"))
-        exported = parse_version((program.get("exported_with") or {}).get("executorch")
-                                 or manifest.get("versions", {}).get("executorch"))
+        exported = parse_version(program.exported_with.get("executorch") or manifest.versions.get("executorch"))
         if app is None:
             return "the app does not say which ExecuTorch runtime it links"
-        identifier = program.get("flatbuffer_identifier")
+        identifier = program.flatbuffer_identifier
         if identifier and identifier not in PTE_IDENTIFIERS_READ:
             return (f"the program's format is {identifier!r} and executorch-android {_dotted(app)} reads "
                     f"{', '.join(PTE_IDENTIFIERS_READ)}")
@@ -100,13 +102,13 @@ def app_cannot_read(manifest: dict, runtimes: dict) -> str | None:
     if limits is None:
         return f"onnxruntime-android {_dotted(app)} is older than any release slm-edge knows the limits of (1.17+)"
     max_ir, max_opset = limits
-    ir = program.get("ir_version")
-    opset = (program.get("opset") or manifest["runtime"].get("opset") or {}).get("ai.onnx")
+    ir = program.ir_version
+    opset = (program.opset or runtime.opset or {}).get("ai.onnx")
     if ir is not None and ir > max_ir:
         return f"the model's ONNX IR version is {ir} and onnxruntime-android {_dotted(app)} reads up to {max_ir}"
     if opset is not None and opset > max_opset:
         return f"the model uses ONNX opset {opset} and onnxruntime-android {_dotted(app)} reads up to opset {max_opset}"
-    contrib = [op for op in BUILDER_CONTRIB_OPS if op in (manifest["runtime"].get("op_types") or {})]
+    contrib = [op for op in BUILDER_CONTRIB_OPS if op in (runtime.op_types or {})]
     if contrib and app[:2] < BUILDER_MIN_ORT:
         return (f"the model's {', '.join(op.split('.')[-1] for op in contrib)} need onnxruntime "
                 f"{_dotted(BUILDER_MIN_ORT)} or newer and the app runs onnxruntime-android {_dotted(app)}")

@@ -27,7 +27,8 @@ from slm_edge.cache import atomic_write_text  # noqa: E402
 from slm_edge.contract import STATUS_PREFIX  # noqa: E402
 from slm_edge.errors import SlmEdgeError  # noqa: E402
 from slm_edge.runner.samplers import Sampler, device_facts, read_pss, read_status_memory  # noqa: E402
-from slm_edge.records.trace import TRACE_SCHEMA_VERSION, load_config  # noqa: E402
+from slm_edge.records.manifest import Manifest  # noqa: E402
+from slm_edge.records.trace import TRACE_SCHEMA, TRACE_SCHEMA_VERSION, RunConfig  # noqa: E402
 
 
 def prompt_for(length: int, vocab_size: int, seed: int) -> list[int]:
@@ -39,23 +40,23 @@ def prompt_for(length: int, vocab_size: int, seed: int) -> list[int]:
 
 
 class TraceWriter:
-    def __init__(self, path: Path, config: dict, emulated: bool):
+    def __init__(self, path: Path, config: RunConfig, emulated: bool):
         self.path = path
         self.origin_ns = time.perf_counter_ns()
         baseline_rss, baseline_hwm = read_status_memory()
         self.trace = {
-            "schema": "slm-edge/trace",
+            "schema": TRACE_SCHEMA,
             "schema_version": TRACE_SCHEMA_VERSION,
             "status": "running",
             "producer": {"name": "slm_edge.runner", "version": __version__},
             "device": device_facts(emulated),
             "software": {},
             "artifact": {
-                "manifest_sha256": config["artifact"]["manifest_sha256"],
-                "model_file": config["artifact"]["model_file"],
-                "engine": config["artifact"]["engine"],
+                "manifest_sha256": config.artifact.manifest_sha256,
+                "model_file": config.artifact.model_file,
+                "engine": config.artifact.engine,
             },
-            "config": config,
+            "config": config.to_json(),  # as received
             "clock": {"monotonic_origin_ns": self.origin_ns, "wall_origin_ms": time.time() * 1000},
             # The Python runtime (interpreter, torch, executorch) is loaded at this point and the
             # model is not: increases are reported over this baseline, absolute figures include it.
@@ -95,10 +96,10 @@ def status(**fields) -> None:
 
 
 def run(config_path: Path, emulated: bool = False, trace_dir: Path | None = None, runner_note: str | None = None) -> int:
-    config = load_config(config_path)
+    config = RunConfig.load(config_path)
     # Import and initialise the runtime before the baseline is taken, so the baseline is the
     # process as it stands just before the model loads, and load time is the model's alone.
-    engine = config["artifact"]["engine"]
+    engine = config.artifact.engine
     import torch  # noqa: F401  (argmax glue for every engine: loaded before the baseline, not counted as the model's)
 
     if engine == "executorch":
@@ -114,13 +115,12 @@ def run(config_path: Path, emulated: bool = False, trace_dir: Path | None = None
         if engine == "onnxruntime-genai":
             import onnxruntime_genai  # noqa: F401
     from slm_edge.runtime.engines import load_engine
-    from slm_edge.records.manifest import read_manifest
 
     base = config_path.parent
-    artifact = config["artifact"]
+    artifact = config.artifact
     # The trace goes next to the config, or where the caller says (the app's files dir on Android).
-    writer = TraceWriter((trace_dir or base) / config.get("trace_file", "trace.json"), config, emulated)
-    sampler = Sampler(writer.origin_ns, config.get("sample_interval_ms", 50.0), config.get("memory_sampling", True))
+    writer = TraceWriter((trace_dir or base) / config.trace_file, config, emulated)
+    sampler = Sampler(writer.origin_ns, config.sample_interval_ms, config.memory_sampling)
     trace = writer.trace
     trace["software"] = software_versions()
     if runner_note:  # why this runner ran where the device would run the app (the emulated phone's ExecuTorch runs)
@@ -129,15 +129,14 @@ def run(config_path: Path, emulated: bool = False, trace_dir: Path | None = None
     run_index = None
     sampler.start()
     try:
-        longest = max(config["prompt_lengths"]) + config["decode_tokens"]
-        if longest > artifact["max_seq_len"]:
+        if config.longest_sequence > artifact.max_seq_len:
             raise SlmEdgeError(
-                f"prompt {max(config['prompt_lengths'])} + decode {config['decode_tokens']} tokens exceed the artifact's "
-                f"max sequence length {artifact['max_seq_len']}", "use shorter lengths or re-export with a larger --max-seq-len")
-        model_path = (base / artifact["dir"] / artifact["model_file"]).resolve()
-        manifest = read_manifest(base / artifact["dir"])
-        for threads in config["threads"]:
-            if config.get("mode", "steps") == "llm_runner":
+                f"prompt {max(config.prompt_lengths)} + decode {config.decode_tokens} tokens exceed the artifact's "
+                f"max sequence length {artifact.max_seq_len}", "use shorter lengths or re-export with a larger --max-seq-len")
+        model_path = (base / artifact.dir / artifact.model_file).resolve()
+        manifest = Manifest.read(base / artifact.dir)
+        for threads in config.threads:
+            if config.mode == "llm_runner":
                 phase = "llm_runner"
                 status(phase=phase, threads=threads)
                 _llm_runner_runs(config, base, model_path, threads, sampler, writer)
@@ -146,24 +145,24 @@ def run(config_path: Path, emulated: bool = False, trace_dir: Path | None = None
             status(phase=phase, threads=threads)
             sampler.mark("load", "start")
             start = time.perf_counter_ns()
-            llm = load_engine(base / artifact["dir"], manifest, engine, threads=threads)
+            llm = load_engine(base / artifact.dir, manifest, engine, threads=threads)
             load_ms = (time.perf_counter_ns() - start) / 1e6
             sampler.mark("load", "end")
             trace["loads"].append({"threads": threads, "load_ms": load_ms, "rss_after_bytes": read_status_memory()[0]})
-            for prompt_length in config["prompt_lengths"]:
-                prompt = prompt_for(prompt_length, artifact["vocab_size"], config.get("seed", 0))
-                for index in range(config["warmup"] + config["repeats"]):
-                    warmup = index < config["warmup"]
+            for prompt_length in config.prompt_lengths:
+                prompt = prompt_for(prompt_length, artifact.vocab_size, config.seed)
+                for index in range(config.warmup + config.repeats):
+                    warmup = index < config.warmup
                     run_index = len(trace["runs"])
                     phase = "prefill"
                     status(phase="warmup" if warmup else "run", run=run_index, threads=threads, prompt=prompt_length)
-                    record = _one_run(llm, sampler, prompt, config["decode_tokens"], run_index)
+                    record = _one_run(llm, sampler, prompt, config.decode_tokens, run_index)
                     record.update(threads=threads, prompt_length=prompt_length, warmup=warmup,
-                                  repeat=index if warmup else index - config["warmup"])
+                                  repeat=index if warmup else index - config.warmup)
                     trace["runs"].append(record)
                     writer.flush(sampler)
             llm = None
-            if config.get("ops"):
+            if config.ops:
                 phase = "ops"
                 status(phase=phase, threads=threads)
                 trace.setdefault("op_profiles", []).append(
@@ -232,32 +231,33 @@ def _one_run(llm, sampler: Sampler, prompt: list[int], decode_tokens: int, run_i
 ET_OPS_WARMUP_STEPS = 2  # a prefill and steps before the traced ones, left out: the first run pays one-time costs
 
 
-def _op_profile(config: dict, base: Path, manifest: dict, threads: int, sampler: Sampler,
+def _op_profile(config: RunConfig, base: Path, manifest: Manifest, threads: int, sampler: Sampler,
                 trace_dir: Path | None = None) -> dict:
     """Separate from the timed runs (tracing costs time): one prefill of the longest prompt and the
     decode steps with the engine's own tracer on (onnxruntime's profiler, ExecuTorch's ETDump);
     op time grouped by category."""
-    if config["artifact"]["engine"] == "executorch":
+    if config.artifact.engine == "executorch":
         return _et_op_profile(config, base, manifest, threads, sampler, trace_dir or base)
     from slm_edge.runner.ops import node_scopes, parse_profile, summarize_phases
     from slm_edge.runtime.onnx_llm import OrtLlm
 
-    folder = base / config["artifact"]["dir"]
+    folder = base / config.artifact.dir
     prefix = str(base / f"ort-profile-t{threads}")
     llm = OrtLlm(folder, manifest, threads=threads, profile_prefix=prefix)
-    prompt = prompt_for(max(config["prompt_lengths"]), config["artifact"]["vocab_size"], config.get("seed", 0))
+    prompt = prompt_for(max(config.prompt_lengths), config.artifact.vocab_size, config.seed)
     sampler.mark("ops", "start")
     token, _, _ = prefill(llm, prompt)
-    steps_us = decode(llm, token, len(prompt), config["decode_tokens"])
+    steps_us = decode(llm, token, len(prompt), config.decode_tokens)
     sampler.mark("ops", "end")
     profile_path = llm.session.end_profiling()
-    runs = parse_profile(Path(profile_path), node_scopes(folder / config["artifact"]["model_file"]))
+    runs = parse_profile(Path(profile_path), node_scopes(folder / config.artifact.model_file))
     Path(profile_path).unlink(missing_ok=True)
     return {"engine": "onnxruntime", "threads": threads, "prompt_length": len(prompt),
             "decode_step_us_traced": steps_us, "phases": summarize_phases(runs)}
 
 
-def _et_op_profile(config: dict, base: Path, manifest: dict, threads: int, sampler: Sampler, out_dir: Path) -> dict:
+def _et_op_profile(config: RunConfig, base: Path, manifest: Manifest, threads: int, sampler: Sampler,
+                   out_dir: Path) -> dict:
     """The program loaded with ETDump tracing; a warm-up prefill and steps, then the traced prefill and
     decode steps; the ETDump is written beside the trace and read with executorch's Inspector against
     the artifact's ETRecord (which maps each event to graph nodes and their module paths)."""
@@ -266,19 +266,19 @@ def _et_op_profile(config: dict, base: Path, manifest: dict, threads: int, sampl
     from slm_edge.contract import ETRECORD_FILE
     from slm_edge.runtime.executorch_llm import EtLlm
 
-    folder = base / config["artifact"]["dir"]
+    folder = base / config.artifact.dir
     etrecord = folder / ETRECORD_FILE
     if not etrecord.is_file():
         raise SlmEdgeError(f"the artifact has no {ETRECORD_FILE} (exported before `--ops` knew ExecuTorch), so "
                            "ETDump events cannot be mapped to the model's layers",
                            "re-export it (`slm-edge export ... --force`), then profile with --ops again")
-    llm = EtLlm(folder / config["artifact"]["model_file"], threads=threads, etdump=True)
-    prompt = prompt_for(max(config["prompt_lengths"]), config["artifact"]["vocab_size"], config.get("seed", 0))
+    llm = EtLlm(folder / config.artifact.model_file, threads=threads, etdump=True)
+    prompt = prompt_for(max(config.prompt_lengths), config.artifact.vocab_size, config.seed)
     token, _, _ = prefill(llm, prompt)
     decode(llm, token, len(prompt), ET_OPS_WARMUP_STEPS)
     sampler.mark("ops", "start")
     token, _, _ = prefill(llm, prompt)
-    steps_us = decode(llm, token, len(prompt), config["decode_tokens"])
+    steps_us = decode(llm, token, len(prompt), config.decode_tokens)
     sampler.mark("ops", "end")
     etdump = llm.write_etdump(out_dir / f"etdump-t{threads}.etdp")
     llm = None
@@ -316,7 +316,7 @@ def llm_runner_generation_config(prompt_length: int, decode_tokens: int, max_seq
                             seq_len=llm_runner_seq_len(prompt_length, decode_tokens, max_seq_len))
 
 
-def _llm_runner_runs(config: dict, base: Path, model_path: Path, threads: int, sampler: Sampler,
+def _llm_runner_runs(config: RunConfig, base: Path, model_path: Path, threads: int, sampler: Sampler,
                      writer: TraceWriter) -> None:
     """End to end through executorch's TextLLMRunner: text in, tokens out, its own stats JSON.
 
@@ -329,8 +329,8 @@ def _llm_runner_runs(config: dict, base: Path, model_path: Path, threads: int, s
     from slm_edge.runtime.executorch_llm import set_threads
 
     trace = writer.trace
-    artifact = config["artifact"]
-    tokenizer = (base / artifact["dir"] / artifact["tokenizer_file"]).resolve()
+    artifact = config.artifact
+    tokenizer = (base / artifact.dir / artifact.tokenizer_file).resolve()
     set_threads(threads)
     sampler.mark("load", "start")
     start = time.perf_counter_ns()
@@ -340,19 +340,19 @@ def _llm_runner_runs(config: dict, base: Path, model_path: Path, threads: int, s
     # so no measured run pays for it. Its stats give the program-load part (millisecond resolution).
     first_stats: list[str] = []
     runner.generate("hello", GenerationConfig(echo=False, max_new_tokens=1, temperature=0.0,
-                                              seq_len=artifact["max_seq_len"]),
+                                              seq_len=artifact.max_seq_len),
                     stats_callback=lambda s: first_stats.append(s.to_json_string()))
     sampler.mark("load", "end")
     first = json.loads(first_stats[-1]) if first_stats else {}
     program_load_ms = first.get("model_load_end_ms", 0) - first.get("model_load_start_ms", 0)
     trace["loads"].append({"threads": threads, "load_ms": constructed_ms + program_load_ms,
                            "rss_after_bytes": read_status_memory()[0]})
-    for prompt_length in config["prompt_lengths"]:
+    for prompt_length in config.prompt_lengths:
         # ~1 token per repeated word; the runner's stats say how many tokens the prompt really was
         text = " ".join(["hello"] * max(prompt_length - 1, 1))
-        generation = llm_runner_generation_config(prompt_length, config["decode_tokens"], artifact["max_seq_len"])
-        for index in range(config["warmup"] + config["repeats"]):
-            warmup = index < config["warmup"]
+        generation = llm_runner_generation_config(prompt_length, config.decode_tokens, artifact.max_seq_len)
+        for index in range(config.warmup + config.repeats):
+            warmup = index < config.warmup
             run_index = len(trace["runs"])
             stamps: list[int] = []
             stats: list[str] = []
@@ -370,7 +370,7 @@ def _llm_runner_runs(config: dict, base: Path, model_path: Path, threads: int, s
             rss_end, hwm_end = read_status_memory()
             trace["runs"].append({
                 "threads": threads, "prompt_length": prompt_length, "warmup": warmup,
-                "repeat": index if warmup else index - config["warmup"],
+                "repeat": index if warmup else index - config.warmup,
                 "start_ms": (t0 - sampler.origin_ns) / 1e6,
                 "prompt_tokens_actual": int(report.get("prompt_tokens", 0)),
                 # The first token comes out of prefill, so time-to-first-token on our clock is the

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import torch
 
-from slm_edge.runtime.step import StepLlm
 from slm_edge.errors import SlmEdgeError
+from slm_edge.records.manifest import Manifest
+from slm_edge.runtime.step import StepLlm
 
 
 def _load_error(folder: Path, exc: Exception) -> SlmEdgeError:
@@ -24,9 +26,10 @@ class OrtLlm(StepLlm):
     through numpy. Graphs whose attention can share past and present (GroupQueryAttention) get one
     max-length buffer per layer written in place; others get each call's present as the next past."""
 
-    def __init__(self, folder: Path, manifest: dict, threads: int = 0, profile_prefix: str | None = None):
+    def __init__(self, folder: Path, manifest: Manifest | Mapping, threads: int = 0, profile_prefix: str | None = None):
         import onnxruntime as ort
 
+        manifest = Manifest.of(manifest)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0 = onnxruntime's default (one per core)
         options.inter_op_num_threads = 1
@@ -34,11 +37,11 @@ class OrtLlm(StepLlm):
             options.enable_profiling = True
             options.profile_file_prefix = profile_prefix
         try:
-            self.session = ort.InferenceSession(str(Path(folder) / manifest["model_file"]), options,
+            self.session = ort.InferenceSession(str(Path(folder) / manifest.model_file), options,
                                                 providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types with a message only
             raise _load_error(folder, exc) from exc
-        io = manifest["runtime"]["io"]
+        io = manifest.runtime.io
         self.inputs = io["inputs"]
         self.outputs = io["outputs"]
         self.present_to_past = {
@@ -48,7 +51,7 @@ class OrtLlm(StepLlm):
         }
         self.empty_past_shape = io["kv_cache"]["empty_past_shape"]
         self.shared = io["kv_cache"].get("share_buffer")
-        self.max_seq_len = manifest["max_seq_len"]
+        self.max_seq_len = manifest.max_seq_len
         self.past = {}
         self.length = 0
 
@@ -92,9 +95,10 @@ class OrtLlm(StepLlm):
 class GenaiLlm(StepLlm):
     """onnxruntime-genai's Generator: its own KV buffers (shared past/present), greedy search."""
 
-    def __init__(self, folder: Path, manifest: dict, threads: int = 0):
+    def __init__(self, folder: Path, manifest: Manifest | Mapping, threads: int = 0):
         import onnxruntime_genai as og
 
+        manifest = Manifest.of(manifest)
         try:
             config = og.Config(str(folder))
             if threads:
@@ -102,7 +106,7 @@ class GenaiLlm(StepLlm):
             self.model = og.Model(config)
         except Exception as exc:
             raise _load_error(folder, exc) from exc
-        self.max_seq_len = manifest["max_seq_len"]
+        self.max_seq_len = manifest.max_seq_len
         self.generator = None
         self.length = 0
 

@@ -59,9 +59,9 @@ COMMON_PROPS = {
 
 def props_from_capture(path: Path) -> dict[str, str]:
     """The properties of a real phone from a `getprop` capture (the host's own parser reads it)."""
-    from slm_edge.device.adb import _parse_getprop
+    from slm_edge.device.adb.facts import parse_getprop
 
-    props = _parse_getprop(Path(path).read_text(errors="replace"))
+    props = parse_getprop(Path(path).read_text(errors="replace"))
     if not props.get("ro.product.cpu.abilist") and not props.get("ro.product.cpu.abi"):
         raise ValueError(f"{path} is not a getprop capture with the phone's ABIs (ro.product.cpu.abilist)")
     return props

@@ -1,10 +1,6 @@
-"""Pytest support: a private adb server (its own port, so a developer's server and phones are
-untouched) and emulated phones connected to it with `adb connect`.
-
-In tests/conftest.py:  from slm_edge.testing.harness import adb_server, emulated_phone  # noqa: F401
-Then a test takes `emulated_phone` (an EmulatedPhone: serial, root, adb_port, adb(), device,
-set_faults(), restart(), ...).
-"""
+"""A private adb server (its own port, so a developer's server and phones are untouched), emulated
+phones connected to it with `adb connect`, and test APKs the emulated `pm install` accepts.
+The pytest fixtures around them are in pytest_plugin.py."""
 
 from __future__ import annotations
 
@@ -16,8 +12,6 @@ import subprocess
 import time
 import zipfile
 from pathlib import Path
-
-import pytest
 
 from slm_edge import contract as android
 from slm_edge.device.jvm_app import app_version
@@ -172,17 +166,3 @@ class EmulatedPhone:
     def close(self) -> None:
         self.disconnect()
         self.adbd.stop()
-
-
-@pytest.fixture(scope="session")
-def adb_server():
-    server = AdbServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def emulated_phone(adb_server, tmp_path):
-    phone = EmulatedPhone(adb_server, tmp_path / "phone").connect()
-    yield phone
-    phone.close()

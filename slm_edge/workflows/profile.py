@@ -12,14 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from slm_edge import cache
-from slm_edge.analysis.run import analyze
+from slm_edge.analysis.loaded import LoadedRun, loaded
+from slm_edge.analysis.run import RunAnalysis
 from slm_edge.device import Device
 from slm_edge.device.lock import device_lock
 from slm_edge.device.safe_paths import local_path_for
-from slm_edge.errors import SlmEdgeError
-from slm_edge.records.manifest import MANIFEST, VERIFY_FILE, check_files, read_manifest
+from slm_edge.errors import RuntimeFailure, SlmEdgeError
+from slm_edge.contract import MANIFEST, RUN_CONFIG_FILE, TRACE_FILE, VERIFY_FILE
+from slm_edge.records.manifest import Manifest
+from slm_edge.records.trace import RunArtifact, RunConfig, load_trace
 from slm_edge.report import write_reports
-from slm_edge.records.trace import CONFIG_SCHEMA_VERSION, load_trace, validate_config
 
 LOG_TAIL_LINES = 40
 
@@ -41,69 +43,58 @@ class ProfileOptions:
     lock_wait_s: float = 0.0  # how long to queue behind another profile on the same device
 
 
-@dataclass
+@dataclass(frozen=True)
 class ProfileOutcome:
     run_dir: Path
     trace: dict
-    analysis: dict
+    analysis: RunAnalysis
+
+    @property
+    def run(self) -> LoadedRun:
+        """The run as reports take it (what `report RUN_DIR` would load)."""
+        return LoadedRun(name=self.run_dir.name, folder=self.run_dir, trace=self.trace, analysis=self.analysis)
 
 
-def build_config(manifest: dict, manifest_sha: str, artifact_remote_dir: str, options: ProfileOptions) -> dict:
+def build_config(manifest: Manifest, manifest_sha: str, artifact_remote_dir: str, options: ProfileOptions) -> RunConfig:
     from slm_edge.runtime.engines import resolve_engine
 
-    meta = manifest["runtime"].get("metadata", {})
+    meta = manifest.runtime.metadata or {}
     engine = resolve_engine(manifest, options.engine)
     if options.ops and engine not in ("onnxruntime", "executorch"):
-        raise SlmEdgeError(f"--ops is built for the onnxruntime and executorch engines, not {engine}",
-                           "drop --ops, or profile with --engine onnxruntime (ONNX) or an ExecuTorch artifact")
+        raise SlmEdgeError(f"{{ops}} is built for the onnxruntime and executorch engines, not {engine}",
+                           "drop {ops}, or profile with {engine} onnxruntime (ONNX) or an ExecuTorch artifact")
     if options.ops and options.mode == "llm_runner":
-        raise SlmEdgeError("--ops traces our own prefill/decode steps; the llm_runner mode runs executorch's TextLLMRunner",
-                           "use --mode steps with --ops")
+        raise SlmEdgeError("{ops} traces our own prefill/decode steps; the llm_runner mode runs executorch's TextLLMRunner",
+                           "use {mode} steps with {ops}")
     if options.mode == "llm_runner" and engine != "executorch":
         raise SlmEdgeError("the llm_runner mode is executorch's TextLLMRunner and this artifact runs on " + engine,
-                           "use --mode steps for ONNX artifacts")
-    config = {
-        "schema": "slm-edge/run-config",
-        "schema_version": CONFIG_SCHEMA_VERSION,
-        "artifact": {
-            "dir": artifact_remote_dir,
-            "model_file": manifest["model_file"],
-            "engine": engine,
-            "manifest_sha256": manifest_sha,
-            "max_seq_len": manifest["max_seq_len"],
-            "vocab_size": manifest["architecture"]["vocab_size"],
-            "bos_id": meta.get("get_bos_id"),
-            "tokenizer_file": manifest.get("tokenizer"),
-        },
-        "mode": options.mode,
-        "prompt_lengths": options.prompt_lengths,
-        "decode_tokens": options.decode_tokens,
-        "repeats": options.repeats,
-        "warmup": options.warmup,
-        "threads": options.threads,
-        "sample_interval_ms": options.sample_interval_ms,
-        "memory_sampling": options.memory_sampling,
-        "ops": options.ops,
-        "seed": 0,
-        "trace_file": "trace.json",
-    }
-    validate_config(config)
-    if options.mode == "llm_runner" and not manifest.get("tokenizer"):
+                           "use {mode} steps for ONNX artifacts")
+    artifact = RunArtifact(dir=artifact_remote_dir, model_file=manifest.model_file, engine=engine,
+                           manifest_sha256=manifest_sha, max_seq_len=manifest.max_seq_len,
+                           vocab_size=manifest.architecture.vocab_size, bos_id=meta.get("get_bos_id"),
+                           tokenizer_file=manifest.tokenizer)
+    # every key written out, so the app (which has its own defaults) and the runner read the same run
+    config = RunConfig.from_json({
+        **RunConfig().to_json(), "artifact": artifact.to_json(), "mode": options.mode,
+        "prompt_lengths": options.prompt_lengths, "decode_tokens": options.decode_tokens, "repeats": options.repeats,
+        "warmup": options.warmup, "threads": options.threads, "sample_interval_ms": options.sample_interval_ms,
+        "memory_sampling": options.memory_sampling, "ops": options.ops, "seed": 0, "trace_file": TRACE_FILE})
+    if options.mode == "llm_runner" and not manifest.tokenizer:
         raise SlmEdgeError(
             "the llm_runner mode needs a tokenizer and this artifact has none (random-weight card or a folder without one)",
-            "use --mode steps, or export from a source that has a tokenizer",
+            "use {mode} steps, or export from a source that has a tokenizer",
         )
-    longest = max(options.prompt_lengths) + options.decode_tokens
-    if longest > manifest["max_seq_len"]:
+    longest = config.longest_sequence
+    if longest > manifest.max_seq_len:
         raise SlmEdgeError(
             f"prompt length {max(options.prompt_lengths)} + {options.decode_tokens} decode tokens = {longest} exceeds the "
-            f"artifact's max sequence length {manifest['max_seq_len']}",
-            f"use shorter --prompt-lengths/--decode-tokens or re-export with --max-seq-len {longest} or more",
+            f"artifact's max sequence length {manifest.max_seq_len}",
+            f"use shorter {{prompt_lengths}}/{{decode_tokens}} or re-export with {{max_seq_len}} {longest} or more",
         )
     return config
 
 
-def artifact_facts(folder: Path, manifest: dict) -> dict:
+def artifact_facts(folder: Path, manifest: Manifest) -> dict:
     """What reports and `recommend` need to know of the artifact: what it is, what it should cost in
     memory, and how close to the reference it ran (verify.json, when `slm-edge verify` was run)."""
     verified = None
@@ -115,24 +106,24 @@ def artifact_facts(folder: Path, manifest: dict) -> dict:
         except (json.JSONDecodeError, AttributeError):
             verified = None  # a damaged verify.json: the run still reports, without quality figures
     return {
-        "name": manifest["source"]["name"],
-        "backend": manifest["backend"],
-        "scheme": manifest["quantization"]["scheme"],
-        "parameters": manifest["architecture"]["parameters"],
-        "model_bytes": sum(f["bytes"] for n, f in manifest["files"].items() if n.startswith("model.")),
-        "max_seq_len": manifest["max_seq_len"],
-        "predicted_memory": manifest["predicted_memory"],
+        "name": manifest.source.name,
+        "backend": manifest.backend,
+        "scheme": manifest.quantization.scheme,
+        "parameters": manifest.architecture.parameters,
+        "model_bytes": manifest.model_bytes,
+        "max_seq_len": manifest.max_seq_len,
+        "predicted_memory": manifest.predicted_memory.to_json(),
         "verify": verified,
     }
 
 
-def push_artifact(device: Device, folder: Path, manifest: dict, remote_dir: str) -> dict:
+def push_artifact(device: Device, folder: Path, manifest: Manifest, remote_dir: str) -> dict:
     """Push every artifact file, skipping those the device already has with the same hash."""
     pushed = {}
-    files = dict(manifest["files"])
-    files[MANIFEST] = {"sha256": cache.sha256_file(folder / MANIFEST)}
-    for name, entry in files.items():
-        pushed[name] = device.push(folder / name, f"{remote_dir}/{name}", entry["sha256"])
+    hashes = {name: entry.sha256 for name, entry in manifest.files.items()}
+    hashes[MANIFEST] = cache.sha256_file(folder / MANIFEST)
+    for name, sha256 in hashes.items():
+        pushed[name] = device.push(folder / name, f"{remote_dir}/{name}", sha256)
     return pushed
 
 
@@ -143,8 +134,8 @@ def profile_artifact(artifact: Path, device: Device, options: ProfileOptions, ru
 
 
 def _profile_locked(artifact: Path, device: Device, options: ProfileOptions, run_dir: Path) -> ProfileOutcome:
-    manifest = read_manifest(artifact)
-    check_files(artifact, manifest)
+    manifest = Manifest.read(artifact)
+    manifest.check_files(artifact)
     manifest_sha = cache.sha256_file(artifact / MANIFEST)
     remote_artifact = f"slm-edge/artifacts/{manifest_sha[:16]}"
     run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{time.perf_counter_ns() % 10**6:06d}"
@@ -153,23 +144,22 @@ def _profile_locked(artifact: Path, device: Device, options: ProfileOptions, run
     device.check_can_run(manifest, config)  # before anything is pushed
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    cache.atomic_write_text(run_dir / "run_config.json", json.dumps(config, indent=2) + "\n")
+    cache.atomic_write_text(run_dir / RUN_CONFIG_FILE, json.dumps(config.to_json(), indent=2) + "\n")
     device_info = device.info()
     pushed = push_artifact(device, artifact, manifest, remote_artifact)
     result = None
     try:  # from here on the run's files on the device are removed however it ends (unless --keep)
-        device.push(run_dir / "run_config.json", f"{remote_run}/run_config.json",
-                    cache.sha256_file(run_dir / "run_config.json"))
-        result = device.run_profile(f"{remote_run}/run_config.json", options.timeout_s)
+        device.push(run_dir / RUN_CONFIG_FILE, f"{remote_run}/{RUN_CONFIG_FILE}", cache.sha256_file(run_dir / RUN_CONFIG_FILE))
+        result = device.run_profile(f"{remote_run}/{RUN_CONFIG_FILE}", options.timeout_s)
         log_tail = "\n".join(result.log.splitlines()[-LOG_TAIL_LINES:])
         cache.atomic_write_text(run_dir / "runner.log", result.log)
         for name, text in result.logs.items():
             cache.atomic_write_text(local_path_for(run_dir, name), text)
-        trace_remote = result.trace_path or f"{remote_run}/trace.json"
-        have_trace = device.pull(trace_remote, run_dir / "trace.json", result.trace_sha256)
+        trace_remote = result.trace_path or f"{remote_run}/{TRACE_FILE}"
+        have_trace = device.pull(trace_remote, run_dir / TRACE_FILE, result.trace_sha256)
         device_files = []
         if result.outputs_dir:  # the app's other outputs (ETDump, ORT profile), names sanitized
-            device_files = device.pull_folder(result.outputs_dir, run_dir / "device-files", skip=("trace.json",))
+            device_files = device.pull_folder(result.outputs_dir, run_dir / "device-files", skip=(TRACE_FILE,))
     finally:
         if not options.keep:
             _remove_run_files(device, remote_run, result.outputs_dir if result else None)
@@ -178,11 +168,11 @@ def _profile_locked(artifact: Path, device: Device, options: ProfileOptions, run
     if not have_trace:
         reason = "timed out" if result.timed_out else f"exited with code {result.returncode}"
         detail = result.problem or f"last log line: {_last_line(log_tail)}"
-        raise SlmEdgeError(
+        raise RuntimeFailure(
             f"no trace came back from the device (the runner {reason}); {detail}",
             f"see {run_dir / 'runner.log'}",
         )
-    trace = load_trace(run_dir / "trace.json")
+    trace = load_trace(run_dir / TRACE_FILE)
     if trace["status"] == "running":  # the runner died (timeout, kill, crash) between two flushes
         trace["status"] = "incomplete" if trace["runs"] else "failed"
         message = (f"no result within {options.timeout_s:.0f} s" if result.timed_out
@@ -192,17 +182,17 @@ def _profile_locked(artifact: Path, device: Device, options: ProfileOptions, run
     trace["host"] = {"device": device_info, "pushed": pushed, "runner_returncode": result.returncode,
                      "timed_out": result.timed_out, "artifact": artifact_facts(artifact, manifest),
                      "context_samples": result.host_samples, "transfer": result.transfer, "device_files": device_files}
-    cache.atomic_write_text(run_dir / "trace.json", json.dumps(trace))
-    analysis = analyze(trace)
-    write_reports(run_dir, {run_dir.name: analysis}, {run_dir.name: trace})
+    cache.atomic_write_text(run_dir / TRACE_FILE, json.dumps(trace))
+    run = loaded(run_dir.name, trace, run_dir)
+    write_reports(run_dir, [run])
     if trace["status"] != "complete" or result.returncode != 0:
         measured = sum(1 for r in trace["runs"] if not r["warmup"])
         problem = "; ".join(e["message"] for e in trace["errors"]) or result.problem or _last_line(log_tail)
-        raise SlmEdgeError(
+        raise RuntimeFailure(
             f"profile {trace['status']}: {problem} ({measured} measured repeats kept in {run_dir}, marked {trace['status']})",
             f"see {run_dir / 'runner.log'} and fix the cause, then profile again",
         )
-    return ProfileOutcome(run_dir=run_dir, trace=trace, analysis=analysis)
+    return ProfileOutcome(run_dir=run_dir, trace=trace, analysis=run.analysis)
 
 
 def _remove_run_files(device: Device, *remotes: str | None) -> None:

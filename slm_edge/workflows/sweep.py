@@ -2,7 +2,8 @@
 on the emulated device, one run folder per cell, then one combined report.
 
 Resumable: a cell whose run folder holds a complete trace is never run again; a failed cell is
-recorded with its error (sweep.json) and the sweep goes on.
+recorded with its error (sweep.json) and the sweep goes on, unless the device is gone: then the
+sweep stops after recording it (every later cell would fail the same way) and a rerun resumes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from slm_edge import cache
-from slm_edge.errors import SlmEdgeError
+from slm_edge.analysis.compare import quantization_effect
+from slm_edge.analysis.loaded import LoadedRun, load_runs
+from slm_edge.errors import ErrorKind, SlmEdgeError
+from slm_edge.report import quantization_markdown, write_reports
 
 SPEC_KEYS = {"name", "models", "backends", "prompt_lengths", "decode_tokens", "threads", "repeats", "warmup",
              "max_seq_len", "verify", "verify_steps"}
@@ -90,42 +94,74 @@ def _state(out: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {"cells": {}}
 
 
-def run_sweep(spec: SweepSpec, out: Path, *, progress=print) -> dict:
-    from slm_edge.device.local import LocalDevice
-    from slm_edge.export import ExportRequest, export_model
-    from slm_edge.workflows.profile import ProfileOptions, profile_artifact
-    from slm_edge.progress import StageTimer
-    from slm_edge.model.sources import resolve_source
-    from slm_edge.records.trace import load_trace
+def run_cell(cell: Cell, spec: SweepSpec, out: Path) -> None:
+    """Export (cached), verify and profile one cell into out/cells/<name>; raises SlmEdgeError."""
     from slm_edge.analysis.verify import verify_artifact
+    from slm_edge.device.local import LocalDevice
+    from slm_edge.export import export_model
+    from slm_edge.export.config import ExportConfig
+    from slm_edge.model.sources import resolve_source
+    from slm_edge.progress import StageTimer
+    from slm_edge.workflows.profile import ProfileOptions, profile_artifact
+
+    source = resolve_source(cell.model, random_weights=cell.random_weights)
+    # the same defaults as `slm-edge export`, with the sweep's length (capped at the model's positions)
+    config = ExportConfig.from_settings(backend=cell.backend, quant=cell.quant).resolved(
+        source.config, default_max_seq_len=spec.max_seq_len)
+    outcome = export_model(source, config, out / "artifacts" / cell.name, timer=StageTimer(quiet=True))
+    if spec.verify:
+        verify_artifact(outcome.folder, steps=spec.verify_steps)
+    options = ProfileOptions(prompt_lengths=spec.prompt_lengths, decode_tokens=spec.decode_tokens,
+                             repeats=spec.repeats, warmup=spec.warmup, threads=spec.threads)
+    profile_artifact(outcome.folder, LocalDevice(), options, out / "cells" / cell.name)
+
+
+def run_sweep(spec: SweepSpec, out: Path, *, progress=print) -> dict:
+    """Run every cell not complete before; returns the state (as sweep.json holds it). A cell whose
+    device is gone ends the sweep: state["stopped"] then names it and its error."""
+    from slm_edge.records.trace import load_trace
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     state = _state(out)
     state["spec"] = spec.name
-    for cell in spec.cells:
-        run_dir = out / "cells" / cell.name
-        trace_path = run_dir / "trace.json"
+    state.pop("stopped", None)
+    for index, cell in enumerate(spec.cells):
+        trace_path = out / "cells" / cell.name / "trace.json"
         if trace_path.is_file() and load_trace(trace_path)["status"] == "complete":
             state["cells"][cell.name] = {**state["cells"].get(cell.name, {}), "status": "complete"}
             progress(f"{cell.name}: done before, kept")
             continue
         started = time.perf_counter()
         try:
-            source = resolve_source(cell.model, random_weights=cell.random_weights)
-            outcome = export_model(source, ExportRequest(backend=cell.backend, quant=cell.quant,
-                                                         max_seq_len=min(spec.max_seq_len, source.config.get(
-                                                             "max_position_embeddings") or spec.max_seq_len)),
-                                   out / "artifacts" / cell.name, timer=StageTimer(quiet=True))
-            if spec.verify:
-                verify_artifact(outcome.folder, steps=spec.verify_steps)
-            options = ProfileOptions(prompt_lengths=spec.prompt_lengths, decode_tokens=spec.decode_tokens,
-                                     repeats=spec.repeats, warmup=spec.warmup, threads=spec.threads)
-            profile_artifact(outcome.folder, LocalDevice(), options, run_dir)
+            run_cell(cell, spec, out)
             state["cells"][cell.name] = {"status": "complete", "seconds": round(time.perf_counter() - started, 1)}
             progress(f"{cell.name}: complete")
         except SlmEdgeError as err:
-            state["cells"][cell.name] = {"status": "failed", "error": err.one_line()}
+            state["cells"][cell.name] = {"status": "failed", "error": err.one_line(), "kind": err.kind.value}
             progress(f"{cell.name}: failed — {err.one_line()}")
+            if err.kind is ErrorKind.DEVICE_GONE:
+                left = len(spec.cells) - index - 1
+                state["stopped"] = {"cell": cell.name, "error": err.one_line(), "cells_not_run": left}
+                progress(f"the device is gone: sweep stopped, {left} cells not run (rerun to resume)")
         cache.atomic_write_text(out / STATE_FILE, json.dumps(state, indent=2) + "\n")
+        if "stopped" in state:
+            break
     return state
+
+
+def completed_runs(out: Path, state: dict) -> list[LoadedRun]:
+    """The cells of a sweep that completed, loaded for the combined report."""
+    return load_runs([Path(out) / "cells" / name for name, cell in state["cells"].items()
+                      if cell["status"] == "complete"])
+
+
+def write_sweep_reports(out: Path, runs: list[LoadedRun]) -> list[dict]:
+    """The combined report of the completed cells (report.json/.csv/.md/.html) and what quantization
+    buys (quantization.json/.md); returns the quantization table."""
+    out = Path(out)
+    write_reports(out, runs, ("json", "csv", "md", "html"))
+    effect = quantization_effect(runs)
+    cache.atomic_write_text(out / "quantization.json", json.dumps(effect, indent=2) + "\n")
+    cache.atomic_write_text(out / "quantization.md", quantization_markdown(effect))
+    return effect

@@ -23,8 +23,6 @@ from slm_edge.export.executorch.hf_to_meta import convert_state_dict, meta_param
 from slm_edge.progress import StageTimer
 from slm_edge.model.quant import EMBEDDING_QUANT
 
-PATH_NAME = "executorch-llm"
-
 
 def _llm_config(weights_dir: Path, params: dict, metadata: dict, scheme: str, group_size: int,
                 embedding_quant: str, max_seq_len: int):

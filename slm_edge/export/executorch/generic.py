@@ -16,7 +16,6 @@ import torch
 from slm_edge.export.executorch.lower import ETRECORD_FILE, LoweredProgram, lower_to_pte, runtime_metadata_for
 from slm_edge.progress import StageTimer
 
-PATH_NAME = "transformers-static-cache"
 
 # Our scheme names → executorch's torchao source-transform configs (extension/llm/export/quantize.py).
 _LINEAR_CONFIG = {"8da4w": "8da4w", "8da8w": "8da8w", "int8": "8w"}

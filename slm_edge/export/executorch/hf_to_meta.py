@@ -10,7 +10,7 @@ import re
 
 import torch
 
-from slm_edge.errors import SlmEdgeError
+from slm_edge.errors import BadInput
 
 # model_type → extra ModelArgs for that family. Families missing here take the generic path.
 FAST_PATH_FAMILIES = {
@@ -71,7 +71,7 @@ def meta_params(config: dict) -> dict:
     """ModelArgs fields (executorch's params.json) for a Hugging Face config."""
     blocker = fast_path_blocker(config)
     if blocker:
-        raise SlmEdgeError(f"the ExecuTorch fast path cannot export this model: {blocker}", "use --path generic")
+        raise BadInput(f"the ExecuTorch fast path cannot export this model: {blocker}", "use {path} generic")
     heads = config["num_attention_heads"]
     head_dim = config.get("head_dim") or config["hidden_size"] // heads
     params = {
@@ -133,9 +133,9 @@ def convert_state_dict(state_dict: dict[str, torch.Tensor], config: dict) -> dic
         elif module in _LAYER_KEYS:
             out[prefix + f"{_LAYER_KEYS[module]}.{kind}"] = value
         else:
-            raise SlmEdgeError(
+            raise BadInput(
                 f"weight '{key}' has no place in the fast path's model",
-                "use --path generic for this architecture",
+                "use {path} generic for this architecture",
             )
     if "output.weight" not in out:
         out["output.weight"] = out["tok_embeddings.weight"]  # tied embeddings

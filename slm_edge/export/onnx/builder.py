@@ -16,10 +16,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from slm_edge.errors import SlmEdgeError
+from slm_edge.errors import RuntimeFailure
 from slm_edge.model.sources import ModelSource
 
-PATH_NAME = "onnxruntime-genai model builder (GroupQueryAttention, MatMulNBits)"
 
 # The causal-LM architectures onnxruntime-genai 0.18's builder dispatches on (its create_model);
 # the builder has no public list, so this mirrors it for the families an SLM user meets.
@@ -126,9 +125,9 @@ def export_builder(source: ModelSource, model, *, scheme: str, block_size: int, 
                     options = parse_extra_options(None, str(hf), str(staging), scheme, "cpu", str(work / "cache"), extra)
                     create_model(None, str(hf), str(staging), scheme, "cpu", str(work / "cache"), **options)
             except Exception as exc:
-                raise SlmEdgeError(
+                raise RuntimeFailure(
                     f"onnxruntime-genai's builder failed on {source.name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-                    "try --path generic (torch.onnx export), or report the model to slm-edge",
+                    "try {path} generic (torch.onnx export), or report the model to slm-edge",
                 ) from exc
     placeholder = source.tokenizer_dir is None
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"):
@@ -139,7 +138,7 @@ def export_builder(source: ModelSource, model, *, scheme: str, block_size: int, 
 
 
 def _limit_context(genai_config: Path, max_seq_len: int) -> None:
-    """The builder sizes the context to the model's maximum; the artifact promises --max-seq-len."""
+    """The builder sizes the context to the model's maximum; the artifact promises max_seq_len."""
     config = json.loads(genai_config.read_text())
     config["model"]["context_length"] = max_seq_len
     config["search"]["max_length"] = max_seq_len

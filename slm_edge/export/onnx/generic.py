@@ -13,9 +13,7 @@ from pathlib import Path
 
 import torch
 
-from slm_edge.errors import SlmEdgeError
-
-PATH_NAME = "torch.onnx dynamo export with explicit KV cache + onnxruntime quantizers"
+from slm_edge.errors import RuntimeFailure
 
 
 class KvCacheLM(torch.nn.Module):
@@ -90,10 +88,10 @@ def export_generic(model, config: dict, *, scheme: str, block_size: int, accurac
                                       output_names=outputs, dynamic_shapes=dynamic, dynamo=True, external_data=True,
                                       optimize=True, verbose=False)
             except Exception as exc:
-                raise SlmEdgeError(
+                raise RuntimeFailure(
                     f"torch.onnx could not export {config.get('model_type')}: {type(exc).__name__}: "
                     f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}",
-                    "use --backend executorch, or a family the builder knows (Llama, Qwen2/3, Gemma, Phi-3, Mistral, ...)",
+                    "use {backend} executorch, or a family the builder knows (Llama, Qwen2/3, Gemma, Phi-3, Mistral, ...)",
                 ) from exc
         with timer.stage(f"quantize ({scheme}) with onnxruntime"):
             _quantize(fp32_path, staging / "model.onnx", scheme, block_size, accuracy_level)
