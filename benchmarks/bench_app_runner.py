@@ -63,8 +63,8 @@ def profile_once(artifact: Path, runner: str, args, work: Path) -> dict:
             os.environ["PYTHONPATH"] = saved
     row = outcome.analysis.rows[-1]
     return {"decode_tok_s": row.decode_tok_s.median, "prefill_tok_s": row.prefill_tok_s.median,
-            "producer": outcome.trace["producer"]["name"],
-            "onnxruntime": outcome.trace["software"].get("onnxruntime") or outcome.trace["software"].get("runtime")}
+            "producer": outcome.trace.producer.name,
+            "onnxruntime": outcome.trace.software.get("onnxruntime") or outcome.trace.software.get("runtime")}
 
 
 def main() -> None:

@@ -52,24 +52,24 @@ def main() -> None:
     export_seconds = time.perf_counter() - started
     manifest = outcome.manifest
 
-    llm = EtLlm(outcome.folder / manifest["model_file"], threads=args.threads)
+    llm = EtLlm(outcome.folder / manifest.model_file, threads=args.threads)
     torch.manual_seed(0)
-    prompt = torch.randint(100, manifest["architecture"]["vocab_size"] - 100, (args.prompt_tokens,)).tolist()
+    prompt = torch.randint(100, manifest.architecture.vocab_size - 100, (args.prompt_tokens,)).tolist()
     timed = timing.time_engine(llm, prompt, args.decode_tokens, args.repeats)
     figures = {
         "model": args.model,
         "quant": args.quant,
-        "export_path": manifest["export_path"],
+        "export_path": manifest.export_path,
         "threads": args.threads,
         "prompt_tokens": args.prompt_tokens,
         "decode_tokens": args.decode_tokens,
         "repeats": args.repeats,
         **timed,
-        "pte_bytes": manifest["files"]["model.pte"]["bytes"],
+        "pte_bytes": manifest.files["model.pte"].bytes,
         "export_wall_s_this_run": round(export_seconds, 1),
         "export_from_cache": outcome.from_cache,
-        "export_wall_s_manifest": manifest["export"]["wall_seconds"],
-        "export_stage_s": manifest["export"]["stage_seconds"],
+        "export_wall_s_manifest": manifest.export.wall_seconds,
+        "export_stage_s": dict(manifest.export.stage_seconds),
     }
     print(json.dumps(figures, indent=2))
     if args.json:

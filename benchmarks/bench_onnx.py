@@ -63,9 +63,8 @@ def main() -> None:
         outcome = export_model(source, request, None, timer=StageTimer())
         exports[f"onnx-{path}"] = {"wall_s_this_run": round(time.perf_counter() - started, 1),
                                    "from_cache": outcome.from_cache,
-                                   "manifest_wall_s": outcome.manifest["export"]["wall_seconds"],
-                                   "bytes": sum(f["bytes"] for n, f in outcome.manifest["files"].items()
-                                                if n.startswith("model."))}
+                                   "manifest_wall_s": outcome.manifest.export.wall_seconds,
+                                   "bytes": outcome.manifest.model_bytes}
         artifacts[f"onnx-{path}"] = outcome
     et_request = ExportRequest(quant="8da4w", group_size=32, embedding_quant="8w", max_seq_len=args.max_seq_len)
     et_path, _ = choose_path(source.config, "auto")
@@ -74,8 +73,8 @@ def main() -> None:
         os.environ["SLM_EDGE_CACHE"] = str(executorch_cache.parent)
         outcome = export_model(source, et_request, None, timer=StageTimer())
         artifacts["executorch-8da4w"] = outcome
-        exports["executorch-8da4w"] = {"from_cache": outcome.from_cache, "manifest_wall_s": outcome.manifest["export"]["wall_seconds"],
-                                       "bytes": outcome.manifest["files"]["model.pte"]["bytes"]}
+        exports["executorch-8da4w"] = {"from_cache": outcome.from_cache, "manifest_wall_s": outcome.manifest.export.wall_seconds,
+                                       "bytes": outcome.manifest.files["model.pte"].bytes}
 
     engines = {
         "onnx builder int4 · onnxruntime (our loop)": ("onnx-fast", "onnxruntime"),

@@ -98,7 +98,7 @@ def export_artifacts(source) -> dict:
     return {name: export_model(source, request, None, timer=StageTimer()) for name, request in requests.items()}
 
 
-def run_slm_edge(artifact, engine: str, threads: int, args, work: Path) -> dict:
+def run_slm_edge(artifact, engine: str, threads: int, args, work: Path):
     from slm_edge.device.local import LocalDevice
     from slm_edge.workflows.profile import ProfileOptions, profile_artifact
 
@@ -107,8 +107,8 @@ def run_slm_edge(artifact, engine: str, threads: int, args, work: Path) -> dict:
     return profile_artifact(artifact.folder, LocalDevice(), options, work).trace
 
 
-def run_peer(engine: str, threads: int, args, work: Path) -> dict:
-    from slm_edge.records.trace import load_trace
+def run_peer(engine: str, threads: int, args, work: Path):
+    from slm_edge.records.trace import Trace
 
     work.mkdir(parents=True, exist_ok=True)
     done = subprocess.run([sys.executable, str(HERE / "peer_worker.py"), "--engine", engine, "--threads", str(threads),
@@ -117,7 +117,7 @@ def run_peer(engine: str, threads: int, args, work: Path) -> dict:
                           capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"{engine} worker failed: {done.stderr.strip().splitlines()[-1:]}")
-    return load_trace(work / "trace.json")
+    return Trace.load(work / "trace.json")
 
 
 def main() -> None:
@@ -171,10 +171,10 @@ def main() -> None:
     for name, (kind, artifact, engine) in rows.items():
         if kind == "slm-edge":
             m = artifact.manifest
-            q = m["quantization"]
-            weights = per_token_weight_bytes(source.config, q["scheme"], q["group_size"] or 0, q["embedding"])
-            kv = kv_cache_bytes(source.config, mean_position, 2 if q["scheme"] == "fp16" else 4)
-            sizes[name] = sum(f["bytes"] for n, f in m["files"].items() if n.startswith("model."))
+            q = m.quantization
+            weights = per_token_weight_bytes(source.config, q.scheme, q.group_size or 0, q.embedding)
+            kv = kv_cache_bytes(source.config, mean_position, 2 if q.scheme == "fp16" else 4)
+            sizes[name] = m.model_bytes
         elif engine == "llama.cpp":  # tied embeddings: the Q4_1 token table is also the output matrix, read whole
             weights, kv = gguf.stat().st_size, kv_cache_bytes(source.config, mean_position, 2)  # f16 KV cache
             sizes[name] = gguf.stat().st_size
@@ -199,7 +199,7 @@ def main() -> None:
         row["decode_vs_llama_cpp"] = row["decode_tok_s"] / peer["decode_tok_s"]
 
     extras = {"memory_bandwidth_gb_s": bandwidth / 1e9,
-              "export_wall_s": {name: a.manifest["export"]["wall_seconds"] for name, a in artifacts.items()}}
+              "export_wall_s": {name: a.manifest.export.wall_seconds for name, a in artifacts.items()}}
     overhead = subprocess.run([sys.executable, str(HERE / "bench_profiler_overhead.py"),
                                str(artifacts["slm-edge executorch 8da4w"].folder), "--threads", "2"],
                               capture_output=True, text=True)

@@ -25,14 +25,14 @@ def main() -> None:
     parser.add_argument("--interval-ms", type=float, default=50.0)
     args = parser.parse_args()
 
-    from slm_edge.records.manifest import read_manifest
+    from slm_edge.records.manifest import Manifest
     from slm_edge.runner.loop import _one_run, prompt_for
     from slm_edge.runtime.executorch_llm import EtLlm
     from slm_edge.runner.samplers import Sampler
 
-    manifest = read_manifest(args.artifact)
-    llm = EtLlm(args.artifact / manifest["model_file"], threads=args.threads)
-    prompt = prompt_for(args.prompt_tokens, manifest["architecture"]["vocab_size"], 0)
+    manifest = Manifest.read(args.artifact)
+    llm = EtLlm(args.artifact / manifest.model_file, threads=args.threads)
+    prompt = prompt_for(args.prompt_tokens, manifest.architecture.vocab_size, 0)
     steps = {"sampling on": [], "sampling off": []}
     prefill = {"sampling on": [], "sampling off": []}
     _one_run(llm, Sampler(time.perf_counter_ns(), enabled=False), prompt, 8, 0)  # warm-up

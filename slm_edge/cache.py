@@ -47,7 +47,8 @@ def sha256_json(obj) -> str:
 # The modules whose code shapes an artifact or its manifest: a change to any of them must not be
 # served a cached artifact built by the old code (the version string alone misses development edits).
 ARTIFACT_CODE = ("export/**/*.py", "model/quant.py", "model/sources.py", "model/memory.py", "model/cards.py",
-                 "model/cards/*.json", "records/manifest.py", "records/program_format.py")
+                 "model/cards/*.json", "contract.py", "records/_json.py", "records/manifest.py",
+                 "records/program_format.py", "records/schemas/manifest.schema.json")
 
 
 def artifact_code_hash(package_root: Path | None = None) -> str:

@@ -52,7 +52,16 @@ APP_INFO_ASSET = "assets/slm-edge-app.json"
 # The oldest app whose traces this host reads.
 MIN_APP_VERSION_CODE = 2  # the first app that answers the identity query
 
-STATUS_PREFIX = "slm-edge-status"  # the Linux runner's progress lines: `slm-edge-status phase=load threads=2`
+STATUS_PREFIX = "slm-edge-status"
+
+# Keys of the INSTRUMENTATION_RESULT block the app ends with, and its result codes.
+RESULT_STATUS = "status"
+RESULT_TRACE = "trace"
+RESULT_TRACE_SHA256 = "trace_sha256"
+RESULT_ERROR = "error"
+RESULT_IDENTITY = "identity"  # the answer to `-e query identity`: the APP_INFO_ASSET's JSON on one line
+CODE_COMPLETE = -1  # Activity.RESULT_OK: the trace is complete
+CODE_NOT_COMPLETE = 0  # the Linux runner's progress lines: `slm-edge-status phase=load threads=2`
 
 
 # --- files: an artifact folder (export) and a run folder (profile) -----------------------------------
@@ -64,7 +73,9 @@ ETRECORD_FILE = "etrecord.bin"  # beside model.pte: maps ETDump events to graph 
 RUN_CONFIG_FILE = "run_config.json"
 TRACE_FILE = "trace.json"
 
-# --- schema versions ------------------------------------------------------------------------------
+# --- schema names and versions ------------------------------------------------------------------------------
+TRACE_SCHEMA = "slm-edge/trace"
+CONFIG_SCHEMA = "slm-edge/run-config"
 TRACE_SCHEMA_VERSION = 1
 # The oldest trace version this host still reads (the app on a phone may lag behind the host).
 MIN_TRACE_SCHEMA_VERSION = 1

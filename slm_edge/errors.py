@@ -19,15 +19,32 @@ class ErrorKind(enum.Enum):
     RUNTIME_FAILURE = "runtime failure"  # a runtime, exporter or tool failed on input it should take
 
 
-# `{setting}` → `--setting` for the CLI; a few settings have a CLI flag of another name
+# The settings a message may name as `{setting}`: only these are rendered, so braces in a path, a
+# tool's output or an exception text (Maven's `${basedir}`) pass through untouched. Each is an
+# option of some command (tests/test_cli_flags.py checks that); CLI_FLAGS names those whose flag is
+# not `--setting-name`.
+SETTINGS = frozenset({
+    "accuracy_level", "allow_pickle", "apk", "backend", "block_size", "decode_tokens", "embedding_quant", "emulated",
+    "engine", "execution_provider", "force", "group_size", "lock_wait_s", "max_seq_len", "mode", "ops", "out",
+    "path", "prompt", "prompt_length", "prompt_lengths", "quant", "random_weights", "recipe", "repeats", "runner",
+    "seed", "serial", "steps", "threads", "timeout_s", "trust_remote_code", "warmup",
+})
+CLI_FLAGS = {"serial": "--device", "lock_wait_s": "--lock-wait", "timeout_s": "--timeout"}
 _SETTING = re.compile(r"\{([a-z][a-z0-9_]*)\}")
-CLI_FLAGS = {"serial": "--device", "export_path": "--path", "lock_wait_s": "--lock-wait", "timeout_s": "--timeout"}
+
+
+def cli_flag(setting: str) -> str:
+    return CLI_FLAGS.get(setting, "--" + setting.replace("_", "-"))
 
 
 def _render(text: str, cli: bool) -> str:
-    if not cli:
-        return _SETTING.sub(lambda m: m.group(1), text)
-    return _SETTING.sub(lambda m: CLI_FLAGS.get(m.group(1), "--" + m.group(1).replace("_", "-")), text)
+    def one(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in SETTINGS:
+            return match.group(0)
+        return cli_flag(name) if cli else name
+
+    return _SETTING.sub(one, text)
 
 
 class SlmEdgeError(Exception):

@@ -61,25 +61,20 @@ def save_tiny_model(folder: Path, card: str, seed: int = 0, **overrides) -> Path
     return folder
 
 
-@pytest.fixture(scope="session")
-def tiny_llama(tmp_path_factory) -> Path:
-    return save_tiny_model(tmp_path_factory.mktemp("tiny-llama"), "smollm2-135m")
+def _tiny_model_fixture(name: str, card: str, why: str = ""):
+    """A session fixture `name`: the tiny model of `card`, saved once."""
+    def fixture(tmp_path_factory) -> Path:
+        return save_tiny_model(tmp_path_factory.mktemp(name.replace("_", "-")), card)
+
+    fixture.__doc__ = why or f"A tiny model with the architecture of the {card} card."
+    return pytest.fixture(scope="session", name=name)(fixture)
 
 
-@pytest.fixture(scope="session")
-def tiny_qwen2(tmp_path_factory) -> Path:
-    return save_tiny_model(tmp_path_factory.mktemp("tiny-qwen2"), "qwen2.5-0.5b")
-
-
-@pytest.fixture(scope="session")
-def tiny_llama32(tmp_path_factory) -> Path:
-    """Llama-3.2 keeps its llama3 RoPE scaling: exercises the q/k permutation into Meta's RoPE."""
-    return save_tiny_model(tmp_path_factory.mktemp("tiny-llama32"), "llama-3.2-1b")
-
-
-@pytest.fixture(scope="session")
-def tiny_gemma3(tmp_path_factory) -> Path:
-    return save_tiny_model(tmp_path_factory.mktemp("tiny-gemma3"), "gemma-3-270m")
+tiny_llama = _tiny_model_fixture("tiny_llama", "smollm2-135m")
+tiny_qwen2 = _tiny_model_fixture("tiny_qwen2", "qwen2.5-0.5b")
+# Llama-3.2 keeps its llama3 RoPE scaling: exercises the q/k permutation into Meta's RoPE
+tiny_llama32 = _tiny_model_fixture("tiny_llama32", "llama-3.2-1b")
+tiny_gemma3 = _tiny_model_fixture("tiny_gemma3", "gemma-3-270m")
 
 
 def read_json(path: Path) -> dict:

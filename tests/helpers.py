@@ -26,7 +26,7 @@ def synthetic_trace(model: str, params: int, backend: str, scheme: str, *, decod
     warm-up runs then `repeats` measured ones, each `decode_steps` decode steps of 1e6/decode_tok_s µs
     (prefill time grows a little with fewer threads). RSS is BASELINE_BYTES + load_mib after load;
     the peak (VmHWM) is BASELINE_BYTES + peak_mib."""
-    from slm_edge.records.trace import validate_trace
+    from slm_edge.records.trace import Trace
 
     threads = sorted(decode_tok_s)
     peak, loaded = BASELINE_BYTES + int(peak_mib * MIB), BASELINE_BYTES + int(load_mib * MIB)
@@ -55,16 +55,18 @@ def synthetic_trace(model: str, params: int, backend: str, scheme: str, *, decod
                               "verify": None if quality is None else {"teacher_forced_top1_agreement": quality,
                                                                       "greedy_agreement": quality, "steps": 16}}},
     }
-    return validate_trace(trace) or trace
+    Trace.from_json(trace)  # schema-valid, as promised
+    return trace
 
 
 def write_run(run_dir: Path, trace: dict, formats=("json", "md")) -> Path:
     """A profile run folder as `slm-edge profile --out` leaves it: trace.json and the reports
     (by default not the HTML one: its plots take seconds)."""
     from slm_edge.analysis.loaded import loaded
+    from slm_edge.records.trace import Trace
     from slm_edge.report import write_reports
 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "trace.json").write_text(json.dumps(trace))
-    write_reports(run_dir, [loaded(run_dir.name, trace, run_dir)], formats)
+    write_reports(run_dir, [loaded(run_dir.name, Trace.from_json(trace), run_dir)], formats)
     return run_dir

@@ -28,7 +28,7 @@ from slm_edge.analysis.run import analyze
 from slm_edge import contract as android
 from slm_edge.device import jvm_app
 from slm_edge.errors import SlmEdgeError
-from slm_edge.records.trace import load_trace
+from slm_edge.records.trace import Trace
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "android_app"
@@ -153,14 +153,14 @@ def test_robolectric_suite_runs_and_passes(check):
 
 
 def test_the_instrumentations_trace_is_one_the_host_reads(check):
-    trace = load_trace(check / "robolectric-trace.json")  # the host's schema
-    assert trace["status"] == "complete" and trace["errors"] == []
-    assert trace["producer"]["name"] == "slm-edge-profiler-app"
-    assert trace["device"]["os"] == "Android 16 (SDK 36)"
+    trace = Trace.load(check / "robolectric-trace.json")  # the host's schema
+    assert trace.status == "complete" and trace.errors == ()
+    assert trace.producer.name == "slm-edge-profiler-app"
+    assert trace.device.os == "Android 16 (SDK 36)"
     report = analyze(trace).to_json()
     assert [(row["threads"], row["prompt_length"], row["repeats"]) for row in report["rows"]] == [(1, 8, 2)]
     # probes where Robolectric's framework answers: thermal status from PowerManager, no battery current
-    assert all("thermal_status" in sample for sample in trace["cpu_samples"])
+    assert all("thermal_status" in sample for sample in trace.cpu_samples)
 
 
 def test_contract_names_the_instrumentation_uses_exist_on_the_host():

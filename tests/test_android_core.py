@@ -14,7 +14,8 @@ import pytest
 
 from slm_edge.analysis.run import analyze
 from slm_edge import contract as android
-from slm_edge.records.trace import CONFIG_SCHEMA_VERSION, TRACE_SCHEMA_VERSION, load_trace, validate_config
+from slm_edge.contract import CONFIG_SCHEMA_VERSION, TRACE_SCHEMA_VERSION
+from slm_edge.records.trace import RunConfig, Trace
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "android_app" / "core" / "src"
@@ -59,7 +60,10 @@ def test_contract_matches_the_host(classes):
               if name.isupper() and isinstance(value, (str, int)) and name not in android.HOST_ONLY}
     assert python, "no constants found in slm_edge/contract.py"
     for name, value in python.items():
-        assert java.get(name) == value, f"Contract.{name} is {java.get(name)!r}, android.py says {value!r}"
+        assert java.get(name) == value, f"Contract.{name} is {java.get(name)!r}, contract.py says {value!r}"
+    # and the other way: nothing the app declares is missing on the host
+    java_only = sorted(set(java) - set(python) - {"trace_dir(RUN_ID)"})
+    assert not java_only, f"Contract.java declares {java_only}, which slm_edge/contract.py lacks"
     assert java["trace_dir(RUN_ID)"] == android.trace_dir("RUN_ID")
     assert java["TRACE_SCHEMA_VERSION"] == TRACE_SCHEMA_VERSION
     assert java["CONFIG_SCHEMA_VERSION"] == CONFIG_SCHEMA_VERSION
@@ -88,7 +92,7 @@ def _run_config(tmp_path: Path) -> Path:
         "seed": 0,
         "trace_file": "trace.json",
     }
-    validate_config(config)  # the host would send exactly this
+    RunConfig.from_json(config)  # the host would send exactly this
     path = tmp_path / "run" / "run_config.json"
     path.parent.mkdir()
     path.write_text(json.dumps(config))
@@ -107,16 +111,16 @@ def test_main_writes_a_trace_the_host_reads(classes, tmp_path):
     assert result_fields["status"] == "complete"
     assert result_fields["trace_sha256"] == hashlib.sha256(trace_path.read_bytes()).hexdigest()
 
-    trace = load_trace(trace_path)  # schema validation
-    assert trace["status"] == "complete" and trace["errors"] == []
-    assert len(trace["runs"]) == 2 * 2 * (1 + 3)
-    for run in trace["runs"]:
+    trace = Trace.load(trace_path)  # schema validation
+    assert trace.status == "complete" and trace.errors == ()
+    assert len(trace.runs) == 2 * 2 * (1 + 3)
+    for run in trace.runs:
         assert run["prefill_ms"] > 0 and run["ttft_ms"] >= run["prefill_ms"]
         assert len(run["decode_step_us"]) == 12 and all(us > 0 for us in run["decode_step_us"])
         assert run["memory"]["rss_end_bytes"] > 0 and run["memory"]["hwm_end_bytes"] >= run["memory"]["rss_end_bytes"]
-    assert trace["baseline_memory"]["rss_bytes"] > 0
-    assert all(load["load_ms"] > 0 for load in trace["loads"])
-    phases = {marker["phase"] for marker in trace["phase_markers"]}
+    assert trace.baseline_memory["rss_bytes"] > 0
+    assert all(load["load_ms"] > 0 for load in trace.loads)
+    phases = {marker["phase"] for marker in trace.phase_markers}
     assert {"load", "prefill", "decode"} <= phases
 
     report = analyze(trace).to_json()

@@ -18,7 +18,7 @@ from slm_edge.contract import DEVICE_ROOT, PACKAGE, trace_dir
 from slm_edge.errors import SlmEdgeError
 from slm_edge.workflows.profile import ProfileOptions, profile_artifact
 from slm_edge.testing.harness import TEST_APK_RUNTIMES, make_test_apk
-from slm_edge.records.trace import load_trace
+from slm_edge.records.trace import Trace
 
 from helpers import run_cli
 
@@ -106,28 +106,28 @@ def test_profile_over_adb_end_to_end(backend, phone, tiny_onnx, tiny_llama_pte, 
     artifact = tiny_onnx if backend == "onnx" else tiny_llama_pte
     result = cli("profile", artifact, "--device", phone.serial, *QUICK, "--out", tmp_path / "run", phone=phone)
     assert result.returncode == 0, result.stderr
-    trace = load_trace(tmp_path / "run" / "trace.json")
-    assert trace["status"] == "complete" and len(trace["runs"]) == 2 * (1 + 2)
-    assert all(len(r["decode_step_us"]) == 8 and r["prefill_ms"] > 0 for r in trace["runs"])
-    host = trace["host"]
-    assert host["device"]["serial"] == phone.serial and host["device"]["app"]["version_code"] == 2
-    assert host["context_samples"] and host["context_samples"][0]["battery_level"] is not None
-    assert all(host["pushed"].values())
+    trace = Trace.load(tmp_path / "run" / "trace.json")
+    assert trace.status == "complete" and len(trace.runs) == 2 * (1 + 2)
+    assert all(len(r["decode_step_us"]) == 8 and r["prefill_ms"] > 0 for r in trace.runs)
+    host = trace.host
+    assert host.device["serial"] == phone.serial and host.device["app"]["version_code"] == 2
+    assert host.context_samples and host.context_samples[0]["battery_level"] is not None
+    assert all(host.pushed.values())
     assert (tmp_path / "run" / "report.html").is_file() and (tmp_path / "run" / "instrument.txt").is_file()
     assert "INSTRUMENTATION_CODE: -1" in (tmp_path / "run" / "instrument.txt").read_text()
     assert leftovers(phone) == []  # run files cleaned up without --keep
     if backend == "onnx":  # written by the app's own Java loop and TraceWriter, on the real onnxruntime
-        assert trace["producer"]["name"] == "slm-edge-profiler-core", trace["producer"]
-        assert "OrtEngine" in trace["software"]["engine_implementation"]
-        assert "share one max-length buffer" in trace["software"]["runtime"]
+        assert trace.producer.name == "slm-edge-profiler-core", trace.producer
+        assert "OrtEngine" in trace.software["engine_implementation"]
+        assert "share one max-length buffer" in trace.software["runtime"]
     else:  # no desktop ExecuTorch Java runtime: the Linux runner, and the trace says so
-        assert trace["producer"]["name"] == "slm_edge.runner"
-        assert "no desktop ExecuTorch Java runtime" in trace["software"]["runner_note"]
+        assert trace.producer.name == "slm_edge.runner"
+        assert "no desktop ExecuTorch Java runtime" in trace.software["runner_note"]
 
     # again: every artifact file is on the device with the same hash, so nothing is pushed
     again = cli("profile", artifact, "--device", phone.serial, *QUICK, "--keep", "--out", tmp_path / "again", phone=phone)
     assert again.returncode == 0, again.stderr
-    assert not any(load_trace(tmp_path / "again" / "trace.json")["host"]["pushed"].values())
+    assert not any(Trace.load(tmp_path / "again" / "trace.json").host.pushed.values())
     assert leftovers(phone)  # --keep leaves the run's files
 
     # the same report as on the emulated (local) device: same rows, same columns
@@ -185,9 +185,9 @@ def test_disconnects_mid_push_mid_run_and_mid_pull_are_survived(phone, tiny_onnx
                         ("pull", {"drop_pull_after_bytes": 2048})):
         phone.set_faults(**fault)
         outcome = profile_artifact(tiny_onnx, open_device(phone.serial), quick_options(), tmp_path / name)
-        assert outcome.trace["status"] == "complete", name
-        assert outcome.trace["host"]["transfer"]["reconnects"] >= 1, name
-        assert len([r for r in outcome.trace["runs"] if not r["warmup"]]) == 4, name
+        assert outcome.trace.status == "complete", name
+        assert outcome.trace.host.transfer["reconnects"] >= 1, name
+        assert len(outcome.trace.measured_runs) == 4, name
         assert not phone.faults(), f"the {name} fault never fired"
         assert leftovers(phone) == []
 
@@ -199,8 +199,8 @@ def test_app_crash_keeps_the_measured_repeats_and_the_logcat(phone, tiny_onnx, t
     assert "crashed" in str(err.value)
     logcat = (tmp_path / "r" / "logcat.txt").read_text()
     assert "Fatal signal 9" in logcat
-    trace = load_trace(tmp_path / "r" / "trace.json")  # what was measured before the crash is kept
-    assert trace["status"] in ("incomplete", "failed") and trace["errors"][-1]["phase"] == "crash"
+    trace = Trace.load(tmp_path / "r" / "trace.json")  # what was measured before the crash is kept
+    assert trace.status in ("incomplete", "failed") and trace.errors[-1]["phase"] == "crash"
     assert (tmp_path / "r" / "report.md").is_file()
     assert leftovers(phone) == []
 
@@ -211,8 +211,8 @@ def test_a_hung_app_is_stopped_after_the_phase_timeout(phone, tiny_onnx, tmp_pat
         profile_artifact(tiny_onnx, open_device(phone.serial), quick_options(timeout_s=8.0), tmp_path / "r")
     assert "no result within 8 s" in str(err.value) or "timed out" in str(err.value)
     assert (tmp_path / "r" / "logcat.txt").is_file()
-    trace = load_trace(tmp_path / "r" / "trace.json")
-    assert trace["host"]["timed_out"] and trace["errors"][-1]["phase"] == "timeout"
+    trace = Trace.load(tmp_path / "r" / "trace.json")
+    assert trace.host.timed_out and trace.errors[-1]["phase"] == "timeout"
     assert phone.adb("shell", "pidof", "-s", "python3").stdout.strip() == ""  # force-stop ended it
 
 
@@ -233,7 +233,7 @@ def test_every_form_the_app_reports_its_trace_in_is_accepted(phone, tiny_onnx, t
     """getExternalFilesDir reports /storage/emulated/0/...; /sdcard and /storage/self/primary name the same folder."""
     phone.set_faults(app_reports_trace=form)
     outcome = profile_artifact(tiny_onnx, open_device(phone.serial), quick_options(prompt_lengths=[8]), tmp_path / "r")
-    assert outcome.trace["status"] == "complete"
+    assert outcome.trace.status == "complete"
     reported = next(line.split("=", 1)[1] for line in (tmp_path / "r" / "instrument.txt").read_text().splitlines()
                     if line.startswith("INSTRUMENTATION_RESULT: trace="))
     assert reported.startswith(form.split("{run}")[0]) and reported.endswith("/trace.json")
@@ -271,7 +271,7 @@ def test_device_names_with_shell_metacharacters_are_quoted(phone, tmp_path):
 def test_op_breakdown_comes_back_from_the_device(phone, tiny_onnx, tmp_path):
     outcome = profile_artifact(tiny_onnx, open_device(phone.serial),
                                quick_options(prompt_lengths=[16], repeats=1, ops=True), tmp_path / "ops")
-    profiles = outcome.trace["op_profiles"]
+    profiles = outcome.trace.op_profiles
     assert profiles and {"prefill", "decode"} <= set(profiles[0]["phases"])
     assert outcome.analysis.op_breakdown and (tmp_path / "ops" / "report.html").read_text().count("<svg") >= 1
 

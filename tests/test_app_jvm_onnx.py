@@ -24,7 +24,7 @@ from slm_edge.records.manifest import Manifest
 from slm_edge.workflows.profile import ProfileOptions, build_config
 from slm_edge.progress import StageTimer
 from slm_edge.model.sources import resolve_source
-from slm_edge.records.trace import load_trace
+from slm_edge.records.trace import Trace
 
 pytestmark = pytest.mark.skipif(shutil.which("java") is None or shutil.which("mvn") is None,
                                 reason="needs java and mvn (tools/setup.sh installs openjdk-17-jdk-headless and maven)")
@@ -67,9 +67,10 @@ import json, sys
 from pathlib import Path
 import numpy as np
 import onnxruntime
+from slm_edge.records.manifest import Manifest
 from slm_edge.runtime.onnx_llm import OrtLlm
 folder, out, threads, steps, prompt = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:]
-manifest = json.loads((folder / "manifest.json").read_text())
+manifest = Manifest.read(folder)
 tokens, logits = OrtLlm(folder, manifest, threads=threads).greedy([int(t) for t in prompt], steps)
 np.stack([l.numpy() for l in logits]).astype("<f4").tofile(out + ".f32")
 Path(out + ".json").write_text(json.dumps({"tokens": tokens, "onnxruntime": onnxruntime.__version__}))
@@ -105,8 +106,7 @@ def _python_greedy_here(folder: Path, prompt: list[int]) -> tuple[list[int], np.
     """The venv's own onnxruntime, in this process."""
     from slm_edge.runtime.onnx_llm import OrtLlm
 
-    manifest = json.loads((folder / "manifest.json").read_text())
-    tokens, logits = OrtLlm(folder, manifest, threads=THREADS).greedy(prompt, STEPS)
+    tokens, logits = OrtLlm(folder, Manifest.read(folder), threads=THREADS).greedy(prompt, STEPS)
     return tokens, np.stack([row.numpy() for row in logits])
 
 
@@ -135,8 +135,7 @@ def _check(summary: dict, java_logits: np.ndarray, tokens: list[int], logits: np
 def test_java_engine_matches_the_python_loop_on_tiny_models(fixture, path, quant, shared, tolerance, app, request,
                                                             tmp_path):
     folder = _export(request.getfixturevalue(fixture), tmp_path / "artifact", quant=quant, path=path)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    assert bool(manifest["runtime"]["io"]["kv_cache"].get("share_buffer")) is shared
+    assert bool(Manifest.read(folder).runtime.io["kv_cache"].get("share_buffer")) is shared
     prompt = [5, 17, 42, 7, 99, 3, 14]
     summary, java_logits = _java_greedy(app, folder, prompt, tmp_path / "java")
     if quant == "fp32":  # fp32 kernels agree across onnxruntime releases: the venv's own will do
@@ -171,7 +170,7 @@ def test_desktop_main_profiles_an_onnx_artifact_with_the_apps_engine(tiny_llama,
     assert "slm-edge-status phase=load threads=2" in lines
     assert "status=complete" in lines
     trace_line = next(line for line in lines if line.startswith("trace="))
-    trace = load_trace(Path(trace_line.split("=", 1)[1]))
+    trace = Trace.load(Path(trace_line.split("=", 1)[1])).to_json()
     assert trace["status"] == "complete" and not trace["errors"]
     assert trace["producer"]["name"] == "slm-edge-profiler-core"
     runtime = trace["software"]["runtime"]
@@ -195,7 +194,7 @@ def test_desktop_main_keeps_tinyengine_without_the_onnx_classes(tiny_llama, app,
     result = subprocess.run(["java", "-cp", os.pathsep.join([str(app.classes), gson]), jvm_app.MAIN_CLASS,
                              str(config_path), str(tmp_path / "traces")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    trace = load_trace(tmp_path / "traces" / "trace.json")
+    trace = Trace.load(tmp_path / "traces" / "trace.json").to_json()
     assert trace["software"]["engine_implementation"].startswith("TinyEngine")
 
 

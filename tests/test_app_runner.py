@@ -10,8 +10,9 @@ from pathlib import Path
 import onnx
 import pytest
 
+from slm_edge.records.manifest import Manifest
 from slm_edge.records.program_format import app_cannot_read
-from slm_edge.records.trace import load_trace
+from slm_edge.records.trace import Trace
 
 from conftest import export_tiny
 from helpers import run_cli
@@ -34,7 +35,7 @@ def test_runner_app_profiles_with_the_apps_java_code_and_reports_like_the_python
     assert app.returncode == 0, app.stderr
     python = cli("profile", tiny_llama_onnx, "--emulated", *QUICK, "--out", tmp_path / "python")
     assert python.returncode == 0, python.stderr
-    traces = {name: load_trace(tmp_path / name / "trace.json") for name in ("app", "python")}
+    traces = {name: Trace.load(tmp_path / name / "trace.json").to_json() for name in ("app", "python")}
     assert traces["app"]["producer"]["name"] == "slm-edge-profiler-core"  # the app's TraceWriter
     assert traces["python"]["producer"]["name"] == "slm_edge.runner"  # the default
     assert "desktop JVM" in traces["app"]["software"]["runtime"]
@@ -70,15 +71,16 @@ def test_manifest_records_the_program_format_of_each_artifact(tiny_llama_onnx, g
 
 def test_which_app_runtimes_can_load_which_artifact(tiny_llama_onnx, generic_onnx, tiny_llama_pte):
     """The limits measured for each onnxruntime release, and ExecuTorch's no-forward-compatibility rule."""
-    builder, generic, pte = (json.loads((f / "manifest.json").read_text()) for f in (tiny_llama_onnx, generic_onnx, tiny_llama_pte))
+    builder, generic, pte = (Manifest.read(f) for f in (tiny_llama_onnx, generic_onnx, tiny_llama_pte))
     assert app_cannot_read(builder, {"onnxruntime": "1.29.0"}) is None
     assert "1.23 or newer" in app_cannot_read(builder, {"onnxruntime": "1.22.0"})  # GQA inputs, GatherBlockQuantized bits
     assert app_cannot_read(generic, {"onnxruntime": "1.21.1"}) is None  # torch.onnx at opset 20: no contrib ops
-    assert f"IR version is {generic['runtime']['program']['ir_version']}" in app_cannot_read(generic, {"onnxruntime": "1.17.0"})
+    assert f"IR version is {generic.runtime.program.ir_version}" in app_cannot_read(generic, {"onnxruntime": "1.17.0"})
     assert "reads up to" in app_cannot_read(builder, {"onnxruntime": "1.20.0"})
-    ours = pte["versions"]["executorch"]
+    ours = pte.versions["executorch"]
     assert app_cannot_read(pte, {"executorch": ours}) is None
     older = app_cannot_read(pte, {"executorch": "1.4.1"})
     assert older and ours in older and "1.4.1" in older
-    damaged = {**pte, "runtime": {**pte["runtime"], "program": {**pte["runtime"]["program"], "flatbuffer_identifier": "ET13"}}}
-    assert "ET13" in app_cannot_read(damaged, {"executorch": ours})
+    document = pte.to_json()
+    document["runtime"]["program"]["flatbuffer_identifier"] = "ET13"
+    assert "ET13" in app_cannot_read(Manifest.from_json(document), {"executorch": ours})

@@ -185,6 +185,16 @@ def test_battery_field_reader_on_real_lines():
     assert _field(capture("samsung-unknown-androidNA-dumpsys-battery.txt"), "Charge counter") == "2967000"
 
 
+def test_one_unreadable_battery_field_loses_only_that_field():
+    # adbutils' battery() reads a dozen fields as numbers and fails whole on one it cannot read
+    # ("Max charging voltage: n/a" here): level, temperature and powered still come through
+    text = capture("google-pixelc-androidNA-dumpsys-battery.txt").replace("Max charging voltage: 5000000",
+                                                                          "Max charging voltage: n/a")
+    device = AdbDevice(RecordedClient(RecordedAdbd({shlex.join(COMMANDS["battery"]): text}, True)), "capture")
+    sample = device.context()
+    assert (sample["battery_level"], sample["battery_temp_c"], sample["powered"]) == (19, 27.5, True)
+
+
 def test_battery_through_a_shell_v1_adbd():
     sample = device_with(shell_v2=False, battery="google-pixelc-androidNA-dumpsys-battery.txt").context()
     assert (sample["battery_level"], sample["battery_temp_c"], sample["powered"]) == (19, 27.5, True)

@@ -27,6 +27,13 @@ def install_app(phone, tmp_path) -> None:
     assert "Success" in done.stdout, done.stdout + done.stderr
 
 
+def scripted_app(phone, tmp_path, run_id: str, **config) -> str:
+    """The app installed with the scripted stand-in runner, and a pushed config for `run_id`: its device path."""
+    install_app(phone, tmp_path)
+    phone.use_scripted_runner()
+    return push_scripted_config(phone, tmp_path, run_id, **config)
+
+
 def instrument(phone, run_id: str, config: str, timeout: float = 60):
     return phone.adb("shell", f"am instrument -w -r -e {android.EXTRA_CONFIG} {config} "
                      f"-e {android.EXTRA_RUN_ID} {run_id} {android.INSTRUMENTATION}", timeout=timeout)
@@ -208,9 +215,7 @@ def test_am_instrument_runs_the_real_runner_and_reports_its_error(emulated_phone
 
 def test_am_instrument_streams_status_and_result(emulated_phone, tmp_path):
     phone = emulated_phone
-    install_app(phone, tmp_path)
-    phone.use_scripted_runner()
-    config = push_scripted_config(phone, tmp_path, "ok", scripted_step_s=0.05)
+    config = scripted_app(phone, tmp_path, "ok", scripted_step_s=0.05)
     done = instrument(phone, "ok", config)
     assert done.stdout.count("INSTRUMENTATION_STATUS_CODE: 1") == 4  # load + 3 repeats
     assert "INSTRUMENTATION_STATUS: phase=run\nINSTRUMENTATION_STATUS: run=2" in done.stdout
@@ -278,9 +283,7 @@ def test_storage_limit(emulated_phone, tmp_path):
 
 def test_drop_during_instrument_leaves_the_app_running(emulated_phone, tmp_path):
     phone = emulated_phone
-    install_app(phone, tmp_path)
-    phone.use_scripted_runner()
-    config = push_scripted_config(phone, tmp_path, "drop", repeats=6, scripted_step_s=0.2)
+    config = scripted_app(phone, tmp_path, "drop", repeats=6, scripted_step_s=0.2)
     phone.set_faults(drop_instrument_after_status=2)
     done = instrument(phone, "drop", config)
     assert done.stdout.count("INSTRUMENTATION_STATUS_CODE") >= 2 and "INSTRUMENTATION_CODE" not in done.stdout
@@ -295,9 +298,7 @@ def test_drop_during_instrument_leaves_the_app_running(emulated_phone, tmp_path)
 
 def test_crash_at_a_phase(emulated_phone, tmp_path):
     phone = emulated_phone
-    install_app(phone, tmp_path)
-    phone.use_scripted_runner()
-    config = push_scripted_config(phone, tmp_path, "crash")
+    config = scripted_app(phone, tmp_path, "crash")
     phone.set_faults(crash_at_phase="run")
     done = instrument(phone, "crash", config)
     assert "INSTRUMENTATION_RESULT: shortMsg=Process crashed." in done.stdout
@@ -307,9 +308,7 @@ def test_crash_at_a_phase(emulated_phone, tmp_path):
 
 def test_hang_then_force_stop(emulated_phone, tmp_path):
     phone = emulated_phone
-    install_app(phone, tmp_path)
-    phone.use_scripted_runner()
-    config = push_scripted_config(phone, tmp_path, "hang")
+    config = scripted_app(phone, tmp_path, "hang")
     phone.set_faults(hang_at_phase="load")
     assert phone.adb("shell", f"am start -n {android.ACTIVITY} -e config {config} -e run_id hang").returncode == 0
     time.sleep(1.0)
@@ -326,9 +325,7 @@ def test_hang_then_force_stop(emulated_phone, tmp_path):
 
 def test_corrupt_trace_after_the_run(emulated_phone, tmp_path):
     phone = emulated_phone
-    install_app(phone, tmp_path)
-    phone.use_scripted_runner()
-    config = push_scripted_config(phone, tmp_path, "bad-trace", repeats=1, scripted_step_s=0.01)
+    config = scripted_app(phone, tmp_path, "bad-trace", repeats=1, scripted_step_s=0.01)
     phone.set_faults(corrupt_trace="truncate")
     done = instrument(phone, "bad-trace", config)
     reported = next(line.split("=", 1)[1] for line in done.stdout.splitlines() if "trace_sha256=" in line)

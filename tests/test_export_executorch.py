@@ -10,7 +10,7 @@ import torch
 
 from slm_edge import cache
 from slm_edge.export import ExportRequest, export_model
-from slm_edge.records.manifest import check_files, read_manifest
+from slm_edge.records.manifest import Manifest
 from slm_edge.progress import StageTimer
 from slm_edge.runtime.executorch_llm import EtLlm
 from slm_edge.model.sources import resolve_source
@@ -28,10 +28,10 @@ def test_fast_path_fp32_matches_pytorch_exactly(fixture, request, tmp_path):
     folder = request.getfixturevalue(fixture)
     outcome = _export(folder, tmp_path, quant="fp32", embedding_quant="none")
     manifest = outcome.manifest
-    assert manifest["export_path"] == "executorch-llm"
-    assert manifest["runtime"]["delegation"]["backends"] == ["XnnpackBackend"]
-    assert "llama::custom_sdpa" in manifest["runtime"]["delegation"]["ops_outside_delegates"]
-    check_files(outcome.folder, manifest)
+    assert manifest.export_path == "executorch-llm"
+    assert manifest.runtime.delegation["backends"] == ("XnnpackBackend",)
+    assert "llama::custom_sdpa" in manifest.runtime.delegation["ops_outside_delegates"]
+    manifest.check_files(outcome.folder)
 
     # Logits of a prefill and of a decode step agree with the PyTorch model to float rounding.
     source = resolve_source(str(folder))
@@ -49,20 +49,22 @@ def test_fast_path_fp32_matches_pytorch_exactly(fixture, request, tmp_path):
     assert result["mean_kl"] < 1e-6
 
 
-@pytest.mark.parametrize("fixture", ["tiny_llama", "tiny_qwen2"])
-def test_fast_path_8da4w_is_quantized_and_close(fixture, request, tmp_path):
+# tiny_llama at 256 positions is the artifact tests/test_profile.py profiles, tiny_qwen2 at 64 the one
+# test_manifest_records_what_was_built reads: the session's artifact cache builds each once
+@pytest.mark.parametrize(("fixture", "max_seq_len"), [("tiny_llama", 256), ("tiny_qwen2", 64)])
+def test_fast_path_8da4w_is_quantized_and_close(fixture, max_seq_len, request, tmp_path):
     folder = request.getfixturevalue(fixture)
-    fp32_bytes = _export(folder, tmp_path / "fp32", quant="fp32", embedding_quant="none").manifest["files"]["model.pte"]["bytes"]
-    outcome = _export(folder, tmp_path / "q", quant="8da4w", group_size=32, embedding_quant="8w")
+    fp32_bytes = _export(folder, tmp_path / "fp32", quant="fp32", embedding_quant="none").manifest.files["model.pte"].bytes
+    outcome = _export(folder, tmp_path / "q", quant="8da4w", group_size=32, embedding_quant="8w", max_seq_len=max_seq_len)
     manifest = outcome.manifest
-    assert manifest["quantization"] == {
+    assert manifest.quantization.to_json() == {
         "scheme": "8da4w",
-        "description": manifest["quantization"]["description"],
+        "description": manifest.quantization.description,
         "group_size": 32,
         "embedding": "8w",
     }
     # int4 linears and int8 embedding: well under half the fp32 artifact.
-    assert manifest["files"]["model.pte"]["bytes"] < 0.5 * fp32_bytes
+    assert manifest.files["model.pte"].bytes < 0.5 * fp32_bytes
     result = verify_artifact(outcome.folder, steps=32)
     assert 0 < result["mean_kl"] < 0.5
     assert result["teacher_forced_top1_agreement"] >= 0.5
@@ -71,8 +73,8 @@ def test_fast_path_8da4w_is_quantized_and_close(fixture, request, tmp_path):
 def test_generic_path_for_gemma3_matches_pytorch(tiny_gemma3, tmp_path):
     outcome = _export(tiny_gemma3, tmp_path, quant="fp32", embedding_quant="none")
     manifest = outcome.manifest
-    assert manifest["export_path"] == "transformers-static-cache"
-    assert "gemma3_text" in manifest["export_path_reason"]
+    assert manifest.export_path == "transformers-static-cache"
+    assert "gemma3_text" in manifest.export_path_reason
     result = verify_artifact(outcome.folder, steps=16)
     assert result["identical_tokens"], result
 
@@ -82,10 +84,10 @@ def test_generic_path_quantizes_gemma3_with_int8_embedding(tiny_gemma3, tmp_path
     # embedding_byte: the export failed with no kernel for torchao's dequantize (the card's recipe).
     outcome = _export(tiny_gemma3, tmp_path, quant="8da4w", group_size=32, embedding_quant="8w")
     manifest = outcome.manifest
-    assert manifest["export_path"] == "transformers-static-cache"
-    assert manifest["quantization"]["embedding"] == "8w"
-    assert "quantized_decomposed::embedding_byte" in manifest["runtime"]["delegation"]["ops_outside_delegates"]
-    assert manifest["files"]["model.pte"]["bytes"] < 0.5 * 4 * manifest["architecture"]["parameters"]
+    assert manifest.export_path == "transformers-static-cache"
+    assert manifest.quantization.embedding == "8w"
+    assert "quantized_decomposed::embedding_byte" in manifest.runtime.delegation["ops_outside_delegates"]
+    assert manifest.files["model.pte"].bytes < 0.5 * 4 * manifest.architecture.parameters
     result = verify_artifact(outcome.folder, steps=16)
     assert 0 < result["mean_kl"] < 0.5
     assert result["teacher_forced_top1_agreement"] >= 0.5
@@ -93,11 +95,11 @@ def test_generic_path_quantizes_gemma3_with_int8_embedding(tiny_gemma3, tmp_path
 
 def test_generic_path_on_request_for_llama(tiny_llama, tmp_path):
     outcome = _export(tiny_llama, tmp_path, quant="fp32", embedding_quant="none", path="generic")
-    assert outcome.manifest["export_path"] == "transformers-static-cache"
+    assert outcome.manifest.export_path == "transformers-static-cache"
     # the LM head runs for the last position only: a prefill returns one row, not one per token
     llm = EtLlm(outcome.folder / "model.pte")
     prefill = llm.forward.execute([torch.tensor([[5, 17, 42, 7, 99]]), torch.arange(5)])[0]
-    assert tuple(prefill.shape) == (1, 1, outcome.manifest["architecture"]["vocab_size"])
+    assert tuple(prefill.shape) == (1, 1, outcome.manifest.architecture.vocab_size)
     result = verify_artifact(outcome.folder, steps=16)
     assert result["identical_tokens"], result
 
@@ -106,7 +108,7 @@ def test_same_inputs_are_not_exported_twice(tiny_llama, tmp_path):
     first = _export(tiny_llama, tmp_path / "a", quant="fp32", embedding_quant="none")
     second = _export(tiny_llama, tmp_path / "b", quant="fp32", embedding_quant="none")
     assert second.from_cache
-    assert second.manifest["cache_key"] == first.manifest["cache_key"]
+    assert second.manifest.cache_key == first.manifest.cache_key
     assert (tmp_path / "b" / "artifact" / "model.pte").read_bytes() == (tmp_path / "a" / "artifact" / "model.pte").read_bytes()
     forced = export_model(resolve_source(str(tiny_llama)), ExportRequest(max_seq_len=64, quant="fp32", embedding_quant="none"),
                           tmp_path / "c", force=True, timer=StageTimer(quiet=True))
@@ -128,20 +130,20 @@ def test_cache_key_follows_the_code_that_builds_artifacts(tmp_path):
 
 def test_manifest_records_what_was_built(tiny_qwen2, tmp_path):
     outcome = _export(tiny_qwen2, tmp_path, quant="8da4w", group_size=32, embedding_quant="8w")
-    m = read_manifest(outcome.folder)
-    arch = m["architecture"]
-    assert (arch["layers"], arch["hidden_size"], arch["attention_heads"], arch["kv_heads"], arch["ffn_size"], arch["vocab_size"]) == (2, 64, 4, 2, 128, 320)
-    assert arch["parameters"] == sum(p.numel() for p in resolve_source(str(tiny_qwen2)).load_model().parameters())
-    assert m["source"]["kind"] == "local" and len(m["source"]["sha256"]) == 64
-    assert m["max_seq_len"] == 64
-    meta = m["runtime"]["metadata"]
+    m = Manifest.read(outcome.folder)
+    arch = m.architecture
+    assert (arch.layers, arch.hidden_size, arch.attention_heads, arch.kv_heads, arch.ffn_size, arch.vocab_size) == (2, 64, 4, 2, 128, 320)
+    assert arch.parameters == sum(p.numel() for p in resolve_source(str(tiny_qwen2)).load_model().parameters())
+    assert m.source.kind == "local" and len(m.source.sha256) == 64
+    assert m.max_seq_len == 64
+    meta = m.runtime.metadata
     assert meta["get_max_seq_len"] == 64 and meta["use_kv_cache"] and meta["get_vocab_size"] == 320
-    memory = m["predicted_memory"]
+    memory = m.predicted_memory
     # K and V, 2 layers, 2 KV heads of 16, 64 positions, fp32
-    assert memory["kv_cache_bytes"] == 2 * 2 * 2 * 16 * 64 * 4
-    assert memory["planned_arena_bytes"] >= memory["kv_cache_bytes"]
-    assert m["versions"]["executorch"] and m["versions"]["torch"].startswith("2.13")
-    assert m["export"]["wall_seconds"] > 0
+    assert memory.kv_cache_bytes == 2 * 2 * 2 * 16 * 64 * 4
+    assert memory.planned_arena_bytes >= memory.kv_cache_bytes
+    assert m.versions["executorch"] and m.versions["torch"].startswith("2.13")
+    assert m.export.wall_seconds > 0
     # The constant methods baked into the .pte are what the manifest says.
     llm = EtLlm(outcome.folder / "model.pte")
     assert llm.metadata["get_max_seq_len"] == 64

@@ -8,8 +8,7 @@ import torch
 
 from slm_edge.runtime.engines import load_engine
 from slm_edge.errors import SlmEdgeError
-from slm_edge.export import ExportRequest, choose_path, export_model
-from slm_edge.records.manifest import check_files
+from slm_edge.export import ExportConfig, ExportRequest, choose_path, export_model, validate
 from slm_edge.progress import StageTimer
 from slm_edge.model.sources import resolve_source
 from slm_edge.analysis.verify import verify_artifact
@@ -27,12 +26,12 @@ def test_fp32_matches_pytorch_exactly(fixture, path, request, tmp_path):
     folder = request.getfixturevalue(fixture)
     outcome = _export(folder, tmp_path / "a", quant="fp32", path=path)
     manifest = outcome.manifest
-    check_files(outcome.folder, manifest)
-    runtime = manifest["runtime"]
-    assert manifest["backend"] == "onnx" and manifest["model_file"] == "model.onnx"
-    assert runtime["external_data"] == ["model.onnx.data"]
-    assert runtime["engines"] == (["onnxruntime", "onnxruntime-genai"] if path == "fast" else ["onnxruntime"])
-    assert ("com.microsoft.GroupQueryAttention" in runtime["op_types"]) == (path == "fast")
+    manifest.check_files(outcome.folder)
+    runtime = manifest.runtime
+    assert manifest.backend == "onnx" and manifest.model_file == "model.onnx"
+    assert runtime.external_data == ("model.onnx.data",)
+    assert runtime.engines == (("onnxruntime", "onnxruntime-genai") if path == "fast" else ("onnxruntime",))
+    assert ("com.microsoft.GroupQueryAttention" in runtime.op_types) == (path == "fast")
 
     # A prefill and a decode step through our own loop agree with PyTorch to float rounding.
     model = resolve_source(str(folder)).load_model()
@@ -43,7 +42,7 @@ def test_fp32_matches_pytorch_exactly(fixture, path, request, tmp_path):
     assert torch.allclose(llm.step(prompt, 0), expected[len(prompt) - 1], atol=1e-4)
     assert torch.allclose(llm.step([11], len(prompt)), expected[len(prompt)], atol=1e-4)
 
-    for engine in runtime["engines"]:
+    for engine in runtime.engines:
         result = verify_artifact(outcome.folder, steps=24, engine=engine)
         assert result["identical_tokens"], (engine, result)
         assert result["mean_kl"] < 1e-6
@@ -55,8 +54,8 @@ def test_builder_int4_runs_the_same_in_our_loop_and_in_genai(fixture, request, t
     folder = request.getfixturevalue(fixture)
     outcome = _export(folder, tmp_path / "a", quant="int4", block_size=32)
     manifest = outcome.manifest
-    assert "com.microsoft.MatMulNBits" in manifest["runtime"]["op_types"]
-    assert manifest["quantization"]["group_size"] == 32 and manifest["quantization"]["accuracy_level"] == 4
+    assert "com.microsoft.MatMulNBits" in manifest.runtime.op_types
+    assert manifest.quantization.group_size == 32 and manifest.quantization.accuracy_level == 4
     prompt = [3, 14, 15, 92, 65, 35]
     ours, ours_logits = load_engine(outcome.folder, manifest, "onnxruntime").greedy(prompt, 40)
     genai, genai_logits = load_engine(outcome.folder, manifest, "onnxruntime-genai").greedy(prompt, 40)
@@ -71,16 +70,16 @@ def test_generic_path_quantizes_with_onnxruntime(quant, tiny_qwen2, tmp_path):
     fp32 = _export(tiny_qwen2, tmp_path / "fp32", quant="fp32", path="generic").manifest
     outcome = _export(tiny_qwen2, tmp_path / quant, quant=quant, path="generic", block_size=32)
     manifest = outcome.manifest
-    ops = manifest["runtime"]["op_types"]
+    ops = manifest.runtime.op_types
     # every linear, the untied LM head included, is quantized: 7 per layer + 1
     if quant == "int4":
         assert ops["com.microsoft.MatMulNBits"] == 2 * 7 + 1
     if quant == "int8":
         assert ops["MatMulInteger"] == 2 * 7 + 1 and "DynamicQuantizeLinear" in ops
-    data = manifest["files"]["model.onnx.data"]["bytes"]
-    assert data < {"int4": 0.45, "int8": 0.6, "fp16": 0.6}[quant] * fp32["files"]["model.onnx.data"]["bytes"]
+    data = manifest.files["model.onnx.data"].bytes
+    assert data < {"int4": 0.45, "int8": 0.6, "fp16": 0.6}[quant] * fp32.files["model.onnx.data"].bytes
     # the prediction from the architecture matches what was written within 15%
-    assert abs(manifest["predicted_memory"]["weight_bytes"] - data) < 0.15 * data
+    assert abs(manifest.predicted_memory.weight_bytes - data) < 0.15 * data
     result = verify_artifact(outcome.folder, steps=16)
     assert 0 <= result["mean_kl"] < 0.5
     assert result["teacher_forced_top1_agreement"] >= 0.5
@@ -88,16 +87,16 @@ def test_generic_path_quantizes_with_onnxruntime(quant, tiny_qwen2, tmp_path):
 
 def test_manifest_describes_the_graph_for_a_device_loop(tiny_llama, tmp_path):
     manifest = _export(tiny_llama, tmp_path / "a", quant="int4").manifest
-    io = manifest["runtime"]["io"]
+    io = manifest.runtime.io
     roles = [(entry["role"], entry.get("layer")) for entry in io["inputs"]]
     assert ("input_ids", None) in roles and ("attention_mask", None) in roles
     assert sorted(layer for role, layer in roles if role == "past_key") == [0, 1]
     assert {entry["role"] for entry in io["outputs"]} == {"logits", "present_key", "present_value"}
     assert all(entry["dtype"] in ("int64", "float32") for entry in io["inputs"])
-    assert io["kv_cache"]["empty_past_shape"] == [1, 2, 0, 16] and io["kv_cache"]["sequence_axis"] == 2
-    assert manifest["runtime"]["execution_provider"] == "cpu"
-    assert manifest["runtime"]["opset"]["ai.onnx"] >= 17
-    assert manifest["runtime"]["genai_config"] == "genai_config.json"
+    assert io["kv_cache"]["empty_past_shape"] == (1, 2, 0, 16) and io["kv_cache"]["sequence_axis"] == 2
+    assert manifest.runtime.execution_provider == "cpu"
+    assert manifest.runtime.opset["ai.onnx"] >= 17
+    assert manifest.runtime.genai_config == "genai_config.json"
 
 
 @pytest.mark.parametrize(
@@ -115,6 +114,15 @@ def test_bad_onnx_options_are_refused_before_exporting(overrides, message, tiny_
         _export(tiny_llama, tmp_path / "a", **overrides)
     assert message in refused.value.one_line(cli=True)
     assert not (tmp_path / "a").exists()
+
+
+def test_onnx_settings_do_not_hold_back_an_executorch_export(tiny_llama):
+    """The ONNX section is checked for ONNX exports only."""
+    onnx_only = dict(block_size=48, accuracy_level=7, execution_provider="tpu")
+    validate(resolve_source(str(tiny_llama)), ExportRequest(quant="fp32", max_seq_len=64, **onnx_only))
+    assert ExportConfig.from_settings(backend="executorch", **onnx_only).onnx.block_size == 48
+    with pytest.raises(SlmEdgeError, match="block_size 48 is not one MatMulNBits supports"):
+        ExportConfig.from_settings(backend="onnx", block_size=48)
 
 
 def test_an_architecture_no_onnx_path_supports_is_named():

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 
 from slm_edge.analysis.run import analyze
 from slm_edge.errors import SlmEdgeError
-from slm_edge.records.manifest import read_manifest
+from slm_edge.records.manifest import Manifest
 from slm_edge.export.recipes import load_recipe
 from slm_edge.analysis.recommend import parse_size
 from slm_edge.workflows.sweep import load_spec
-from slm_edge.records.trace import load_config, load_trace
+from slm_edge.records.trace import RunConfig, Trace
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -51,7 +51,7 @@ def _write(tmp_path: Path, name: str, content) -> Path:
 def test_trace_loader(document, tmp_path):
     path = _write(tmp_path, "trace.json", document)
     try:
-        trace = load_trace(path)
+        trace = Trace.load(path)
     except SlmEdgeError as err:
         assert "\n" not in err.one_line()
         return
@@ -62,7 +62,7 @@ def test_trace_loader(document, tmp_path):
 @given(document=documents | near(_keys_of("run_config")))
 def test_run_config_loader(document, tmp_path):
     try:
-        load_config(_write(tmp_path, "run_config.json", document))
+        RunConfig.load(_write(tmp_path, "run_config.json", document))
     except SlmEdgeError:
         pass
 
@@ -74,7 +74,7 @@ def test_manifest_reader(document, tmp_path):
     folder.mkdir(exist_ok=True)
     _write(folder, "manifest.json", document)
     try:
-        read_manifest(folder)
+        Manifest.read(folder)
     except SlmEdgeError:
         pass
 
@@ -82,7 +82,7 @@ def test_manifest_reader(document, tmp_path):
 @FUZZ
 @given(raw=st.binary(max_size=64))
 def test_truncated_or_binary_files(raw, tmp_path):
-    for loader in (load_trace, load_config):
+    for loader in (Trace.load, RunConfig.load):
         with pytest.raises(SlmEdgeError):
             loader(_write(tmp_path, "x.json", raw if raw.strip() else b"{"))
 

@@ -11,12 +11,10 @@ import pytest
 from slm_edge.model.memory import predict_run_memory
 
 from slm_edge.errors import SlmEdgeError
-from slm_edge.export import ExportRequest, export_model
-from slm_edge.progress import StageTimer
 from slm_edge.analysis.recommend import parse_size, recommend
-from slm_edge.model.sources import resolve_source
 
 from helpers import MIB, run_cli, synthetic_trace, write_run
+from conftest import export_tiny
 
 
 # tiny-qwen2's fp32 and int4 ONNX cells as `profile --prompt-lengths 8,24 --decode-tokens 8
@@ -105,8 +103,7 @@ def test_sizes_parse(text, expected):
 @pytest.mark.parametrize("path", ["fast", "generic"])
 def test_ops_break_latency_down_by_category(path, tiny_llama, tmp_path):
     artifact = tmp_path / "artifact"
-    export_model(resolve_source(str(tiny_llama)), ExportRequest(backend="onnx", quant="int4", path=path, max_seq_len=64),
-                 artifact, timer=StageTimer(quiet=True))
+    export_tiny(tiny_llama, artifact, backend="onnx", quant="int4", path=path, max_seq_len=64)
     run = tmp_path / "run"
     result = run_cli("profile", artifact, "--emulated", "--ops", "--prompt-lengths", "16", "--decode-tokens", "6",
                      "--repeats", "2", "--threads", "2", "--out", run)
@@ -131,12 +128,10 @@ def test_ops_is_refused_where_it_is_not_built(tiny_qwen2_onnx_int4, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def et_artifact(tiny_llama, tmp_path_factory) -> Path:
-    """A tiny fp32 ExecuTorch artifact (fast path: custom SDPA and KV-cache ops beside XNNPACK blocks)."""
-    artifact = tmp_path_factory.mktemp("et-ops") / "artifact"
-    export_model(resolve_source(str(tiny_llama)), ExportRequest(backend="executorch", quant="fp32", max_seq_len=64),
-                 artifact, timer=StageTimer(quiet=True))
-    return artifact
+def et_artifact(tiny_llama_pte) -> Path:
+    """A tiny fp32 ExecuTorch artifact (fast path: custom SDPA and KV-cache ops beside XNNPACK blocks):
+    the session's shared one."""
+    return tiny_llama_pte
 
 
 def test_executorch_ops_from_etdump_and_etrecord(et_artifact, tmp_path):

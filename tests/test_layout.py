@@ -13,6 +13,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "slm_edge"
 MAX_LINES = 500
 # what the runner (it runs on the phone's side) must not pull in: the host's stages
 HOST_ONLY = ("export", "device", "analysis", "report", "workflows", "cli")
+# The stages in data-flow order (README "Layout", ARCHITECTURE.md): a module may import its own stage
+# and the stages before it, never a later one. testing/ (the emulated phone) may use any stage but cli.
+STAGES = (("contract", "errors", "cache", "progress", "__init__", "__main__"), ("records",), ("model",), ("export",),
+          ("runtime",), ("runner",), ("device",), ("analysis",), ("report",), ("workflows",), ("cli",))
 
 
 def find_modules(root: Path) -> dict[str, Path]:
@@ -96,6 +100,30 @@ def test_the_device_side_runner_imports_no_host_stage():
                 offences.append(" -> ".join(networkx.shortest_path(graph, module, target)))
     assert not offences, ("slm_edge.runner runs beside the app's runtime and must not import the host's stages "
                           f"({', '.join(HOST_ONLY)}):\n  " + "\n  ".join(offences))
+
+
+def stage_of(module: str) -> int | None:
+    """The position of a slm_edge module's stage in STAGES (None for testing/)."""
+    top = module.split(".")[1] if "." in module else "__init__"
+    for index, names in enumerate(STAGES):
+        if top in names:
+            return index
+    return None
+
+
+def test_imports_point_one_way_along_the_stages():
+    graph = import_graph(modules())
+    backwards = []
+    for module, target in sorted(graph.edges):
+        here, there = stage_of(module), stage_of(target)
+        if module == "slm_edge.__main__" and target.startswith("slm_edge.cli"):
+            continue  # `python -m slm_edge` is the CLI's entry point
+        if here is None:  # testing/: anything but the CLI
+            if there == len(STAGES) - 1:
+                backwards.append(f"{module} -> {target}")
+        elif there is not None and there > here or there is None:
+            backwards.append(f"{module} -> {target}")
+    assert not backwards, "imports against the data flow (see STAGES):\n  " + "\n  ".join(backwards)
 
 
 def test_the_contract_imports_nothing():

@@ -14,11 +14,9 @@ import json
 import pytest
 
 from slm_edge.device.local import LocalDevice
-from slm_edge.export import ExportRequest, export_model
 from slm_edge.model.memory import predict_run_memory
 from slm_edge.workflows.profile import ProfileOptions, profile_artifact
-from slm_edge.progress import StageTimer
-from slm_edge.model.sources import resolve_source
+from conftest import export_tiny
 
 # A tiny model's RSS growth is almost all onnxruntime's session (~15 MiB here), and that constant
 # was measured on the 30-layer default (28 MiB): the bound is absolute. The 10% goal is checked on
@@ -30,8 +28,7 @@ TINY_BOUND_BYTES = 16 * 2**20
 def tiny_run(tiny_llama, tmp_path_factory):
     base = tmp_path_factory.mktemp("memory")
     artifact = base / "artifact"
-    export_model(resolve_source(str(tiny_llama)), ExportRequest(backend="onnx", quant="int4", max_seq_len=128),
-                 artifact, timer=StageTimer(quiet=True))
+    export_tiny(tiny_llama, artifact, backend="onnx", quant="int4", max_seq_len=128)
     options = ProfileOptions(prompt_lengths=[16, 64], decode_tokens=8, repeats=1, warmup=0, threads=[2])
     profile_artifact(artifact, LocalDevice(), options, base / "run")
     return artifact, base / "run"

@@ -13,20 +13,19 @@ import pytest
 
 from slm_edge.analysis.run import cv, percentile, summarize
 from slm_edge.errors import SlmEdgeError
-from slm_edge.export import ExportRequest, export_model
-from slm_edge.progress import StageTimer
 from slm_edge.model.sources import resolve_source
-from slm_edge.records.trace import load_trace, validate_trace
+from slm_edge.records.trace import Trace
 
 from conftest import save_tiny_model
 from helpers import run_cli
+from conftest import export_tiny
 
 
 @pytest.fixture(scope="module")
 def artifact(tiny_llama, tmp_path_factory) -> Path:
+    # the settings of test_export_executorch's tiny_llama 8da4w export: one build a session
     out = tmp_path_factory.mktemp("artifact") / "tiny-8da4w"
-    export_model(resolve_source(str(tiny_llama)), ExportRequest(quant="8da4w", max_seq_len=256), out,
-                 timer=StageTimer(quiet=True))
+    export_tiny(tiny_llama, out, quant="8da4w", max_seq_len=256)
     return out
 
 
@@ -37,8 +36,7 @@ def heavier_artifact(tmp_path_factory) -> Path:
                              intermediate_size=768, num_hidden_layers=4, vocab_size=4096,
                              max_position_embeddings=512)
     out = tmp_path_factory.mktemp("artifact") / "heavier-fp32"
-    export_model(resolve_source(str(folder)), ExportRequest(quant="fp32", embedding_quant="none", max_seq_len=512), out,
-                 timer=StageTimer(quiet=True))
+    export_tiny(folder, out, quant="fp32", embedding_quant="none", max_seq_len=512)
     return out
 
 
@@ -47,7 +45,7 @@ def test_profile_emulated_end_to_end(artifact, tmp_path):
     result = run_cli("profile", artifact, "--emulated", "--prompt-lengths", "8,32", "--decode-tokens", "16",
                      "--repeats", "3", "--warmup", "1", "--threads", "1,2", "--out", run_dir)
     assert result.returncode == 0, result.stderr
-    trace = load_trace(run_dir / "trace.json")
+    trace = Trace.load(run_dir / "trace.json").to_json()
     assert trace["status"] == "complete"
     assert len(trace["runs"]) == 2 * 2 * (3 + 1)
     assert all(len(r["decode_step_us"]) == 16 and r["prefill_ms"] > 0 for r in trace["runs"])
@@ -80,13 +78,13 @@ def test_profile_emulated_end_to_end(artifact, tmp_path):
 def test_step_timings_agree_with_an_outside_clock(heavier_artifact):
     """The runner's prefill time and the sum of its decode step times agree with CLOCK_MONOTONIC_RAW
     read around the same calls (within 2%)."""
-    from slm_edge.records.manifest import read_manifest
+    from slm_edge.records.manifest import Manifest
     from slm_edge.runner.loop import decode, prefill, prompt_for
     from slm_edge.runtime.executorch_llm import EtLlm
 
-    manifest = read_manifest(heavier_artifact)
+    manifest = Manifest.read(heavier_artifact)
     llm = EtLlm(heavier_artifact / "model.pte", threads=1)
-    prompt = prompt_for(256, manifest["architecture"]["vocab_size"], 0)
+    prompt = prompt_for(256, manifest.architecture.vocab_size, 0)
     prefill(llm, prompt)  # warm-up
     raw = time.CLOCK_MONOTONIC_RAW
     prefill_ratios, decode_ratios = [], []
@@ -130,7 +128,7 @@ def test_peak_rss_agrees_with_the_operating_system(artifact, tmp_path):
     done = subprocess.run([sys.executable, "-c", helper, str(tmp_path / "run_config.json")], capture_output=True, text=True)
     measured = json.loads(done.stdout.strip().splitlines()[-1])
     assert measured["code"] == 0, done.stderr
-    trace = load_trace(tmp_path / "trace.json")
+    trace = Trace.load(tmp_path / "trace.json").to_json()
     reported = max(s["hwm_bytes"] for s in trace["memory_samples"])
     kernel = measured["maxrss_kib"] * 1024
     assert abs(reported - kernel) / kernel <= 0.05, (reported, kernel)
@@ -172,24 +170,24 @@ def _minimal_trace() -> dict:
 
 
 def test_schema_rejects_malformed_traces(tmp_path):
-    validate_trace(_minimal_trace())
+    Trace.from_json(_minimal_trace())
     broken = _minimal_trace()
     del broken["device"]["cores"]
     with pytest.raises(SlmEdgeError, match="malformed"):
-        validate_trace(broken)
+        Trace.from_json(broken)
     broken = _minimal_trace()
     broken["runs"] = [{"threads": 1, "prompt_length": 4, "repeat": 0, "warmup": False, "prefill_ms": -1,
                        "ttft_ms": 1, "decode_step_us": [], "memory": {}}]
     with pytest.raises(SlmEdgeError, match="runs/0"):
-        validate_trace(broken)
+        Trace.from_json(broken)
     newer = _minimal_trace()
     newer["schema_version"] = 99
     with pytest.raises(SlmEdgeError, match="version 99"):
-        validate_trace(newer)
+        Trace.from_json(newer)
     truncated = tmp_path / "trace.json"
     truncated.write_text(json.dumps(_minimal_trace())[:-20])
     with pytest.raises(SlmEdgeError, match="not valid JSON"):
-        load_trace(truncated)
+        Trace.load(truncated)
 
 
 def test_prompt_longer_than_the_artifact_is_refused(artifact, tmp_path):
@@ -222,7 +220,7 @@ def test_runner_killed_mid_run_keeps_the_measured_repeats(artifact, tmp_path):
                      "--repeats", "1000", "--warmup", "0", "--threads", "1", "--timeout", "12", "--out", run_dir)
     assert result.returncode == 2, result.stderr
     assert "profile incomplete" in result.stderr and "measured repeats kept" in result.stderr
-    trace = load_trace(run_dir / "trace.json")
+    trace = Trace.load(run_dir / "trace.json").to_json()
     assert trace["status"] == "incomplete"
     assert 0 < len(trace["runs"]) < 1000
     assert trace["errors"][-1]["phase"] == "timeout"
@@ -244,8 +242,7 @@ def artifact_with_tokenizer(tmp_path_factory) -> Path:
         if (default.tokenizer_dir / name).is_file():
             shutil.copy(default.tokenizer_dir / name, folder / name)
     out = tmp_path_factory.mktemp("artifact") / "tiny-tok-fp32"
-    export_model(resolve_source(str(folder)), ExportRequest(quant="fp32", embedding_quant="none", max_seq_len=128), out,
-                 timer=StageTimer(quiet=True))
+    export_tiny(folder, out, quant="fp32", embedding_quant="none", max_seq_len=128)
     return out
 
 
@@ -254,7 +251,7 @@ def test_llm_runner_mode_keeps_textllmrunner_stats(artifact_with_tokenizer, tmp_
     result = run_cli("profile", artifact_with_tokenizer, "--emulated", "--mode", "llm-runner", "--prompt-lengths", "16",
                      "--decode-tokens", "12", "--repeats", "2", "--warmup", "1", "--threads", "2", "--out", run_dir)
     assert result.returncode == 0, result.stderr
-    trace = load_trace(run_dir / "trace.json")
+    trace = Trace.load(run_dir / "trace.json").to_json()
     assert trace["config"]["mode"] == "llm_runner" and trace["status"] == "complete"
     assert len(trace["runs"]) == 3
     for run in trace["runs"]:
@@ -301,7 +298,7 @@ def test_profile_runs_onnx_artifacts_on_either_engine(engine, tiny_qwen2_onnx_in
     result = run_cli("profile", tiny_qwen2_onnx_int4, "--emulated", "--engine", engine, "--prompt-lengths", "8,32",
                      "--decode-tokens", "12", "--repeats", "2", "--warmup", "1", "--threads", "2", "--out", run_dir)
     assert result.returncode == 0, result.stderr
-    trace = load_trace(run_dir / "trace.json")
+    trace = Trace.load(run_dir / "trace.json").to_json()
     assert trace["status"] == "complete" and trace["artifact"]["engine"] == engine
     assert trace["software"]["onnxruntime"] and trace["loads"][0]["load_ms"] > 0
     assert len(trace["runs"]) == 2 * 3 and all(len(r["decode_step_us"]) == 12 for r in trace["runs"])

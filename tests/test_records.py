@@ -16,8 +16,9 @@ import pytest
 from helpers import synthetic_trace
 from slm_edge.errors import BadInput, SlmEdgeError
 from slm_edge.records._json import first_error
-from slm_edge.records.manifest import Architecture, Manifest, read_manifest
+from slm_edge.records.manifest import Architecture, Manifest
 from slm_edge.records.trace import RunConfig, Trace
+from conftest import export_tiny
 
 SHA = "0" * 64
 COMMON = {
@@ -140,7 +141,6 @@ def test_manifest_read_gives_one_line_errors(tmp_path):
     with pytest.raises(SlmEdgeError, match="newer than this slm-edge reads"):
         Manifest.read(tmp_path)
     (tmp_path / "manifest.json").write_text(json.dumps({**EXECUTORCH, "max_seq_len": "long"}))
-    read_manifest(tmp_path)  # the old dict reader checks less
     with pytest.raises(BadInput) as raised:
         Manifest.read(tmp_path)
     assert "\n" not in str(raised.value) and "max_seq_len" in str(raised.value)
@@ -191,13 +191,9 @@ def test_trace_errors_are_one_line(tmp_path):
 
 @pytest.fixture(scope="module")
 def onnx_export(tiny_llama, tmp_path_factory) -> Path:
-    from slm_edge.export import ExportRequest, export_model
-    from slm_edge.model.sources import resolve_source
-    from slm_edge.progress import StageTimer
 
     out = tmp_path_factory.mktemp("records") / "artifacts" / "tiny"
-    export_model(resolve_source(str(tiny_llama)), ExportRequest(backend="onnx", quant="fp32", max_seq_len=64), out,
-                 timer=StageTimer(quiet=True))
+    export_tiny(tiny_llama, out, backend="onnx", quant="fp32", max_seq_len=64)
     return out
 
 

@@ -13,15 +13,14 @@ from pathlib import Path
 import pytest
 
 from slm_edge.errors import SlmEdgeError
-from slm_edge.export import ExportRequest, export_model
 from slm_edge.contract import MANIFEST
 from slm_edge.records.manifest import Manifest
 from slm_edge.workflows.profile import ProfileOptions, build_config
-from slm_edge.progress import StageTimer
-from slm_edge.model.sources import resolve_source
-from slm_edge.records.trace import TRACE_SCHEMA_VERSION, load_trace, validate_trace
+from slm_edge.contract import TRACE_SCHEMA_VERSION
+from slm_edge.records.trace import Trace
 
 from conftest import read_json
+from conftest import export_tiny
 
 
 def cli(*args, **kwargs):
@@ -32,8 +31,7 @@ def cli(*args, **kwargs):
 @pytest.fixture(scope="module")
 def onnx_tiny(tiny_llama, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("reliability") / "tiny-onnx-fp32"
-    export_model(resolve_source(str(tiny_llama)), ExportRequest(backend="onnx", quant="fp32", max_seq_len=128), out,
-                 timer=StageTimer(quiet=True))
+    export_tiny(tiny_llama, out, backend="onnx", quant="fp32", max_seq_len=128)
     return out
 
 
@@ -58,9 +56,9 @@ def test_second_profile_on_the_same_device_refuses_or_queues(onnx_tiny, tmp_path
     assert first.wait(timeout=300) == 0, first.stderr.read()
     _, err = queued.communicate(timeout=300)
     assert queued.returncode == 0, err
-    first_trace, queued_trace = load_trace(tmp_path / "first" / "trace.json"), load_trace(tmp_path / "queued" / "trace.json")
-    first_end = first_trace["clock"]["wall_origin_ms"] + max(m["t_ms"] for m in first_trace["phase_markers"])
-    assert queued_trace["clock"]["wall_origin_ms"] >= first_end  # it waited: the runs never interleaved
+    first_trace, queued_trace = Trace.load(tmp_path / "first" / "trace.json"), Trace.load(tmp_path / "queued" / "trace.json")
+    first_end = first_trace.clock["wall_origin_ms"] + max(m["t_ms"] for m in first_trace.phase_markers)
+    assert queued_trace.clock["wall_origin_ms"] >= first_end  # it waited: the runs never interleaved
 
 
 def test_readers_never_see_a_half_written_trace(onnx_tiny, tmp_path):
@@ -78,11 +76,11 @@ def test_readers_never_see_a_half_written_trace(onnx_tiny, tmp_path):
     reads, repeats_seen = 0, set()
     while runner.poll() is None or reads == 0:
         if trace_path.is_file():
-            trace = load_trace(trace_path)  # raises on a torn file
-            repeats_seen.add(len(trace["runs"]))
+            trace = Trace.load(trace_path)  # raises on a torn file
+            repeats_seen.add(len(trace.runs))
             reads += 1
     assert runner.returncode == 0, runner.stderr.read()
-    assert load_trace(trace_path)["status"] == "complete"
+    assert Trace.load(trace_path).status == "complete"
     assert reads > 10 and len(repeats_seen) > 3  # it really read while the trace grew
     statuses = [line for line in runner.stdout.read().decode().splitlines() if line.startswith("slm-edge-status")]
     assert statuses[0].startswith("slm-edge-status phase=load") and sum("phase=run" in s for s in statuses) == 60
@@ -136,9 +134,9 @@ def test_trace_schema_versions_are_named(onnx_tiny, tmp_path, version, accepted)
              "baseline_memory": {"rss_bytes": 1, "hwm_bytes": 1},
              "runs": [], "memory_samples": [], "phase_markers": [], "errors": []}
     if accepted:
-        validate_trace(trace)
+        Trace.from_json(trace)
         return
     with pytest.raises(SlmEdgeError) as err:
-        validate_trace(trace)
+        Trace.from_json(trace)
     assert f"version {version}" in str(err.value) and f"{TRACE_SCHEMA_VERSION}" in str(err.value)
     assert ("upgrade slm-edge" if version > TRACE_SCHEMA_VERSION else "update the profiler app") in str(err.value)

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from slm_edge.errors import SlmEdgeError
+from slm_edge.records.trace import Trace
 from slm_edge.workflows.sweep import load_spec
 from helpers import MIB, run_cli, synthetic_trace
 
@@ -42,8 +43,8 @@ verify_steps: 4
         (m.name, "int4", p) for m in (tiny_llama, tiny_qwen2) for p in (8, 16)}
     assert all(r["prefill_speedup"] > 0 and r["decode_speedup"] > 0 for r in effect)
     # quality figures came along for recommend
-    trace = json.loads((out / "cells" / f"{tiny_qwen2.name}-onnx-int4" / "trace.json").read_text())
-    assert trace["host"]["artifact"]["verify"]["steps"] == 4
+    trace = Trace.load(out / "cells" / f"{tiny_qwen2.name}-onnx-int4" / "trace.json")
+    assert trace.artifact_facts.verify["steps"] == 4
     # the survey figures of the combined report, from these real cells (one thread count: no threads plot)
     page = (out / "report.html").read_text()
     for key in ("latency_memory_vs_parameters", "prefill_decode_by_scheme", "pareto_front"):
@@ -104,7 +105,7 @@ def test_example_sweep_reproduces_the_quantization_finding(tmp_path):
 def sweep_of(cells: dict[str, dict]) -> list:
     from slm_edge.analysis.loaded import loaded
 
-    return [loaded(name, synthetic_trace(**cell)) for name, cell in cells.items()]
+    return [loaded(name, Trace.from_json(synthetic_trace(**cell))) for name, cell in cells.items()]
 
 
 CELLS = {

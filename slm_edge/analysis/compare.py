@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from slm_edge.analysis.loaded import LoadedRun
+from slm_edge.records.trace import ArtifactFacts
 
 
 def quantization_effect(runs: Sequence[LoadedRun]) -> list[dict]:
@@ -13,10 +14,10 @@ def quantization_effect(runs: Sequence[LoadedRun]) -> list[dict]:
     prefill and in decode (ratios of tok/s at the same prompt length and threads), and in memory."""
     by_key: dict[tuple, dict[str, dict]] = {}
     for run in runs:
-        artifact = run.host_artifact or {}
+        artifact = run.trace.artifact_facts or ArtifactFacts()
         for row in run.analysis.rows:
-            key = (artifact.get("name"), artifact.get("backend"), row.threads, row.prompt_length)
-            by_key.setdefault(key, {})[artifact.get("scheme")] = {
+            key = (artifact.name, artifact.backend, row.threads, row.prompt_length)
+            by_key.setdefault(key, {})[artifact.scheme] = {
                 "prefill": row.prefill_tok_s.median, "decode": row.decode_tok_s.median if row.decode_tok_s else None,
                 "memory": run.analysis.peak_increase_bytes}
     table = []
@@ -42,16 +43,16 @@ def cell_points(runs: Sequence[LoadedRun]) -> list[dict]:
     its fastest thread count (by median decode tok/s), beside what the artifact is."""
     points = []
     for run in runs:
-        artifact, rows = run.host_artifact, run.analysis.decoding_rows
-        if not artifact or not rows:
+        artifact, rows = run.trace.artifact_facts, run.analysis.decoding_rows
+        if artifact is None or not artifact.to_json() or not rows:  # no host facts, or an empty section
             continue
         longest = max(r.prompt_length for r in rows)
         best = max((r for r in rows if r.prompt_length == longest), key=lambda r: r.decode_tok_s.median)
-        verify = artifact.get("verify") or {}
+        verify = artifact.verify or {}
         quality_key = next((k for k in QUALITY_KEYS if verify.get(k) is not None), None)
         points.append({
-            "cell": run.name, "model": artifact.get("name"), "backend": artifact.get("backend"),
-            "scheme": artifact.get("scheme"), "parameters": artifact.get("parameters"),
+            "cell": run.name, "model": artifact.name, "backend": artifact.backend,
+            "scheme": artifact.scheme, "parameters": artifact.parameters,
             "threads": best.threads, "prompt_length": longest,
             "prefill_ms": best.prefill_ms.median, "prefill_tok_s": best.prefill_tok_s.median,
             "decode_tok_s": best.decode_tok_s.median, "peak_memory_bytes": run.analysis.peak_increase_bytes,

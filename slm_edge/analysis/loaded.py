@@ -10,23 +10,18 @@ from pathlib import Path
 from slm_edge.analysis.run import RunAnalysis, analyze
 from slm_edge.contract import TRACE_FILE
 from slm_edge.errors import BadInput
-from slm_edge.records.trace import load_trace
+from slm_edge.records.trace import Trace
 
 
 @dataclass(frozen=True)
 class LoadedRun:
     name: str  # how reports label the run: its folder's name
     folder: Path | None  # None for a trace that was never written to a run folder
-    trace: dict  # the validated trace (a typed Trace once records/ has one)
+    trace: Trace  # validated
     analysis: RunAnalysis
 
-    @property
-    def host_artifact(self) -> dict | None:
-        """What the host knew of the artifact when it profiled it (name, backend, scheme, verify figures)."""
-        return (self.trace.get("host") or {}).get("artifact")
 
-
-def loaded(name: str, trace: dict, folder: Path | None = None) -> LoadedRun:
+def loaded(name: str, trace: Trace, folder: Path | None = None) -> LoadedRun:
     return LoadedRun(name=name, folder=folder, trace=trace, analysis=analyze(trace))
 
 
@@ -35,7 +30,7 @@ def load_run(folder: Path, name: str | None = None) -> LoadedRun:
     if not (folder / TRACE_FILE).is_file():
         raise BadInput(f"{folder} has no {TRACE_FILE}, so it is not a profile run folder",
                        "pass folders that `slm-edge profile` wrote")
-    return loaded(name or folder.name, load_trace(folder / TRACE_FILE), folder)
+    return loaded(name or folder.name, Trace.load(folder / TRACE_FILE), folder)
 
 
 def load_runs(folders: Iterable[Path]) -> list[LoadedRun]:

@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from slm_edge.analysis.loaded import LoadedRun, load_run
-from slm_edge.errors import SlmEdgeError
+from slm_edge.errors import BadInput
+from slm_edge.records.trace import ArtifactFacts
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6, "mib": 2**20,
           "g": 10**9, "gb": 10**9, "gib": 2**30}
@@ -18,7 +19,7 @@ def parse_size(text: str) -> int:
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*", str(text))
     unit = match.group(2).lower() if match else None
     if not match or unit not in _UNITS:
-        raise SlmEdgeError(f"cannot read the size {text!r}", "write it like 1.5GB, 800MiB or 512M")
+        raise BadInput(f"cannot read the size {text!r}", "write it like 1.5GB, 800MiB or 512M")
     return int(float(match.group(1)) * _UNITS[unit])
 
 
@@ -43,10 +44,15 @@ class Candidate:
         return asdict(self)
 
 
+def _known(value, fallback):
+    """A host fact, or what stands for it when the host did not record it."""
+    return fallback if value is None else value
+
+
 def candidates(run: LoadedRun, prompt_length: int | None) -> list[Candidate]:
     analysis = run.analysis
-    artifact = run.host_artifact or {}
-    verify = artifact.get("verify") or {}
+    artifact = run.trace.artifact_facts or ArtifactFacts()
+    verify = artifact.verify or {}
     lengths = sorted({row.prompt_length for row in analysis.rows})
     # Decode slows as the context grows: without a length asked for, judge at the longest profiled.
     wanted = prompt_length if prompt_length is not None else (lengths[-1] if lengths else None)
@@ -55,22 +61,22 @@ def candidates(run: LoadedRun, prompt_length: int | None) -> list[Candidate]:
         if row.prompt_length != wanted:
             continue
         found.append(Candidate(
-            run=run.name, model=artifact.get("name", analysis.artifact["model_file"]),
-            backend=artifact.get("backend", "?"), scheme=artifact.get("scheme", "?"),
+            run=run.name, model=_known(artifact.name, analysis.artifact["model_file"]),
+            backend=_known(artifact.backend, "?"), scheme=_known(artifact.scheme, "?"),
             engine=analysis.artifact["engine"], threads=row.threads, prompt_length=row.prompt_length,
             decode_tok_s=row.decode_tok_s.median, prefill_tok_s=row.prefill_tok_s.median,
             ttft_ms=row.ttft_ms.median, peak_memory_bytes=analysis.peak_increase_bytes,
-            model_bytes=artifact.get("model_bytes"), greedy_agreement=verify.get("greedy_agreement")))
+            model_bytes=artifact.model_bytes, greedy_agreement=verify.get("greedy_agreement")))
     if not found:
-        raise SlmEdgeError(f"{run.folder or run.name} has no measured run at prompt length {wanted} (it has {lengths})",
-                           "pass {prompt_length} with one of the profiled lengths")
+        raise BadInput(f"{run.folder or run.name} has no measured run at prompt length {wanted} (it has {lengths})",
+                       "pass {prompt_length} with one of the profiled lengths")
     return found
 
 
 def recommend(run_dirs: list[Path], *, max_memory: int | None = None, min_decode_tps: float | None = None,
               min_agreement: float | None = None, prompt_length: int | None = None) -> tuple[list[Candidate], list[Candidate]]:
     if not run_dirs:
-        raise SlmEdgeError("no run folders given", "pass one or more folders that `slm-edge profile` wrote")
+        raise BadInput("no run folders given", "pass one or more folders that `slm-edge profile` wrote")
     passing, failing = [], []
     for run_dir in run_dirs:  # loaded one at a time: a folder that is not a run is named before the next loads
         for candidate in candidates(load_run(run_dir), prompt_length):

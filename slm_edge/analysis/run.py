@@ -1,6 +1,6 @@
 """Trace → figures: latency per phase, per-token distribution, memory, variability, warnings.
 
-`analyze(trace)` returns a RunAnalysis: typed, frozen records whose to_json() is the analysis as
+`analyze(trace)` (a records.trace.Trace) returns a RunAnalysis: typed, frozen records whose to_json() is the analysis as
 reports write it (report.json) and from_json() reads it back.
 """
 
@@ -9,10 +9,13 @@ from __future__ import annotations
 import dataclasses
 import statistics
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from slm_edge.records._json import thaw
+from slm_edge.records.trace import Trace
 
 CV_WARN = 0.05  # coefficient of variation above which a figure is flagged as unstable
 FREQ_DROP_WARN = 0.10
@@ -46,7 +49,7 @@ def summarize(values) -> dict:
     }
 
 
-def _frequency_drop(cpu_samples: list[dict]) -> float | None:
+def _frequency_drop(cpu_samples: Sequence[Mapping]) -> float | None:
     """Relative drop of the mean core frequency from the first to the last sample."""
     readings = [s["freq_khz"] for s in cpu_samples if s.get("freq_khz") and all(f for f in s["freq_khz"])]
     if len(readings) < 2:
@@ -55,7 +58,7 @@ def _frequency_drop(cpu_samples: list[dict]) -> float | None:
     return (first - last) / first if first else None
 
 
-def _temperature_rise(cpu_samples: list[dict]) -> float | None:
+def _temperature_rise(cpu_samples: Sequence[Mapping]) -> float | None:
     temps = [s["temp_c"] for s in cpu_samples if s.get("temp_c") is not None]
     return temps[-1] - temps[0] if len(temps) >= 2 else None
 
@@ -235,23 +238,23 @@ class RunAnalysis:
         return _plain(out)
 
 
-def memory_breakdown(trace: dict, peak_increase: int) -> MemoryBreakdown | None:
+def memory_breakdown(trace: Trace, peak_increase: int) -> MemoryBreakdown | None:
     """Predicted (from the artifact and the run config: weights, KV cache, activations for the
     longest prompt, runtime) beside measured (RSS over the pre-load baseline: after load, after
     prefill, peak)."""
     from slm_edge.model.memory import predict_run_memory
 
-    artifact = trace.get("host", {}).get("artifact")
-    if not artifact:
-        return None
-    config = trace["config"]
-    if config.get("mode", "steps") != "steps" or not config.get("prompt_lengths"):
+    artifact = trace.artifact_facts
+    if artifact is None or artifact.predicted_memory is None:
+        return None  # a trace no host finished, or one whose host knew nothing of the artifact
+    config = trace.run_config
+    if config.mode != "steps" or not config.prompt_lengths:
         return None  # TextLLMRunner runs tokenize text: the prompt lengths asked for are not the ones run
-    predicted = predict_run_memory(artifact["predicted_memory"], engine=trace["artifact"]["engine"],
-                                   prompt_lengths=config["prompt_lengths"], decode_tokens=config.get("decode_tokens", 0))
-    baseline = trace["baseline_memory"]["rss_bytes"]
-    loads = [load["rss_after_bytes"] - baseline for load in trace.get("loads", [])]
-    after_prefill = [r["memory"]["rss_after_prefill_bytes"] - baseline for r in trace["runs"]]
+    predicted = predict_run_memory(artifact.predicted_memory, engine=trace.artifact.engine,
+                                   prompt_lengths=config.prompt_lengths, decode_tokens=config.decode_tokens)
+    baseline = trace.baseline_memory["rss_bytes"]
+    loads = [load["rss_after_bytes"] - baseline for load in trace.loads]
+    after_prefill = [r["memory"]["rss_after_prefill_bytes"] - baseline for r in trace.runs]
     return MemoryBreakdown(
         predicted=PredictedMemory(**{f.name: predicted[f.name] for f in dataclasses.fields(PredictedMemory)}),
         measured=MeasuredMemory(after_load_bytes=max(loads) if loads else None,
@@ -264,27 +267,26 @@ def memory_breakdown(trace: dict, peak_increase: int) -> MemoryBreakdown | None:
     )
 
 
-def op_breakdown(trace: dict) -> list[OpBreakdown]:
+def op_breakdown(trace: Trace) -> list[OpBreakdown]:
     """Per-op category shares from the traced runs, with what tracing cost against the timed runs."""
     out = []
-    for profile in trace.get("op_profiles", []):
-        timed = [us for r in trace["runs"] if not r["warmup"] and r["threads"] == profile["threads"]
+    for profile in trace.op_profiles or ():
+        timed = [us for r in trace.measured_runs if r["threads"] == profile["threads"]
                  and r["prompt_length"] == profile["prompt_length"] for us in r["decode_step_us"]]
         traced = profile.get("decode_step_us_traced") or []
         overhead = (statistics.median(traced) / statistics.median(timed) - 1) if timed and traced else None
-        out.append(OpBreakdown(profile=profile, tracing_overhead=overhead))
+        out.append(OpBreakdown(profile=thaw(profile), tracing_overhead=overhead))
     return out
 
 
-def analyze(trace: dict) -> RunAnalysis:
+def analyze(trace: Trace) -> RunAnalysis:
     """Group measured (non-warm-up) runs by (threads, prompt length) and compute the report figures."""
-    baseline = trace["baseline_memory"]["rss_bytes"]
-    groups: dict[tuple[int, int], list[dict]] = defaultdict(list)
-    for run in trace["runs"]:
-        if not run["warmup"]:
-            groups[(run["threads"], run["prompt_length"])].append(run)
-    loads = {load["threads"]: load for load in trace.get("loads", [])}
-    peak_hwm = max([s["hwm_bytes"] for s in trace["memory_samples"]] + [r["memory"]["hwm_end_bytes"] for r in trace["runs"]] + [0])
+    baseline = trace.baseline_memory["rss_bytes"]
+    groups: dict[tuple[int, int], list[Mapping]] = defaultdict(list)
+    for run in trace.measured_runs:
+        groups[(run["threads"], run["prompt_length"])].append(run)
+    loads = {load["threads"]: load for load in trace.loads}
+    peak_hwm = max([s["hwm_bytes"] for s in trace.memory_samples] + [r["memory"]["hwm_end_bytes"] for r in trace.runs] + [0])
     rows = []
     warnings = []
     for (threads, prompt_length), runs in sorted(groups.items()):
@@ -321,20 +323,20 @@ def analyze(trace: dict) -> RunAnalysis:
                 warnings.append(f"{label}: {metric} varies {stat.cv:.1%} between repeats (CV > {CV_WARN:.0%})")
         if outliers:
             warnings.append(f"{label}: {outliers} decode steps were outliers (> {OUTLIER_MAD:.0f} MADs above the median)")
-    drop = _frequency_drop(trace.get("cpu_samples", []))
+    drop = _frequency_drop(trace.cpu_samples)
     if drop is not None and drop > FREQ_DROP_WARN:
         warnings.append(f"CPU frequency dropped {drop:.0%} during the run (throttling?)")
-    rise = _temperature_rise(trace.get("cpu_samples", []))
+    rise = _temperature_rise(trace.cpu_samples)
     if rise is not None and rise > TEMP_RISE_WARN_C:
         warnings.append(f"CPU temperature rose {rise:.1f} °C during the run")
-    if trace["status"] != "complete":
-        errors = "; ".join(f"{e['phase']}: {e['message']}" for e in trace["errors"]) or "no error recorded"
-        warnings.append(f"trace is {trace['status']}: {errors}")
+    if trace.status != "complete":
+        errors = "; ".join(f"{e['phase']}: {e['message']}" for e in trace.errors) or "no error recorded"
+        warnings.append(f"trace is {trace.status}: {errors}")
     return RunAnalysis(
         memory_breakdown=memory_breakdown(trace, peak_hwm - baseline),
         op_breakdown=tuple(op_breakdown(trace)),
-        status=trace["status"], device=trace["device"], artifact=trace["artifact"],
+        status=trace.status, device=trace.device.to_json(), artifact=trace.artifact.to_json(),
         baseline_rss_bytes=baseline, peak_hwm_bytes=peak_hwm, peak_increase_bytes=peak_hwm - baseline,
         frequency_drop=drop, temperature_rise_c=rise,
-        rows=tuple(rows), warnings=tuple(warnings), errors=tuple(trace["errors"]),
+        rows=tuple(rows), warnings=tuple(warnings), errors=tuple(thaw(trace.errors)),
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from slm_edge import cache
-from slm_edge.errors import SlmEdgeError
+from slm_edge.errors import BadInput
 from slm_edge.records.manifest import MANIFEST, VERIFY_FILE, Manifest
 from slm_edge.model.sources import ModelSource, resolve_source
 
@@ -37,9 +37,9 @@ def source_from_manifest(manifest: Manifest) -> ModelSource:
         trust_remote_code=described.trust_remote_code,
     )
     if source.source_hash != described.sha256:
-        raise SlmEdgeError(
+        raise BadInput(
             f"the model source {spec} has changed since this artifact was exported",
-            "re-export the artifact from the current source (`slm-edge export ... --force`)",
+            "re-export the artifact from the current source (`slm-edge export ... {force}`)",
         )
     return source
 
@@ -96,9 +96,9 @@ def verify_artifact(folder: Path, *, steps: int = 32, prompt: str = DEFAULT_PROM
     source = source_from_manifest(manifest)
     tokens, tokenizer = prompt_tokens(source, prompt)
     if len(tokens) + steps > manifest.max_seq_len:
-        raise SlmEdgeError(
+        raise BadInput(
             f"prompt ({len(tokens)} tokens) + {steps} steps exceed the artifact's max length {manifest.max_seq_len}",
-            "use fewer --steps or a shorter --prompt",
+            "use fewer {steps} or a shorter {prompt}",
         )
     engine = engine or manifest.engines[0]
     llm = load_engine(folder, manifest, engine, threads=threads)

@@ -74,32 +74,33 @@ def export(ctx, model, random_weights, seed, recipe, out, force, allow_pickle, t
 
 def manifest_table(outcome) -> Table:
     m = outcome.manifest
-    arch, memory = m["architecture"], m["predicted_memory"]
+    arch, memory, source = m.architecture, m.predicted_memory, m.source
     table = Table(title=f"Artifact {outcome.folder}" + ("  [dim](from cache)[/dim]" if outcome.from_cache else ""),
                   show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("source", f"{m['source']['name']} ({m['source']['kind']}) sha256 {m['source']['sha256'][:12]}")
-    table.add_row("architecture", f"{arch['model_type']}: {arch['parameters'] / 1e6:.1f} M params, {arch['layers']} layers, "
-                  f"hidden {arch['hidden_size']}, heads {arch['attention_heads']}/{arch['kv_heads']} (KV), "
-                  f"FFN {arch['ffn_size']}, vocab {arch['vocab_size']}")
-    q = m["quantization"]
-    table.add_row("quantization", f"{q['scheme']} (group {q['group_size']}, embedding {q['embedding']}"
-                  + (f", accuracy level {q['accuracy_level']}" if q.get("accuracy_level") else "") + f") — {q['description']}")
-    table.add_row("export path", f"{m['export_path']} — {m['export_path_reason']}")
-    table.add_row("max sequence", str(m["max_seq_len"]))
-    for name, entry in m["files"].items():
-        table.add_row(f"file {name}", f"{human_bytes(entry['bytes'])}  sha256 {entry['sha256'][:12]}")
-    table.add_row("predicted memory", f"weights {human_bytes(memory['weight_bytes'])} + KV cache "
-                  f"{human_bytes(memory['kv_cache_bytes'])} + activations {human_bytes(memory['activation_bytes'])} "
-                  f"= {human_bytes(memory['total_bytes'])}")
-    runtime = m["runtime"]
-    if "delegation" in runtime:
-        table.add_row("delegation", f"{runtime['delegation']['delegate_calls']} XNNPACK calls; outside: "
-                      f"{', '.join(runtime['delegation']['ops_outside_delegates'])}")
-    if "op_types" in runtime:
-        top = sorted(runtime["op_types"].items(), key=lambda kv: -kv[1])[:6]
-        table.add_row("graph", f"opset {runtime['opset']}; ops " + ", ".join(f"{k.split('.')[-1]}×{v}" for k, v in top))
-        table.add_row("runs on", f"{' / '.join(runtime['engines'])}; device EP {runtime['execution_provider']}")
-    table.add_row("export time", f"{m['export']['wall_seconds']:.1f} s")
+    table.add_row("source", f"{source.name} ({source.kind}) sha256 {source.sha256[:12]}")
+    table.add_row("architecture", f"{arch.model_type}: {arch.parameters / 1e6:.1f} M params, {arch.layers} layers, "
+                  f"hidden {arch.hidden_size}, heads {arch.attention_heads}/{arch.kv_heads} (KV), "
+                  f"FFN {arch.ffn_size}, vocab {arch.vocab_size}")
+    q = m.quantization
+    table.add_row("quantization", f"{q.scheme} (group {q.group_size}, embedding {q.embedding}"
+                  + (f", accuracy level {q.accuracy_level}" if q.accuracy_level else "") + f") — {q.description}")
+    table.add_row("export path", f"{m.export_path} — {m.export_path_reason}")
+    table.add_row("max sequence", str(m.max_seq_len))
+    for name, entry in m.files.items():
+        table.add_row(f"file {name}", f"{human_bytes(entry.bytes)}  sha256 {entry.sha256[:12]}")
+    table.add_row("predicted memory", f"weights {human_bytes(memory.weight_bytes)} + KV cache "
+                  f"{human_bytes(memory.kv_cache_bytes)} + activations {human_bytes(memory.activation_bytes)} "
+                  f"= {human_bytes(memory.total_bytes)}")
+    runtime = m.runtime
+    if runtime.delegation is not None:
+        table.add_row("delegation", f"{runtime.delegation['delegate_calls']} XNNPACK calls; outside: "
+                      f"{', '.join(runtime.delegation['ops_outside_delegates'])}")
+    if runtime.op_types is not None:
+        top = sorted(runtime.op_types.items(), key=lambda kv: -kv[1])[:6]
+        table.add_row("graph", f"opset {dict(runtime.opset or {})}; ops "
+                      + ", ".join(f"{k.split('.')[-1]}×{v}" for k, v in top))
+        table.add_row("runs on", f"{' / '.join(runtime.engine_names)}; device EP {runtime.execution_provider}")
+    table.add_row("export time", f"{m.export.wall_seconds:.1f} s")
     return table

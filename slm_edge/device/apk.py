@@ -78,7 +78,7 @@ def check_app_runs(identity: dict | None, manifest: Manifest, config: RunConfig,
     identity query, writes traces this host cannot read, lacks the engine, cannot load the artifact
     (runtime versions), or cannot trace ops."""
     from slm_edge.records.program_format import app_cannot_read
-    from slm_edge.records.trace import MIN_TRACE_SCHEMA_VERSION, TRACE_SCHEMA_VERSION
+    from slm_edge.contract import MIN_TRACE_SCHEMA_VERSION, TRACE_SCHEMA_VERSION
 
     update = f"run `slm-edge app install {{serial}} {serial}` with an app built from this slm-edge's android_app/"
     if not identity:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-RESULT_OK = -1  # Activity.RESULT_OK: the app's "trace complete"
+from slm_edge.contract import CODE_COMPLETE, RESULT_ERROR
 
 
 @dataclass
@@ -22,7 +22,7 @@ class InstrumentOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.failed is None and self.code == RESULT_OK and not self.crashed
+        return self.failed is None and self.code == CODE_COMPLETE and not self.crashed
 
     def problem(self) -> str:
         """One line saying what went wrong, for a run that is not ok."""
@@ -30,8 +30,8 @@ class InstrumentOutcome:
             return self.failed
         if self.crashed:
             return f"the profiler app crashed ({self.result.get('longMsg') or self.result['shortMsg']})"
-        if self.result.get("error"):
-            return self.result["error"]
+        if self.result.get(RESULT_ERROR):
+            return self.result[RESULT_ERROR]
         if self.code is None:
             return "the instrumentation ended without a result (connection lost or app killed)"
         return f"the profiler app ended with result code {self.code}"

@@ -18,12 +18,11 @@ from slm_edge.errors import BadInput
 from slm_edge.export.config import MIN_SEQ_LEN, PATH_CHOICES, ExportConfig, ExportRequest
 from slm_edge.export.manifest import write_manifest
 from slm_edge.export.paths import choose_path, export_path
-from slm_edge.model.architecture import architecture_facts
 from slm_edge.model.memory import parameter_count, predict_memory, predict_weight_bytes
 from slm_edge.model.quant import check_block_size, check_group_size, scheme_for
 from slm_edge.model.sources import ModelSource
 from slm_edge.progress import StageTimer
-from slm_edge.records.manifest import MANIFEST, TOKENIZER_FILES, library_versions, read_manifest
+from slm_edge.records.manifest import MANIFEST, TOKENIZER_FILES, Architecture, Manifest, library_versions
 
 __all__ = ["ExportConfig", "ExportOutcome", "ExportRequest", "MIN_SEQ_LEN", "PATH_CHOICES", "cache_key", "choose_path",
            "export_model", "validate"]
@@ -32,7 +31,7 @@ __all__ = ["ExportConfig", "ExportOutcome", "ExportRequest", "MIN_SEQ_LEN", "PAT
 @dataclass
 class ExportOutcome:
     folder: Path
-    manifest: dict
+    manifest: Manifest
     from_cache: bool
 
 
@@ -111,7 +110,7 @@ def export_model(source: ModelSource, request: ExportConfig | ExportRequest, out
         check_disk(cached.parent, 2 * predict_weight_bytes(source.config, config.quant, config.group_size,
                                                            config.executorch.embedding_quant))
         _build(source, config, path, path_reason, key, cached, timer)
-    manifest = read_manifest(cached)
+    manifest = Manifest.read(cached)
     folder = _place(cached, out) if out else cached
     return ExportOutcome(folder=folder, manifest=manifest, from_cache=from_cache)
 
@@ -134,7 +133,7 @@ def _build(source: ModelSource, config: ExportConfig, path: str, path_reason: st
             {
                 "cache_key": key,
                 "source": {**source.describe(), "notes": source.notes},
-                "architecture": architecture_facts(source.config, parameters),
+                "architecture": Architecture.from_hf_config(source.config, parameters).to_json(),
                 "backend": config.backend,
                 "export_path": chosen.name,
                 "export_path_reason": path_reason,

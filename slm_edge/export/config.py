@@ -4,7 +4,8 @@ these declarations; CLI options and recipe YAML both give a flat mapping of sett
 and `ExportConfig.from_settings` turns it into sections that validate themselves.
 
 Checks that need the model (a group size must divide its layers, the length must fit its positions)
-are in `slm_edge.export.validate`; the sections check what they can alone.
+are in `slm_edge.export.validate`; the sections check what they can alone (`check`), and an
+ExportConfig checks the ONNX section only for ONNX exports.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class CommonSettings:
     path: str = setting("auto", "fast: executorch's LLM model form; generic: transformers' exportable wrapper.",
                         choices=PATH_CHOICES)
 
-    def __post_init__(self):
+    def check(self) -> None:
         if self.path not in PATH_CHOICES:
             raise BadInput(f"unknown export path '{self.path}'", f"use one of: {', '.join(PATH_CHOICES)}")
         if self.quant is not None:
@@ -60,7 +61,7 @@ class ExecutorchSettings:
     embedding_quant: str = setting("8w", "embedding table quantization (none, 8-bit or 4-bit weights).",
                                    choices=tuple(EMBEDDING_QUANT))
 
-    def __post_init__(self):
+    def check(self) -> None:
         if self.embedding_quant not in EMBEDDING_QUANT:
             raise BadInput(f"unknown embedding quantization '{self.embedding_quant}'",
                            f"use one of: {', '.join(EMBEDDING_QUANT)}")
@@ -76,6 +77,8 @@ class OnnxSettings:
 
     def __post_init__(self):
         object.__setattr__(self, "execution_provider", self.execution_provider.lower())
+
+    def check(self) -> None:
         if self.block_size not in ONNX_BLOCK_SIZES:
             raise BadInput(f"{{block_size}} {self.block_size} is not one MatMulNBits supports",
                            f"use one of: {', '.join(map(str, ONNX_BLOCK_SIZES))}")
@@ -124,6 +127,15 @@ class ExportConfig:
     common: CommonSettings = field(default_factory=CommonSettings)
     executorch: ExecutorchSettings = field(default_factory=ExecutorchSettings)
     onnx: OnnxSettings = field(default_factory=OnnxSettings)
+
+    def __post_init__(self):
+        # ONNX settings are checked for ONNX exports only: they do not shape an ExecuTorch artifact.
+        # The ExecuTorch section's one check (embedding_quant) holds for both, as it always has: the
+        # disk-space estimate reads it whatever the backend.
+        self.common.check()
+        self.executorch.check()
+        if self.backend == "onnx":
+            self.onnx.check()
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any] = (), /, **more: Any) -> ExportConfig:

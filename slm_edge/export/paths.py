@@ -110,7 +110,7 @@ def _refuse_non_causal_lm(config: dict) -> None:
 
 def _build_onnx(source, model, config: ExportConfig, staging: Path, timer: StageTimer, *, fast: bool) -> Built:
     from slm_edge.export.onnx.graph import describe_graph
-    from slm_edge.model.architecture import architecture_facts
+    from slm_edge.records.manifest import Architecture
 
     onnx = config.onnx
     options = dict(scheme=config.quant, block_size=onnx.block_size, accuracy_level=onnx.accuracy_level)
@@ -126,13 +126,13 @@ def _build_onnx(source, model, config: ExportConfig, staging: Path, timer: Stage
         model_file = export_generic(model, source.config, staging=staging, timer=timer, **options)
         engines = ["onnxruntime"]
     graph = describe_graph(staging / model_file)
-    facts = architecture_facts(source.config, 0)
-    graph["io"]["kv_cache"]["empty_past_shape"] = [1, facts["kv_heads"], 0, facts["head_dim"]]
+    facts = Architecture.from_hf_config(source.config)
+    graph["io"]["kv_cache"]["empty_past_shape"] = [1, facts.kv_heads, 0, facts.head_dim]
     if "com.microsoft.GroupQueryAttention" in graph["op_types"]:
         # GroupQueryAttention writes the new K/V in place when past and present are one buffer:
         # no copy of the whole cache per decode step (what genai does; the phone loop should too)
         graph["io"]["kv_cache"]["share_buffer"] = {
-            "shape": [1, facts["kv_heads"], config.max_seq_len, facts["head_dim"]],
+            "shape": [1, facts.kv_heads, config.max_seq_len, facts.head_dim],
             "how": "allocate past once at this shape, bind each present output to the same buffer as its "
                    "past input; attention_mask length (past + new) tells the graph how much of it is valid",
         }
@@ -210,5 +210,5 @@ def choose_path(config: dict, requested: str, backend: str = "executorch") -> tu
         raise BadInput(f"no {BACKEND_TITLES[backend]} path can export {config.get('model_type')}: "
                        + (f"{blocker}; " if blocker else "") + generic_blocker, NO_PATH_FIX[backend])
     if requested == "generic":
-        return "generic", "requested with path=generic"
+        return "generic", "requested with --path generic"  # manifest data, unchanged since the first release
     return "generic", f"fast path not possible ({blocker})"

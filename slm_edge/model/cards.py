@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 
-from slm_edge.errors import SlmEdgeError
+from slm_edge.errors import BadInput
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ def card_names() -> list[str]:
 def load_card(name: str) -> Card:
     files = _card_files()
     if name not in files:
-        raise SlmEdgeError(
+        raise BadInput(
             f"no architecture card named '{name}'",
             f"use one of: {', '.join(sorted(files))}",
         )

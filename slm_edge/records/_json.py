@@ -94,6 +94,15 @@ class JsonRecord:
         extra = {k: freeze(v) for k, v in document.items() if k not in declared}
         return cls(**values, extra=MappingProxyType(extra), keys=tuple(document))
 
+    def replace(self, **changes):
+        """dataclasses.replace, values frozen, and the changed keys written even when the document had
+        none of them (a record read from a document writes only the document's keys)."""
+        keys = self.keys
+        if keys is not None:
+            names = {f.name: f.metadata.get("key", f.name) for f in self._fields()}
+            keys = keys + tuple(names[name] for name in changes if names[name] not in keys)
+        return dataclasses.replace(self, **{name: freeze(value) for name, value in changes.items()}, keys=keys)
+
     def to_json(self) -> dict:
         written = {}
         for f in self._fields():

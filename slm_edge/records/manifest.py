@@ -1,7 +1,7 @@
 """manifest.json: what was built, from what, how, and what it should cost in memory.
 
-`Manifest` is the typed record (checked against schemas/manifest.schema.json); read_manifest and
-check_files are the older dict readers, kept for callers not yet moved to it.
+`Manifest` is the typed record, checked against schemas/manifest.schema.json: `Manifest.read(folder)`
+for an artifact folder, `Manifest.from_json` for a document.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ import platform
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from slm_edge import __version__, cache
 from slm_edge.contract import MANIFEST, MANIFEST_SCHEMA as SCHEMA, MANIFEST_SCHEMA_VERSION as SCHEMA_VERSION, VERIFY_FILE  # noqa: F401
-from slm_edge.errors import BadInput, SlmEdgeError
+from slm_edge.errors import BadInput
 from slm_edge.records._json import EMPTY, JsonRecord, empty_mapping, first_error, mapping_of, optional, sub
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja", "tokenizer.model")
-REEXPORT = "re-export the artifact with --force"
+REEXPORT = "re-export the artifact with {force}"
 
 
 def library_versions() -> dict:
@@ -37,51 +37,22 @@ def _read_document(folder: Path) -> tuple[Path, Any]:
     folder = Path(folder)
     path = folder / MANIFEST
     if not folder.is_dir():
-        raise SlmEdgeError(f"artifact folder not found: {folder}", "pass the --out folder of `slm-edge export`")
+        raise BadInput(f"artifact folder not found: {folder}", "pass the {out} folder of `slm-edge export`")
     if not path.is_file():
-        raise SlmEdgeError(f"{folder} has no {MANIFEST}, so it is not an slm-edge artifact", "export it with `slm-edge export`")
+        raise BadInput(f"{folder} has no {MANIFEST}, so it is not an slm-edge artifact", "export it with `slm-edge export`")
     try:
         return path, json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise SlmEdgeError(f"{path} is not valid JSON ({exc.msg})", REEXPORT) from exc
+        raise BadInput(f"{path} is not valid JSON ({exc.msg})", REEXPORT) from exc
     except UnicodeDecodeError as exc:
-        raise SlmEdgeError(f"{path} is not valid JSON (not UTF-8 text)", REEXPORT) from exc
+        raise BadInput(f"{path} is not valid JSON (not UTF-8 text)", REEXPORT) from exc
 
 
 def _check_version(document: Mapping, label) -> None:
     version = document.get("schema_version", 0)
     if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise SlmEdgeError(f"{label} has manifest schema {document.get('schema_version')}, newer than this slm-edge "
-                           f"reads ({SCHEMA_VERSION})", "upgrade slm-edge")
-
-
-def read_manifest(folder: Path) -> dict:
-    """The manifest as a dict, with only the checks every reader needs (files, schema name, version)."""
-    path, manifest = _read_document(folder)
-    files = manifest.get("files") if isinstance(manifest, dict) else None
-    if (not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA or not isinstance(files, dict)
-            or not all(isinstance(e, dict) and isinstance(e.get("bytes"), int) and isinstance(e.get("sha256"), str)
-                       for e in files.values())):
-        raise SlmEdgeError(f"{path} is not an slm-edge manifest", REEXPORT)
-    _check_version(manifest, path)
-    return manifest
-
-
-def _check_listed(folder: Path, listed: Iterable[tuple[str, int, str]]) -> None:
-    for name, size, sha256 in listed:
-        path = Path(folder) / name
-        if not path.is_file():
-            raise SlmEdgeError(f"artifact file missing: {path}", "re-export the artifact (`slm-edge export ... --force`)")
-        if path.stat().st_size != size or cache.sha256_file(path) != sha256:
-            raise SlmEdgeError(
-                f"artifact file {path} does not match its manifest hash (changed or corrupted)",
-                "re-export the artifact (`slm-edge export ... --force`)",
-            )
-
-
-def check_files(folder: Path, manifest: dict) -> None:
-    """Every file the manifest lists is present with the recorded size and sha256."""
-    _check_listed(folder, ((name, e["bytes"], e["sha256"]) for name, e in manifest["files"].items()))
+        raise BadInput(f"{label} has manifest schema {document.get('schema_version')}, newer than this slm-edge "
+                       f"reads ({SCHEMA_VERSION})", "upgrade slm-edge")
 
 
 # --- the typed manifest -----------------------------------------------------------------------------
@@ -251,19 +222,21 @@ class Manifest(JsonRecord):
         return cls.from_doc(document)
 
     @classmethod
-    def of(cls, manifest: Manifest | Mapping) -> Manifest:
-        """A Manifest from either form (callers still holding the dict read_manifest returns)."""
-        return manifest if isinstance(manifest, Manifest) else cls.from_json(manifest)
-
-    @classmethod
-    def read(cls, folder: Path) -> Manifest:
-        """The manifest of an artifact folder: read_manifest's checks, then the schema's."""
+    def read(cls, folder: Path, *, checked: bool = True) -> Manifest:
+        """The manifest of an artifact folder, checked against the schema unless `checked` is False
+        (the device-side runner: the host checked it before pushing)."""
         path, document = _read_document(folder)
-        return cls.from_json(document, str(path))
+        return cls.from_json(document, str(path)) if checked else cls.from_doc(document)
 
     def check_files(self, folder: Path) -> None:
         """Every file the manifest lists is present with the recorded size and sha256."""
-        _check_listed(folder, ((name, e.bytes, e.sha256) for name, e in self.files.items()))
+        for name, entry in self.files.items():
+            path = Path(folder) / name
+            if not path.is_file():
+                raise BadInput(f"artifact file missing: {path}", "re-export the artifact (`slm-edge export ... {force}`)")
+            if path.stat().st_size != entry.bytes or cache.sha256_file(path) != entry.sha256:
+                raise BadInput(f"artifact file {path} does not match its manifest hash (changed or corrupted)",
+                               "re-export the artifact (`slm-edge export ... {force}`)")
 
     @property
     def engines(self) -> tuple[str, ...]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Mapping
 
 from slm_edge.records.manifest import Manifest, Program, library_versions
 
@@ -75,10 +74,9 @@ def _dotted(version: tuple[int, ...]) -> str:
     return ".".join(map(str, version))
 
 
-def app_cannot_read(manifest: Manifest | Mapping, runtimes: dict) -> str | None:
+def app_cannot_read(manifest: Manifest, runtimes: dict) -> str | None:
     """Why an app whose runtimes are `runtimes` ({"executorch": "1.5.1", "onnxruntime": "1.29.0"})
     cannot load this artifact, or None. The reason names both versions."""
-    manifest = Manifest.of(manifest)
     runtime = manifest.runtime
     program = runtime.program or Program()
     if manifest.backend == "executorch":

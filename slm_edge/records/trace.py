@@ -1,8 +1,9 @@
 """The trace contract: run config and trace JSON Schemas (slm_edge/records/schemas/), loading and validation.
 
 The Linux runner and the Android app both write traces in this form; every trace the host reads
-is validated before anything is computed from it. `RunConfig` and `Trace` are the typed records;
-load_config / load_trace / validate_* return the dicts, for callers not yet moved to them.
+is validated before anything is computed from it. `RunConfig` and `Trace` are the typed records:
+`load(path)` and `from_json(document)` check the document, `from_doc` does not (for a document
+checked before, e.g. by the host before pushing it).
 """
 
 from __future__ import annotations
@@ -12,85 +13,43 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-from slm_edge.contract import CONFIG_SCHEMA_VERSION, MIN_TRACE_SCHEMA_VERSION, TRACE_FILE, TRACE_SCHEMA_VERSION  # noqa: F401 (readers' API)
-from slm_edge.errors import SlmEdgeError
-from slm_edge.records._json import JsonRecord, empty_mapping, first_error, optional, schema, sub, thaw  # noqa: F401 (schema: readers' API)
+from slm_edge.contract import (CONFIG_SCHEMA, CONFIG_SCHEMA_VERSION, MIN_TRACE_SCHEMA_VERSION, TRACE_FILE, TRACE_SCHEMA,
+                               TRACE_SCHEMA_VERSION)
+from slm_edge.errors import BadInput, RuntimeFailure, SlmEdgeError
+from slm_edge.records._json import JsonRecord, empty_mapping, first_error, optional, schema, sub  # noqa: F401 (schema: readers' API)
 
-CONFIG_SCHEMA = "slm-edge/run-config"
-TRACE_SCHEMA = "slm-edge/trace"
-
-
-def _validate(document, name: str, label: str) -> None:
-    problem = first_error(document, name)
-    if problem:
-        raise SlmEdgeError(
-            f"{label} is malformed {problem}",
-            "re-run the profile; if it persists, the device-side runner and this slm-edge disagree on the trace format",
-        )
-
-
-def _read_json(path: Path, label: str):
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError as exc:
-        raise SlmEdgeError(f"{label} not found: {path}", "check the path") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SlmEdgeError(f"{label} {path} is not valid JSON (truncated or corrupted)", "re-run the profile") from exc
-
-
-def validate_trace(trace: dict, label: str = "trace") -> dict:
-    if not isinstance(trace, dict):
-        raise SlmEdgeError(f"{label} is not a JSON object", "re-run the profile")
-    version = trace.get("schema_version")
-    if isinstance(version, int) and not isinstance(version, bool) and version > TRACE_SCHEMA_VERSION:
-        raise SlmEdgeError(
-            f"{label} has trace schema version {version}; this slm-edge reads versions "
-            f"{MIN_TRACE_SCHEMA_VERSION} to {TRACE_SCHEMA_VERSION}",
-            "upgrade slm-edge on the host (pip install -U slm-edge)",
-        )
-    if isinstance(version, int) and not isinstance(version, bool) and version < MIN_TRACE_SCHEMA_VERSION:
-        raise SlmEdgeError(
-            f"{label} has trace schema version {version}; this slm-edge reads versions "
-            f"{MIN_TRACE_SCHEMA_VERSION} to {TRACE_SCHEMA_VERSION}",
-            "update the profiler app (slm-edge app install) or profile with an older slm-edge",
-        )
-    _validate(trace, "trace", label)
-    return trace
-
-
-def load_trace(path: Path) -> dict:
-    return validate_trace(_read_json(path, "trace"), f"trace {path}")
-
-
-def validate_config(config: dict, label: str = "run config") -> dict:
-    _validate(config, "run_config", label)
-    return config
-
-
-def load_config(path: Path) -> dict:
-    return validate_config(_read_json(path, "run config"), f"run config {path}")
-
-
-# --- the run config ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class _Document(JsonRecord):
-    """A record read from a file of its own, validated like the dict loaders above."""
+    """A record read from a file of its own, checked against its JSON Schema."""
 
     LABEL: ClassVar[str] = ""
+    SCHEMA_NAME: ClassVar[str] = ""
+    # what a document that is not one means: a bad input, or (a trace) a runner that wrote it wrong
+    BROKEN: ClassVar[type[SlmEdgeError]] = BadInput
+    FIX: ClassVar[str] = ""
 
-    @staticmethod
-    def validate(document, label: str):  # pragma: no cover - each document names its own
-        raise NotImplementedError
+    @classmethod
+    def check(cls, document, label: str) -> None:
+        problem = first_error(document, cls.SCHEMA_NAME)
+        if problem:
+            raise cls.BROKEN(f"{label} is malformed {problem}", cls.FIX)
 
     @classmethod
     def from_json(cls, document, label: str | None = None):
-        return cls.from_doc(cls.validate(document, label or cls.LABEL))
+        cls.check(document, label or cls.LABEL)
+        return cls.from_doc(document)
 
     @classmethod
     def load(cls, path: Path):
-        return cls.from_json(_read_json(path, cls.LABEL), f"{cls.LABEL} {path}")
+        try:
+            document = json.loads(Path(path).read_text())
+        except FileNotFoundError as exc:
+            raise BadInput(f"{cls.LABEL} not found: {path}", "check the path") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise cls.BROKEN(f"{cls.LABEL} {path} is not valid JSON (truncated or corrupted)", "re-run the profile") from exc
+        return cls.from_json(document, f"{cls.LABEL} {path}")
 
 
 @dataclass(frozen=True)
@@ -128,7 +87,8 @@ class RunConfig(_Document):
     trace_file: str = TRACE_FILE
 
     LABEL: ClassVar[str] = "run config"
-    validate = staticmethod(validate_config)
+    SCHEMA_NAME: ClassVar[str] = "run_config"
+    FIX: ClassVar[str] = "re-run the profile; if it persists, the device-side runner and this slm-edge disagree on the run config format"
 
     @property
     def longest_sequence(self) -> int:
@@ -146,7 +106,9 @@ class Producer(JsonRecord):
 
 
 @dataclass(frozen=True)
-class DeviceFacts(JsonRecord):
+class TraceDevice(JsonRecord):
+    """The device as the runner saw it (the host's own view is in host.device)."""
+
     model: str = ""
     cpu: str = ""
     cores: int = 1
@@ -169,31 +131,31 @@ class TraceArtifact(JsonRecord):
 
 @dataclass(frozen=True)
 class ArtifactFacts(JsonRecord):
-    """What the host knew of the artifact (workflows.profile.artifact_facts); any key may be missing
-    in a trace from an older host."""
+    """What the host knew of the artifact (workflows.profile.artifact_facts). A trace from an older host
+    may leave keys out (read as None, not written back); one the host builds writes every key."""
 
-    name: str | None = optional()
-    backend: str | None = optional()
-    scheme: str | None = optional()
-    parameters: int | None = optional()
-    model_bytes: int | None = optional()
-    max_seq_len: int | None = optional()
-    predicted_memory: Mapping[str, Any] | None = optional()
-    verify: Mapping[str, Any] | None = optional()  # verify.json's figures, None when not verified
+    name: str | None = None
+    backend: str | None = None
+    scheme: str | None = None
+    parameters: int | None = None
+    model_bytes: int | None = None
+    max_seq_len: int | None = None
+    predicted_memory: Mapping[str, Any] | None = None
+    verify: Mapping[str, Any] | None = None  # verify.json's figures, None when not verified
 
 
 @dataclass(frozen=True)
 class HostSection(JsonRecord):
-    """What the host adds to the trace after pulling it (workflows.profile)."""
+    """What the host adds to the trace after pulling it (workflows.profile); every key written, as ArtifactFacts."""
 
-    device: Mapping[str, Any] | None = optional()
-    pushed: Mapping[str, Any] | None = optional()
-    runner_returncode: int | None = optional()
-    timed_out: bool | None = optional()
-    artifact: ArtifactFacts | None = sub(ArtifactFacts, omit_none=True)
-    context_samples: tuple | None = optional()
-    transfer: Mapping[str, Any] | None = optional()
-    device_files: tuple | None = optional()
+    device: Mapping[str, Any] | None = None  # the device as the host saw it (Device.info())
+    pushed: Mapping[str, Any] | None = None  # file name → pushed (False: the device had it)
+    runner_returncode: int | None = None
+    timed_out: bool | None = None
+    artifact: ArtifactFacts | None = sub(ArtifactFacts)
+    context_samples: tuple | None = None  # host-side samples during the run (battery, thermal)
+    transfer: Mapping[str, Any] | None = None  # reconnects, chunks pushed and skipped
+    device_files: tuple | None = None  # the app's other outputs, pulled into device-files/
 
 
 @dataclass(frozen=True)
@@ -204,7 +166,7 @@ class Trace(_Document):
     schema_version: int = TRACE_SCHEMA_VERSION
     status: str = "running"
     producer: Producer = sub(Producer, Producer())
-    device: DeviceFacts = sub(DeviceFacts, DeviceFacts())
+    device: TraceDevice = sub(TraceDevice, TraceDevice())
     software: Mapping[str, Any] | None = optional()
     artifact: TraceArtifact = sub(TraceArtifact, TraceArtifact())
     config: Mapping[str, Any] = empty_mapping()  # the run config as the runner received it
@@ -220,7 +182,23 @@ class Trace(_Document):
     host: HostSection | None = sub(HostSection, omit_none=True)
 
     LABEL: ClassVar[str] = "trace"
-    validate = staticmethod(validate_trace)
+    SCHEMA_NAME: ClassVar[str] = "trace"
+    BROKEN: ClassVar[type[SlmEdgeError]] = RuntimeFailure
+    FIX: ClassVar[str] = "re-run the profile; if it persists, the device-side runner and this slm-edge disagree on the trace format"
+
+    @classmethod
+    def check(cls, document, label: str) -> None:
+        if not isinstance(document, dict):
+            raise RuntimeFailure(f"{label} is not a JSON object", "re-run the profile")
+        version = document.get("schema_version")
+        if isinstance(version, int) and not isinstance(version, bool) and not (
+                MIN_TRACE_SCHEMA_VERSION <= version <= TRACE_SCHEMA_VERSION):
+            newer = version > TRACE_SCHEMA_VERSION
+            raise BadInput(f"{label} has trace schema version {version}; this slm-edge reads versions "
+                           f"{MIN_TRACE_SCHEMA_VERSION} to {TRACE_SCHEMA_VERSION}",
+                           "upgrade slm-edge on the host (pip install -U slm-edge)" if newer else
+                           "update the profiler app (slm-edge app install) or profile with an older slm-edge")
+        super().check(document, label)
 
     @property
     def artifact_facts(self) -> ArtifactFacts | None:
@@ -230,8 +208,9 @@ class Trace(_Document):
 
     @property
     def run_config(self) -> RunConfig:
-        """The config section as a RunConfig (checked against the run config schema)."""
-        return RunConfig.from_json(thaw(self.config), "the trace's run config")
+        """The config section as a RunConfig, keys it leaves out read as the runners' defaults. Not
+        checked against the run config schema: the runner checked it, and a trace keeps what it ran."""
+        return RunConfig.from_doc(self.config)
 
     @property
     def measured_runs(self) -> tuple[Mapping[str, Any], ...]:

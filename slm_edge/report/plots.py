@@ -34,16 +34,16 @@ def _decode_latency(ax, runs: Sequence[LoadedRun]) -> None:
 
 def _memory(ax, runs: Sequence[LoadedRun]) -> None:
     for run in runs:
-        samples = run.trace["memory_samples"]
+        samples = run.trace.memory_samples
         ax.plot([s["t_ms"] / 1000 for s in samples], [s["rss_bytes"] / 2**20 for s in samples], label=f"{run.name} RSS", lw=1)
-        for marker in run.trace["phase_markers"]:
+        for marker in run.trace.phase_markers:
             if marker["event"] == "start" and marker["phase"] in ("load", "prefill"):
                 ax.axvline(marker["t_ms"] / 1000, color="grey" if marker["phase"] == "prefill" else "red", lw=0.3)
 
 
 def _token_latencies(ax, runs: Sequence[LoadedRun]) -> None:
     for run in runs:
-        steps = [us / 1000 for r in run.trace["runs"] if not r["warmup"] for us in r["decode_step_us"]]
+        steps = [us / 1000 for r in run.trace.measured_runs for us in r["decode_step_us"]]
         if steps:
             ax.hist(steps, bins=50, alpha=0.6, label=run.name)
 

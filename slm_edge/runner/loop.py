@@ -25,10 +25,11 @@ from pathlib import Path  # noqa: E402
 from slm_edge import __version__  # noqa: E402
 from slm_edge.cache import atomic_write_text  # noqa: E402
 from slm_edge.contract import STATUS_PREFIX  # noqa: E402
-from slm_edge.errors import SlmEdgeError  # noqa: E402
+from slm_edge.errors import BadInput, RuntimeFailure, SlmEdgeError  # noqa: E402
 from slm_edge.runner.samplers import Sampler, device_facts, read_pss, read_status_memory  # noqa: E402
 from slm_edge.records.manifest import Manifest  # noqa: E402
-from slm_edge.records.trace import TRACE_SCHEMA, TRACE_SCHEMA_VERSION, RunConfig  # noqa: E402
+from slm_edge.contract import TRACE_SCHEMA, TRACE_SCHEMA_VERSION  # noqa: E402
+from slm_edge.records.trace import RunConfig  # noqa: E402
 
 
 def prompt_for(length: int, vocab_size: int, seed: int) -> list[int]:
@@ -130,11 +131,13 @@ def run(config_path: Path, emulated: bool = False, trace_dir: Path | None = None
     sampler.start()
     try:
         if config.longest_sequence > artifact.max_seq_len:
-            raise SlmEdgeError(
+            raise BadInput(
                 f"prompt {max(config.prompt_lengths)} + decode {config.decode_tokens} tokens exceed the artifact's "
-                f"max sequence length {artifact.max_seq_len}", "use shorter lengths or re-export with a larger --max-seq-len")
+                f"max sequence length {artifact.max_seq_len}", "use shorter lengths or re-export with a larger {max_seq_len}")
         model_path = (base / artifact.dir / artifact.model_file).resolve()
-        manifest = Manifest.read(base / artifact.dir)
+        # not checked against the schema again (the host did, before pushing it): the check's imports
+        # and allocations would count as the model's, after the baseline
+        manifest = Manifest.read(base / artifact.dir, checked=False)
         for threads in config.threads:
             if config.mode == "llm_runner":
                 phase = "llm_runner"
@@ -172,7 +175,8 @@ def run(config_path: Path, emulated: bool = False, trace_dir: Path | None = None
         writer.flush(sampler, "complete")
         return 0
     except BaseException as exc:  # anything, even a KeyboardInterrupt: keep what was measured
-        message = exc.one_line() if isinstance(exc, SlmEdgeError) else f"{type(exc).__name__}: {exc}"
+        # the trace is read through slm-edge's CLI and reports, so its settings are written as the CLI's flags
+        message = exc.one_line(cli=True) if isinstance(exc, SlmEdgeError) else f"{type(exc).__name__}: {exc}"
         trace["errors"].append({"phase": phase, "message": message, "run": run_index})
         sampler.stop()
         writer.flush(sampler, "incomplete" if trace["runs"] else "failed")
@@ -269,9 +273,9 @@ def _et_op_profile(config: RunConfig, base: Path, manifest: Manifest, threads: i
     folder = base / config.artifact.dir
     etrecord = folder / ETRECORD_FILE
     if not etrecord.is_file():
-        raise SlmEdgeError(f"the artifact has no {ETRECORD_FILE} (exported before `--ops` knew ExecuTorch), so "
-                           "ETDump events cannot be mapped to the model's layers",
-                           "re-export it (`slm-edge export ... --force`), then profile with --ops again")
+        raise BadInput(f"the artifact has no {ETRECORD_FILE} (exported before {{ops}} knew ExecuTorch), so "
+                       "ETDump events cannot be mapped to the model's layers",
+                       "re-export it (`slm-edge export` with {force}), then profile with {ops} again")
     llm = EtLlm(folder / config.artifact.model_file, threads=threads, etdump=True)
     prompt = prompt_for(max(config.prompt_lengths), config.artifact.vocab_size, config.seed)
     token, _, _ = prefill(llm, prompt)
@@ -287,8 +291,8 @@ def _et_op_profile(config: RunConfig, base: Path, manifest: Manifest, threads: i
                            "--skip", str(1 + ET_OPS_WARMUP_STEPS)], capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise SlmEdgeError(f"reading the ETDump with executorch's Inspector failed: {last}",
-                           f"check that {ETRECORD_FILE} belongs to this model.pte (re-export with --force)")
+        raise RuntimeFailure(f"reading the ETDump with executorch's Inspector failed: {last}",
+                             f"check that {ETRECORD_FILE} belongs to this model.pte (re-export with {{force}})")
     return {"engine": "executorch", "threads": threads, "prompt_length": len(prompt),
             "decode_step_us_traced": steps_us, "etdump_file": etdump.name,
             "warmup_executions": 1 + ET_OPS_WARMUP_STEPS, "phases": json.loads(done.stdout)}

@@ -144,10 +144,10 @@ def etdump_runs(etdump: Path, etrecord: Path) -> list[dict]:
     executions = max(len(e.perf_data.raw) for e in block.events if e.perf_data)
     if any(len(e.perf_data.raw) != executions for e in block.events
            if e.perf_data and e.name in ("OPERATOR_CALL", "DELEGATE_CALL", "Method::execute")):
-        from slm_edge.errors import SlmEdgeError
+        from slm_edge.errors import RuntimeFailure
 
-        raise SlmEdgeError("the ETDump's op events do not repeat once per execution, so they cannot be split "
-                           "into prefill and decode steps", "profile again with --ops; report it if it persists")
+        raise RuntimeFailure("the ETDump's op events do not repeat once per execution, so they cannot be split "
+                             "into prefill and decode steps", "profile again with {ops}; report it if it persists")
     runs = [{"categories": defaultdict(float), "delegated": defaultdict(float), "xnnpack_ops": defaultdict(float),
              "delegate_calls": 0, "method_us": 0.0, "ops": defaultdict(float)} for _ in range(executions)]
     for event in block.events:

@@ -3,33 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
 
-from slm_edge.errors import SlmEdgeError
+from slm_edge.errors import BadInput
 from slm_edge.records.manifest import Manifest
 from slm_edge.runtime.step import StepLlm
 
 ENGINES = ("executorch", "onnxruntime", "onnxruntime-genai")
 
 
-def engines_for(manifest: Manifest | Mapping) -> list[str]:
-    return list(Manifest.of(manifest).engines)
-
-
-def resolve_engine(manifest: Manifest | Mapping, engine: str | None) -> str:
+def resolve_engine(manifest: Manifest, engine: str | None) -> str:
     """The engine asked for if the artifact runs on it, else its first listed one when none was asked."""
-    manifest = Manifest.of(manifest)
     available = manifest.engines
     engine = engine or available[0]
     if engine not in available:
-        raise SlmEdgeError(f"this {manifest.backend} artifact cannot run on {engine}",
-                           f"use --engine {' or '.join(available)}")
+        raise BadInput(f"this {manifest.backend} artifact cannot run on {engine}",
+                       f"use {{engine}} {' or '.join(available)}")
     return engine
 
 
-def load_engine(folder: Path, manifest: Manifest | Mapping, engine: str | None = None, threads: int = 0) -> StepLlm:
+def load_engine(folder: Path, manifest: Manifest, engine: str | None = None, threads: int = 0) -> StepLlm:
     """The artifact's engine (its first listed one unless asked for another it supports)."""
-    manifest = Manifest.of(manifest)
     engine = resolve_engine(manifest, engine)
     folder = Path(folder)
     if engine == "executorch":

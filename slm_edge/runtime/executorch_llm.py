@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
+from slm_edge.errors import RuntimeFailure
 from slm_edge.runtime.step import StepLlm
-from slm_edge.errors import SlmEdgeError
 
 _CONSTANT_METHODS = (
     "get_max_seq_len",
@@ -49,9 +49,10 @@ class EtLlm(StepLlm):
             self.program = Runtime.get().load_program(str(pte), enable_etdump=etdump)
             self.forward = self.program.load_method("forward")
         except Exception as exc:  # the runtime raises RuntimeError with an error code only
-            raise SlmEdgeError(
+            # the manifest's hashes passed: the runtime failed on a program this slm-edge exported
+            raise RuntimeFailure(
                 f"ExecuTorch could not load {pte}: {exc}",
-                "re-export the artifact with this slm-edge version (`slm-edge export ... --force`)",
+                "re-export the artifact with this slm-edge version (`slm-edge export ... {force}`)",
             ) from exc
         self.metadata = {}
         for name in _CONSTANT_METHODS:

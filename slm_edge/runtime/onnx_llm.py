@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import torch
 
-from slm_edge.errors import SlmEdgeError
+from slm_edge.errors import RuntimeFailure
 from slm_edge.records.manifest import Manifest
 from slm_edge.runtime.step import StepLlm
 
 
-def _load_error(folder: Path, exc: Exception) -> SlmEdgeError:
-    return SlmEdgeError(f"onnxruntime could not load {folder}: {str(exc).strip().splitlines()[0][:200]}",
-                        "re-export the artifact with this slm-edge version (`slm-edge export ... --force`)")
+def _load_error(folder: Path, exc: Exception) -> RuntimeFailure:
+    return RuntimeFailure(f"onnxruntime could not load {folder}: {str(exc).strip().splitlines()[0][:200]}",
+                          "re-export the artifact with this slm-edge version (`slm-edge export ... {force}`)")
 
 
 class OrtLlm(StepLlm):
@@ -26,10 +25,9 @@ class OrtLlm(StepLlm):
     through numpy. Graphs whose attention can share past and present (GroupQueryAttention) get one
     max-length buffer per layer written in place; others get each call's present as the next past."""
 
-    def __init__(self, folder: Path, manifest: Manifest | Mapping, threads: int = 0, profile_prefix: str | None = None):
+    def __init__(self, folder: Path, manifest: Manifest, threads: int = 0, profile_prefix: str | None = None):
         import onnxruntime as ort
 
-        manifest = Manifest.of(manifest)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0 = onnxruntime's default (one per core)
         options.inter_op_num_threads = 1
@@ -95,10 +93,9 @@ class OrtLlm(StepLlm):
 class GenaiLlm(StepLlm):
     """onnxruntime-genai's Generator: its own KV buffers (shared past/present), greedy search."""
 
-    def __init__(self, folder: Path, manifest: Manifest | Mapping, threads: int = 0):
+    def __init__(self, folder: Path, manifest: Manifest, threads: int = 0):
         import onnxruntime_genai as og
 
-        manifest = Manifest.of(manifest)
         try:
             config = og.Config(str(folder))
             if threads:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from slm_edge.errors import SlmEdgeError
+from slm_edge.errors import BadInput
 
 if TYPE_CHECKING:  # torch loads with the runtimes, not with the CLI's start-up
     import torch
@@ -19,16 +19,16 @@ class StepLlm:
 
     def check_length(self, end: int) -> None:
         if end > self.max_seq_len:
-            raise SlmEdgeError(
+            raise BadInput(
                 f"sequence of {end} tokens exceeds the artifact's max length {self.max_seq_len}",
-                "re-export with a larger --max-seq-len or use a shorter prompt/decode length",
+                "re-export with a larger {max_seq_len} or use a shorter prompt/decode length",
             )
 
     def check_continues(self, start: int, cached: int) -> None:
         """Engines that keep the cache outside the model can only extend the sequence they hold."""
         if start != cached:
-            raise SlmEdgeError(f"position {start} does not continue the cached sequence of {cached} tokens",
-                               "feed tokens in order, starting a new sequence at position 0")
+            raise BadInput(f"position {start} does not continue the cached sequence of {cached} tokens",
+                           "feed tokens in order, starting a new sequence at position 0")
 
     def greedy(self, prompt: list[int], new_tokens: int) -> tuple[list[int], list[torch.Tensor]]:
         """Greedy decode: the tokens chosen and the next-token logits that chose each of them."""

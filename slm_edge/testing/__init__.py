@@ -1,2 +1,3 @@
-"""Test support: an emulated Android device that real `adb` and adbutils talk to (adbd.py), and
-a pytest harness around a private adb server (harness.py)."""
+"""Test support: an emulated Android device that real `adb` and adbutils talk to (adbd.py and the
+Android shell commands in android_commands/), the classes that run it beside a private adb server
+(harness.py), and the pytest fixtures that provide them (pytest_plugin.py)."""

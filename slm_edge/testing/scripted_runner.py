@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from slm_edge.contract import STATUS_PREFIX
+from slm_edge.contract import STATUS_PREFIX, TRACE_SCHEMA
 
 
 def status(**fields) -> None:
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     trace_path = (args.trace_dir or args.config.parent) / config.get("trace_file", "trace.json")
     trace_path.parent.mkdir(parents=True, exist_ok=True)
     step_s = float(config.get("scripted_step_s", 0.1))
-    trace = {"schema": "slm-edge/trace", "status": "running", "producer": {"name": "scripted_runner"}, "runs": [],
+    trace = {"schema": TRACE_SCHEMA, "status": "running", "producer": {"name": "scripted_runner"}, "runs": [],
              "errors": []}
 
     def flush() -> None:

@@ -17,10 +17,11 @@ from slm_edge.analysis.run import RunAnalysis
 from slm_edge.device import Device
 from slm_edge.device.lock import device_lock
 from slm_edge.device.safe_paths import local_path_for
-from slm_edge.errors import RuntimeFailure, SlmEdgeError
+from slm_edge.errors import BadInput, RuntimeFailure, SlmEdgeError
 from slm_edge.contract import MANIFEST, RUN_CONFIG_FILE, TRACE_FILE, VERIFY_FILE
+from slm_edge.records._json import freeze
 from slm_edge.records.manifest import Manifest
-from slm_edge.records.trace import RunArtifact, RunConfig, load_trace
+from slm_edge.records.trace import ArtifactFacts, HostSection, RunArtifact, RunConfig, Trace
 from slm_edge.report import write_reports
 
 LOG_TAIL_LINES = 40
@@ -46,7 +47,7 @@ class ProfileOptions:
 @dataclass(frozen=True)
 class ProfileOutcome:
     run_dir: Path
-    trace: dict
+    trace: Trace
     analysis: RunAnalysis
 
     @property
@@ -61,14 +62,14 @@ def build_config(manifest: Manifest, manifest_sha: str, artifact_remote_dir: str
     meta = manifest.runtime.metadata or {}
     engine = resolve_engine(manifest, options.engine)
     if options.ops and engine not in ("onnxruntime", "executorch"):
-        raise SlmEdgeError(f"{{ops}} is built for the onnxruntime and executorch engines, not {engine}",
-                           "drop {ops}, or profile with {engine} onnxruntime (ONNX) or an ExecuTorch artifact")
+        raise BadInput(f"{{ops}} is built for the onnxruntime and executorch engines, not {engine}",
+                       "drop {ops}, or profile with {engine} onnxruntime (ONNX) or an ExecuTorch artifact")
     if options.ops and options.mode == "llm_runner":
-        raise SlmEdgeError("{ops} traces our own prefill/decode steps; the llm_runner mode runs executorch's TextLLMRunner",
-                           "use {mode} steps with {ops}")
+        raise BadInput("{ops} traces our own prefill/decode steps; the llm_runner mode runs executorch's TextLLMRunner",
+                       "use {mode} steps with {ops}")
     if options.mode == "llm_runner" and engine != "executorch":
-        raise SlmEdgeError("the llm_runner mode is executorch's TextLLMRunner and this artifact runs on " + engine,
-                           "use {mode} steps for ONNX artifacts")
+        raise BadInput("the llm_runner mode is executorch's TextLLMRunner and this artifact runs on " + engine,
+                       "use {mode} steps for ONNX artifacts")
     artifact = RunArtifact(dir=artifact_remote_dir, model_file=manifest.model_file, engine=engine,
                            manifest_sha256=manifest_sha, max_seq_len=manifest.max_seq_len,
                            vocab_size=manifest.architecture.vocab_size, bos_id=meta.get("get_bos_id"),
@@ -80,13 +81,13 @@ def build_config(manifest: Manifest, manifest_sha: str, artifact_remote_dir: str
         "warmup": options.warmup, "threads": options.threads, "sample_interval_ms": options.sample_interval_ms,
         "memory_sampling": options.memory_sampling, "ops": options.ops, "seed": 0, "trace_file": TRACE_FILE})
     if options.mode == "llm_runner" and not manifest.tokenizer:
-        raise SlmEdgeError(
+        raise BadInput(
             "the llm_runner mode needs a tokenizer and this artifact has none (random-weight card or a folder without one)",
             "use {mode} steps, or export from a source that has a tokenizer",
         )
     longest = config.longest_sequence
     if longest > manifest.max_seq_len:
-        raise SlmEdgeError(
+        raise BadInput(
             f"prompt length {max(options.prompt_lengths)} + {options.decode_tokens} decode tokens = {longest} exceeds the "
             f"artifact's max sequence length {manifest.max_seq_len}",
             f"use shorter {{prompt_lengths}}/{{decode_tokens}} or re-export with {{max_seq_len}} {longest} or more",
@@ -94,7 +95,7 @@ def build_config(manifest: Manifest, manifest_sha: str, artifact_remote_dir: str
     return config
 
 
-def artifact_facts(folder: Path, manifest: Manifest) -> dict:
+def artifact_facts(folder: Path, manifest: Manifest) -> ArtifactFacts:
     """What reports and `recommend` need to know of the artifact: what it is, what it should cost in
     memory, and how close to the reference it ran (verify.json, when `slm-edge verify` was run)."""
     verified = None
@@ -105,16 +106,10 @@ def artifact_facts(folder: Path, manifest: Manifest) -> dict:
                                                     "mean_kl", "steps")}
         except (json.JSONDecodeError, AttributeError):
             verified = None  # a damaged verify.json: the run still reports, without quality figures
-    return {
-        "name": manifest.source.name,
-        "backend": manifest.backend,
-        "scheme": manifest.quantization.scheme,
-        "parameters": manifest.architecture.parameters,
-        "model_bytes": manifest.model_bytes,
-        "max_seq_len": manifest.max_seq_len,
-        "predicted_memory": manifest.predicted_memory.to_json(),
-        "verify": verified,
-    }
+    return ArtifactFacts(name=manifest.source.name, backend=manifest.backend, scheme=manifest.quantization.scheme,
+                         parameters=manifest.architecture.parameters, model_bytes=manifest.model_bytes,
+                         max_seq_len=manifest.max_seq_len, predicted_memory=freeze(manifest.predicted_memory.to_json()),
+                         verify=freeze(verified))
 
 
 def push_artifact(device: Device, folder: Path, manifest: Manifest, remote_dir: str) -> dict:
@@ -172,24 +167,25 @@ def _profile_locked(artifact: Path, device: Device, options: ProfileOptions, run
             f"no trace came back from the device (the runner {reason}); {detail}",
             f"see {run_dir / 'runner.log'}",
         )
-    trace = load_trace(run_dir / TRACE_FILE)
-    if trace["status"] == "running":  # the runner died (timeout, kill, crash) between two flushes
-        trace["status"] = "incomplete" if trace["runs"] else "failed"
+    trace = Trace.load(run_dir / TRACE_FILE)
+    if trace.status == "running":  # the runner died (timeout, kill, crash) between two flushes
         message = (f"no result within {options.timeout_s:.0f} s" if result.timed_out
                    else f"runner ended without finishing (exit code {result.returncode}): "
                         f"{result.problem or _last_line(log_tail)}")
-        trace["errors"].append({"phase": "timeout" if result.timed_out else "crash", "message": message, "run": None})
-    trace["host"] = {"device": device_info, "pushed": pushed, "runner_returncode": result.returncode,
-                     "timed_out": result.timed_out, "artifact": artifact_facts(artifact, manifest),
-                     "context_samples": result.host_samples, "transfer": result.transfer, "device_files": device_files}
-    cache.atomic_write_text(run_dir / TRACE_FILE, json.dumps(trace))
+        trace = trace.replace(status="incomplete" if trace.runs else "failed", errors=trace.errors + (
+            {"phase": "timeout" if result.timed_out else "crash", "message": message, "run": None},))
+    trace = trace.replace(host=HostSection(
+        device=freeze(device_info), pushed=freeze(pushed), runner_returncode=result.returncode,
+        timed_out=result.timed_out, artifact=artifact_facts(artifact, manifest), context_samples=freeze(result.host_samples),
+        transfer=freeze(result.transfer), device_files=freeze(device_files)))
+    cache.atomic_write_text(run_dir / TRACE_FILE, json.dumps(trace.to_json()))
     run = loaded(run_dir.name, trace, run_dir)
     write_reports(run_dir, [run])
-    if trace["status"] != "complete" or result.returncode != 0:
-        measured = sum(1 for r in trace["runs"] if not r["warmup"])
-        problem = "; ".join(e["message"] for e in trace["errors"]) or result.problem or _last_line(log_tail)
+    if trace.status != "complete" or result.returncode != 0:
+        measured = len(trace.measured_runs)
+        problem = "; ".join(e["message"] for e in trace.errors) or result.problem or _last_line(log_tail)
         raise RuntimeFailure(
-            f"profile {trace['status']}: {problem} ({measured} measured repeats kept in {run_dir}, marked {trace['status']})",
+            f"profile {trace.status}: {problem} ({measured} measured repeats kept in {run_dir}, marked {trace.status})",
             f"see {run_dir / 'runner.log'} and fix the cause, then profile again",
         )
     return ProfileOutcome(run_dir=run_dir, trace=trace, analysis=run.analysis)

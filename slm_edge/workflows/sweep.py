@@ -16,7 +16,7 @@ from pathlib import Path
 from slm_edge import cache
 from slm_edge.analysis.compare import quantization_effect
 from slm_edge.analysis.loaded import LoadedRun, load_runs
-from slm_edge.errors import ErrorKind, SlmEdgeError
+from slm_edge.errors import BadInput, ErrorKind, SlmEdgeError
 from slm_edge.report import quantization_markdown, write_reports
 
 SPEC_KEYS = {"name", "models", "backends", "prompt_lengths", "decode_tokens", "threads", "repeats", "warmup",
@@ -58,21 +58,21 @@ def load_spec(path: Path) -> SweepSpec:
     data = load_yaml_mapping(path, "sweep spec", "pass a YAML file such as sweeps/quantization-effect.yaml", sorted(SPEC_KEYS))
     unknown = set(data) - SPEC_KEYS
     if unknown:
-        raise SlmEdgeError(f"sweep spec {path} has unknown keys: {', '.join(sorted(unknown))}",
-                           f"use keys from: {', '.join(sorted(SPEC_KEYS))}")
+        raise BadInput(f"sweep spec {path} has unknown keys: {', '.join(sorted(unknown))}",
+                       f"use keys from: {', '.join(sorted(SPEC_KEYS))}")
     models = data.get("models") or []
     backends = data.get("backends") or {}
     if (not isinstance(models, list) or not models or not isinstance(backends, dict) or not backends
             or not all(isinstance(v, (list, str)) and v for v in backends.values())):
-        raise SlmEdgeError(f"sweep spec {path} needs 'models' (a list) and 'backends' (backend: [schemes])",
-                           "see sweeps/quantization-effect.yaml")
+        raise BadInput(f"sweep spec {path} needs 'models' (a list) and 'backends' (backend: [schemes])",
+                       "see sweeps/quantization-effect.yaml")
     cells = []
     for entry in models:
         model = entry if isinstance(entry, str) else entry.get("model") if isinstance(entry, dict) else None
         random_weights = bool(entry.get("random_weights")) if isinstance(entry, dict) else False
         if not isinstance(model, str):
-            raise SlmEdgeError(f"sweep spec {path}: model entry {entry!r} names no model",
-                               "write `- smollm2-135m` or `- {model: qwen2.5-0.5b, random_weights: true}`")
+            raise BadInput(f"sweep spec {path}: model entry {entry!r} names no model",
+                           "write `- smollm2-135m` or `- {model: qwen2.5-0.5b, random_weights: true}`")
         for backend, schemes in backends.items():
             for quant in schemes if isinstance(schemes, list) else [schemes]:
                 cells.append(Cell(model, random_weights, str(backend), str(quant)))
@@ -85,8 +85,8 @@ def load_spec(path: Path) -> SweepSpec:
                          max_seq_len=int(data.get("max_seq_len", 512)), verify=bool(data.get("verify", True)),
                          verify_steps=int(data.get("verify_steps", 16)))
     except (TypeError, ValueError) as exc:
-        raise SlmEdgeError(f"sweep spec {path}: a number is not a number ({exc})",
-                           "write prompt_lengths/threads as lists of integers") from exc
+        raise BadInput(f"sweep spec {path}: a number is not a number ({exc})",
+                       "write prompt_lengths/threads as lists of integers") from exc
 
 
 def _state(out: Path) -> dict:
@@ -119,7 +119,7 @@ def run_cell(cell: Cell, spec: SweepSpec, out: Path) -> None:
 def run_sweep(spec: SweepSpec, out: Path, *, progress=print) -> dict:
     """Run every cell not complete before; returns the state (as sweep.json holds it). A cell whose
     device is gone ends the sweep: state["stopped"] then names it and its error."""
-    from slm_edge.records.trace import load_trace
+    from slm_edge.records.trace import Trace
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -128,7 +128,7 @@ def run_sweep(spec: SweepSpec, out: Path, *, progress=print) -> dict:
     state.pop("stopped", None)
     for index, cell in enumerate(spec.cells):
         trace_path = out / "cells" / cell.name / "trace.json"
-        if trace_path.is_file() and load_trace(trace_path)["status"] == "complete":
+        if trace_path.is_file() and Trace.load(trace_path).status == "complete":
             state["cells"][cell.name] = {**state["cells"].get(cell.name, {}), "status": "complete"}
             progress(f"{cell.name}: done before, kept")
             continue

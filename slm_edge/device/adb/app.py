@@ -13,7 +13,8 @@ from pathlib import Path, PurePosixPath
 
 from slm_edge import cache
 from slm_edge.contract import (DEVICE_ROOT, EXTRA_CONFIG, EXTRA_QUERY, EXTRA_RUN_ID, INSTRUMENTATION,
-                               MIN_IDENTITY_VERSION_CODE, PACKAGE, QUERY_IDENTITY, trace_dir)
+                               MIN_IDENTITY_VERSION_CODE, PACKAGE, QUERY_IDENTITY, RESULT_IDENTITY, RESULT_TRACE,
+                               RESULT_TRACE_SHA256, trace_dir)
 from slm_edge.device import RunResult
 from slm_edge.device.adb.connection import ADB_FAILURES
 from slm_edge.device.adb.facts import Facts, dumpsys_field, sdk_problem, to_int
@@ -79,7 +80,7 @@ class App(Facts, Transfer):
             ["am", "instrument", "-w", "-r", "-e", EXTRA_QUERY, QUERY_IDENTITY, INSTRUMENTATION], 60))
         outcome = parse_instrument(done.stdout)
         try:
-            identity = json.loads(outcome.result.get(QUERY_IDENTITY, ""))
+            identity = json.loads(outcome.result.get(RESULT_IDENTITY, ""))
         except ValueError:
             identity = None
         if not outcome.ok or not isinstance(identity, dict) or identity.get("package") != PACKAGE:
@@ -135,7 +136,7 @@ class App(Facts, Transfer):
         followed = self._follow(self._start_instrumentation(self._device_path(remote_config), run_id), timeout_s)
         outcome, timed_out = followed.outcome, followed.timed_out
         trace_remote, outputs_dir, refused = f"{trace_dir(run_id)}/trace.json", trace_dir(run_id), None
-        if outcome.result.get("trace"):
+        if outcome.result.get(RESULT_TRACE):
             try:
                 trace_remote = check_device_path(outcome.result["trace"], trace_dir(run_id), self.canonical)
                 outputs_dir = self._vetted_run_folder(trace_remote, run_id)
@@ -158,7 +159,7 @@ class App(Facts, Transfer):
         problem = "" if ok else ("no status within the per-phase timeout" if timed_out and not followed.lost
                                  else outcome.problem())
         return RunResult(returncode=0 if (ok or (followed.lost and not timed_out)) else 1, log=log, timed_out=timed_out,
-                         trace_path=trace_remote, trace_sha256=None if followed.lost else outcome.result.get("trace_sha256"),
+                         trace_path=trace_remote, trace_sha256=None if followed.lost else outcome.result.get(RESULT_TRACE_SHA256),
                          problem=problem or None, logs=logs, host_samples=followed.samples, outputs_dir=outputs_dir,
                          transfer=self.transfer)  # the live counts: the pulls after this add to them
 

@@ -137,14 +137,26 @@ class Facts(Connection):
         sample = {"t_wall_ms": time.time() * 1000}
         try:
             # adbutils' battery() reads all four battery captures as we did (level, temperature,
-            # AC/USB powered); a value it cannot read as a number leaves the battery unknown
+            # AC/USB powered), but one field it cannot read as a number (any of a dozen) fails the
+            # whole reading: then the same output is read field by field, so only that field is lost
+            outputs = []
+
+            def shell_output(args):
+                done = self.shell(args, 20)
+                outputs.append(done.stdout)
+                return done
+
             try:
-                battery = _Parsers(lambda args: self.shell(args, 20)).battery()
+                battery = _Parsers(shell_output).battery()
+                sample["battery_level"] = battery.level
+                sample["battery_temp_c"] = battery.temperature
+                sample["powered"] = bool(battery.ac_powered or battery.usb_powered)
             except ValueError:
-                battery = None
-            sample["battery_level"] = battery.level if battery else None
-            sample["battery_temp_c"] = battery.temperature if battery else None
-            sample["powered"] = bool(battery and (battery.ac_powered or battery.usb_powered))
+                text = outputs[-1] if outputs else ""
+                temperature = to_int(dumpsys_field(text, "temperature"))
+                sample["battery_level"] = to_int(dumpsys_field(text, "level"))
+                sample["battery_temp_c"] = temperature / 10 if temperature is not None else None
+                sample["powered"] = any(dumpsys_field(text, k) == "true" for k in ("AC powered", "USB powered"))
             # adbutils has no thermal or per-app memory reader: ours
             thermal = self.shell(["dumpsys", "thermalservice"], 20).stdout
             sample["thermal_status"] = to_int(dumpsys_field(thermal, "Thermal Status"))

@@ -8,7 +8,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from slm_edge.errors import SlmEdgeError
+from slm_edge.errors import RuntimeFailure
 
 _KV = re.compile(r"^(past_key_values|present)\.(\d+)\.(key|value)$")
 _PLAIN_ROLES = {"input_ids": "input_ids", "attention_mask": "attention_mask", "position_ids": "position_ids",
@@ -29,13 +29,13 @@ def _role(name: str, past: bool) -> dict:
     if match:
         prefix, layer, part = match.groups()
         if (prefix == "past_key_values") != past:
-            raise SlmEdgeError(f"graph {'input' if past else 'output'} {name} is on the wrong side",
-                               "export with slm-edge, whose graphs follow the past_key_values/present naming")
+            raise RuntimeFailure(f"graph {'input' if past else 'output'} {name} is on the wrong side",
+                                 "export with slm-edge, whose graphs follow the past_key_values/present naming")
         return {"role": f"{'past' if past else 'present'}_{part}", "layer": int(layer)}
     if name in _PLAIN_ROLES:
         return {"role": _PLAIN_ROLES[name]}
-    raise SlmEdgeError(f"the ONNX graph has an input/output slm-edge does not know: {name}",
-                       "export with slm-edge's builder or generic path, whose graphs it can drive")
+    raise RuntimeFailure(f"the ONNX graph has an input/output slm-edge does not know: {name}",
+                         "export with slm-edge's builder or generic path, whose graphs it can drive")
 
 
 def describe_graph(model_path: Path) -> dict:
@@ -48,7 +48,7 @@ def describe_graph(model_path: Path) -> dict:
     roles = {entry["role"] for entry in inputs + outputs}
     for needed in ("input_ids", "logits", "past_key", "past_value", "present_key", "present_value"):
         if needed not in roles:
-            raise SlmEdgeError(f"the ONNX graph lacks its {needed} tensors", "re-export the artifact with slm-edge")
+            raise RuntimeFailure(f"the ONNX graph lacks its {needed} tensors", "re-export the artifact with slm-edge")
     external = sorted({entry.value for init in graph.initializer if init.data_location == onnx.TensorProto.EXTERNAL
                        for entry in init.external_data if entry.key == "location"})
     matmul_inputs = {name for n in graph.node if n.op_type == "MatMulNBits" for name in n.input}

@@ -29,7 +29,7 @@ final class AndroidPlatform implements Platform {
         String soc = Build.VERSION.SDK_INT >= Build.VERSION_CODES.S
                 ? (known(Build.SOC_MANUFACTURER) + " " + known(Build.SOC_MODEL)).trim() : null;
         facts.put("model", Build.MANUFACTURER + " " + Build.MODEL);
-        // the same fields, in the same words, as the host's adb facts (slm_edge/device/adb.py)
+        // the same fields, in the same words, as the host's adb facts (slm_edge/device/adb/facts.py)
         facts.put("cpu", soc != null && !soc.isEmpty() ? soc : Build.HARDWARE);
         facts.put("soc", soc == null || soc.isEmpty() ? null : soc);
         facts.put("abi", Build.SUPPORTED_ABIS.length > 0 ? Build.SUPPORTED_ABIS[0] : null);

@@ -7,8 +7,7 @@ import java.util.TreeMap;
 
 /**
  * The names the host and the app must agree on: a mirror of slm_edge/contract.py
- * (tests/test_android_core.py compares the two) plus the trace and config versions of
- * slm_edge/records/trace.py.
+ * (tests/test_android_core.py compares the two, both ways).
  */
 public final class Contract {
     public static final String PACKAGE = "dev.slmedge.profiler";
@@ -38,6 +37,8 @@ public final class Contract {
     public static final String RUN_CONFIG_FILE = "run_config.json";
     public static final String TRACE_FILE = "trace.json";
 
+    public static final String TRACE_SCHEMA = "slm-edge/trace";
+    public static final String CONFIG_SCHEMA = "slm-edge/run-config";
     public static final int TRACE_SCHEMA_VERSION = 1;
     public static final int CONFIG_SCHEMA_VERSION = 1;
 

@@ -20,7 +20,7 @@ import java.util.Set;
  * fails with one line naming the field rather than somewhere inside the loop.
  */
 public final class RunConfig {
-    public static final String SCHEMA = "slm-edge/run-config";
+    public static final String SCHEMA = Contract.CONFIG_SCHEMA;
     public static final List<String> ENGINES = List.of("executorch", "onnxruntime", "onnxruntime-genai");
     public static final List<String> MODES = List.of("steps", "llm_runner");
     // The Linux runner's default (the schema's 10 ms costs ~4% of a decode step on 2 cores).

@@ -42,7 +42,7 @@ public final class TraceWriter {
     public TraceWriter(File file, RunConfig config, Platform platform, MemoryReader.Reading baseline,
                        Long baselinePss, long originNs) {
         this.file = file;
-        trace.put("schema", "slm-edge/trace");
+        trace.put("schema", Contract.TRACE_SCHEMA);
         trace.put("schema_version", Contract.TRACE_SCHEMA_VERSION);
         trace.put("status", RUNNING);
         trace.put("producer", Map.of("name", platform.producerName(), "version", platform.producerVersion()));

@@ -20,7 +20,7 @@ import java.util.Map;
 
 /**
  * The app's OrtEngine on a prompt plus N greedy steps, for comparison with the Python loop
- * (slm_edge.runtime.engines.StepLlm.greedy): writes OUT.f32, the N next-token logit rows that chose each
+ * (slm_edge.runtime.step.StepLlm.greedy): writes OUT.f32, the N next-token logit rows that chose each
  * token (float32, little-endian, N x vocab), and OUT.json (tokens, describe(), step times).
  *
  * <p>{@code GreedyDump ARTIFACT_DIR THREADS STEPS OUT TOKEN...}; exit 2 on bad arguments.
