@@ -27,7 +27,7 @@ documents = st.recursive(scalars, lambda children: st.lists(children, max_size=4
 
 
 def _keys_of(name: str) -> list[str]:
-    from slm_edge.records.trace import schema
+    from slm_edge.records._json import schema
 
     return list(schema(name)["properties"])
 

@@ -16,7 +16,8 @@ import torch
 
 from slm_edge import cache
 from slm_edge.errors import BadInput
-from slm_edge.records.manifest import MANIFEST, VERIFY_FILE, Manifest
+from slm_edge.contract import MANIFEST, VERIFY_FILE
+from slm_edge.records.manifest import Manifest
 from slm_edge.model.sources import ModelSource, resolve_source
 
 DEFAULT_PROMPT = "What is the capital of France?"

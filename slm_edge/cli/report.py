@@ -17,7 +17,8 @@ from slm_edge.errors import BadInput
 @click.option("--out", type=click.Path(path_type=Path), help="Folder for report files [default: the single run folder].")
 def report(run_dirs, formats, out):
     """Re-render one run's reports, or compare several runs side by side."""
-    from slm_edge.report import TERMINAL, choose_formats, load_runs, terminal_table, write_reports
+    from slm_edge.analysis.loaded import load_runs
+    from slm_edge.report import TERMINAL, choose_formats, terminal_table, write_reports
 
     wanted = choose_formats(formats.split(","))
     runs = load_runs(run_dirs)

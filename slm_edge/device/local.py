@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 from slm_edge import cache
+from slm_edge.contract import TRACE_FILE
 from slm_edge.device import Device, RunResult
 from slm_edge.errors import BadInput, RuntimeFailure
 from slm_edge.records.manifest import Manifest
@@ -78,7 +79,7 @@ class LocalDevice(Device):
             command = app_runner_command(config, config.parent)
         else:
             command = [sys.executable, "-m", "slm_edge.runner", str(config), "--emulated"]
-        trace = str(PurePosixPath(remote_config).parent / "trace.json")
+        trace = str(PurePosixPath(remote_config).parent / TRACE_FILE)
         try:
             done = subprocess.run(command, cwd=self.root, capture_output=True, text=True, timeout=timeout_s)
         except subprocess.TimeoutExpired as exc:

@@ -22,7 +22,8 @@ from slm_edge.model.memory import parameter_count, predict_memory, predict_weigh
 from slm_edge.model.quant import check_block_size, check_group_size, scheme_for
 from slm_edge.model.sources import ModelSource
 from slm_edge.progress import StageTimer
-from slm_edge.records.manifest import MANIFEST, TOKENIZER_FILES, Architecture, Manifest, library_versions
+from slm_edge.contract import MANIFEST
+from slm_edge.records.manifest import TOKENIZER_FILES, Architecture, Manifest, library_versions
 
 __all__ = ["ExportConfig", "ExportOutcome", "ExportRequest", "MIN_SEQ_LEN", "PATH_CHOICES", "cache_key", "choose_path",
            "export_model", "validate"]

@@ -10,7 +10,8 @@ from pathlib import Path
 from slm_edge import cache
 from slm_edge.errors import BadInput, RuntimeFailure
 from slm_edge.model.memory import finish_manifest_prediction
-from slm_edge.records.manifest import MANIFEST, SCHEMA, SCHEMA_VERSION, Manifest, library_versions
+from slm_edge.contract import MANIFEST, MANIFEST_SCHEMA, MANIFEST_SCHEMA_VERSION
+from slm_edge.records.manifest import Manifest, library_versions
 
 
 def file_entries(folder: Path) -> dict:
@@ -27,8 +28,8 @@ def write_manifest(folder: Path, body: dict) -> Manifest:
     # accuracy level, which the export-time prediction does not see
     finish_manifest_prediction(body, folder)
     document = {
-        "schema": SCHEMA,
-        "schema_version": SCHEMA_VERSION,
+        "schema": MANIFEST_SCHEMA,
+        "schema_version": MANIFEST_SCHEMA_VERSION,
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **body,
         "files": file_entries(folder),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from slm_edge import __version__, cache
-from slm_edge.contract import MANIFEST, MANIFEST_SCHEMA as SCHEMA, MANIFEST_SCHEMA_VERSION as SCHEMA_VERSION, VERIFY_FILE  # noqa: F401
+from slm_edge.contract import MANIFEST, MANIFEST_SCHEMA as SCHEMA, MANIFEST_SCHEMA_VERSION as SCHEMA_VERSION
 from slm_edge.errors import BadInput
 from slm_edge.records._json import EMPTY, JsonRecord, empty_mapping, first_error, mapping_of, optional, sub
 

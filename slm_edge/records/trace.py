@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Mapping
 from slm_edge.contract import (CONFIG_SCHEMA, CONFIG_SCHEMA_VERSION, MIN_TRACE_SCHEMA_VERSION, TRACE_FILE, TRACE_SCHEMA,
                                TRACE_SCHEMA_VERSION)
 from slm_edge.errors import BadInput, RuntimeFailure, SlmEdgeError
-from slm_edge.records._json import JsonRecord, empty_mapping, first_error, optional, schema, sub  # noqa: F401 (schema: readers' API)
+from slm_edge.records._json import JsonRecord, empty_mapping, first_error, optional, sub
 
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from slm_edge import cache
 from slm_edge.analysis.compare import quantization_effect
 from slm_edge.analysis.loaded import LoadedRun, load_runs
+from slm_edge.contract import TRACE_FILE
 from slm_edge.errors import BadInput, ErrorKind, SlmEdgeError
 from slm_edge.report import quantization_markdown, write_reports
 
@@ -127,7 +128,7 @@ def run_sweep(spec: SweepSpec, out: Path, *, progress=print) -> dict:
     state["spec"] = spec.name
     state.pop("stopped", None)
     for index, cell in enumerate(spec.cells):
-        trace_path = out / "cells" / cell.name / "trace.json"
+        trace_path = out / "cells" / cell.name / TRACE_FILE
         if trace_path.is_file() and Trace.load(trace_path).status == "complete":
             state["cells"][cell.name] = {**state["cells"].get(cell.name, {}), "status": "complete"}
             progress(f"{cell.name}: done before, kept")

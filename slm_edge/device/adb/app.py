@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from slm_edge import cache
 from slm_edge.contract import (DEVICE_ROOT, EXTRA_CONFIG, EXTRA_QUERY, EXTRA_RUN_ID, INSTRUMENTATION,
                                MIN_IDENTITY_VERSION_CODE, PACKAGE, QUERY_IDENTITY, RESULT_IDENTITY, RESULT_TRACE,
-                               RESULT_TRACE_SHA256, trace_dir)
+                               RESULT_TRACE_SHA256, TRACE_FILE, trace_dir)
 from slm_edge.device import RunResult
 from slm_edge.device.adb.connection import ADB_FAILURES
 from slm_edge.device.adb.facts import Facts, dumpsys_field, sdk_problem, to_int
@@ -135,7 +135,7 @@ class App(Facts, Transfer):
         self.shell(["logcat", "-c"])  # the log tail kept on failure is this run's alone
         followed = self._follow(self._start_instrumentation(self._device_path(remote_config), run_id), timeout_s)
         outcome, timed_out = followed.outcome, followed.timed_out
-        trace_remote, outputs_dir, refused = f"{trace_dir(run_id)}/trace.json", trace_dir(run_id), None
+        trace_remote, outputs_dir, refused = f"{trace_dir(run_id)}/{TRACE_FILE}", trace_dir(run_id), None
         if outcome.result.get(RESULT_TRACE):
             try:
                 trace_remote = check_device_path(outcome.result["trace"], trace_dir(run_id), self.canonical)
