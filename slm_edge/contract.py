@@ -69,6 +69,7 @@ MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "slm-edge/manifest"
 MANIFEST_SCHEMA_VERSION = 1
 VERIFY_FILE = "verify.json"  # written beside the manifest by `slm-edge verify`
+EVAL_FILE = "eval.json"  # beside the manifest: `slm-edge eval`'s figures, keyed by corpus and settings
 ETRECORD_FILE = "etrecord.bin"  # beside model.pte: maps ETDump events to graph nodes for `profile --ops`
 RUN_CONFIG_FILE = "run_config.json"
 TRACE_FILE = "trace.json"
@@ -87,5 +88,5 @@ ET_OP_CATEGORIES = OP_CATEGORIES + ("mixed",)  # mixed: one XNNPACK block whose 
 ONNX_SCOPE_KEY = "pkg.torch.onnx.name_scopes"  # torch.onnx's module path of each node (export writes, runner reads)
 
 # Names only the host uses; every other str/int constant above is mirrored by the app's Contract.java.
-HOST_ONLY = frozenset({"MANIFEST_SCHEMA", "MANIFEST_SCHEMA_VERSION", "VERIFY_FILE", "ETRECORD_FILE",
+HOST_ONLY = frozenset({"MANIFEST_SCHEMA", "MANIFEST_SCHEMA_VERSION", "VERIFY_FILE", "EVAL_FILE", "ETRECORD_FILE",
                        "MIN_TRACE_SCHEMA_VERSION", "ONNX_SCOPE_KEY"})

@@ -24,10 +24,11 @@ class ErrorKind(enum.Enum):
 # option of some command (tests/test_cli_flags.py checks that); CLI_FLAGS names those whose flag is
 # not `--setting-name`.
 SETTINGS = frozenset({
-    "accuracy_level", "allow_pickle", "apk", "backend", "block_size", "decode_tokens", "embedding_quant", "emulated",
+    "accuracy_level", "allow_pickle", "apk", "backend", "block_size", "context", "corpus", "decode_tokens",
+    "embedding_quant", "emulated", "feed",
     "engine", "execution_provider", "force", "group_size", "lock_wait_s", "max_seq_len", "mode", "ops", "out",
     "path", "prompt", "prompt_length", "prompt_lengths", "quant", "random_weights", "recipe", "repeats", "runner",
-    "seed", "serial", "steps", "threads", "timeout_s", "trust_remote_code", "warmup",
+    "seed", "serial", "steps", "text", "threads", "timeout_s", "tokens", "trust_remote_code", "warmup",
 })
 CLI_FLAGS = {"serial": "--device", "lock_wait_s": "--lock-wait", "timeout_s": "--timeout"}
 _SETTING = re.compile(r"\{([a-z][a-z0-9_]*)\}")

@@ -276,6 +276,26 @@ def test_op_breakdown_comes_back_from_the_device(phone, tiny_onnx, tmp_path):
     assert outcome.analysis.op_breakdown and (tmp_path / "ops" / "report.html").read_text().count("<svg") >= 1
 
 
+def test_eval_over_adb_scores_on_the_phone_and_compares_with_this_machine(phone, tiny_onnx, tmp_path):
+    """`eval --device`: the run config in mode eval goes through `am instrument` to the app's own Java
+    (ProfileLoop's eval mode on OrtEngine), the trace comes back with per-token scores."""
+    artifact = tmp_path / "artifact"
+    shutil.copytree(tiny_onnx, artifact)
+    result = cli("eval", artifact, "--device", phone.serial, "--tokens", "48", "--context", "32", "--json",
+                 "--out", tmp_path / "run", phone=phone)
+    assert result.returncode == 0, result.stderr
+    entry = json.loads(result.stdout)
+    device = entry["device_run"]
+    assert device["serial"] == phone.serial and device["producer"] == "slm-edge-profiler-core"
+    assert device["chunks_scored"] == entry["chunks"] == 4  # 48 tokens / (32 - 1 - 16) a chunk
+    summary = device["summary"]
+    assert summary["scored_tokens"] == entry["summary"]["scored_tokens"]
+    assert summary["top1_agreement_vs_host"] >= 0.99 and summary["logprob_abs_diff_vs_host_max"] < 1e-3
+    trace = Trace.load(tmp_path / "run" / "trace.json")
+    assert trace.runs == () and [c["tokens"] for c in trace.eval["chunks"]] == [32] * 4
+    assert leftovers(phone) == []
+
+
 def test_profile_refuses_a_phone_older_than_android_10_before_pushing(adb_server, tiny_onnx, tmp_path):
     from slm_edge.testing.harness import EmulatedPhone
 

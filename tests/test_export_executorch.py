@@ -14,7 +14,7 @@ from slm_edge.records.manifest import Manifest
 from slm_edge.progress import StageTimer
 from slm_edge.runtime.executorch_llm import EtLlm
 from slm_edge.model.sources import resolve_source
-from slm_edge.analysis.verify import verify_artifact
+from slm_edge.quality.verify import verify_artifact
 
 
 def _export(folder, tmp_path, **request):

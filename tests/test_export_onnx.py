@@ -11,7 +11,7 @@ from slm_edge.errors import SlmEdgeError
 from slm_edge.export import ExportConfig, ExportRequest, choose_path, export_model, validate
 from slm_edge.progress import StageTimer
 from slm_edge.model.sources import resolve_source
-from slm_edge.analysis.verify import verify_artifact
+from slm_edge.quality.verify import verify_artifact
 from helpers import run_cli
 
 

@@ -12,11 +12,11 @@ import networkx  # installed with torch (one of its dependencies)
 PACKAGE = Path(__file__).resolve().parent.parent / "slm_edge"
 MAX_LINES = 500
 # what the runner (it runs on the phone's side) must not pull in: the host's stages
-HOST_ONLY = ("export", "device", "analysis", "report", "workflows", "cli")
+HOST_ONLY = ("export", "quality", "device", "analysis", "report", "workflows", "cli")
 # The stages in data-flow order (README "Layout", ARCHITECTURE.md): a module may import its own stage
 # and the stages before it, never a later one. testing/ (the emulated phone) may use any stage but cli.
 STAGES = (("contract", "errors", "cache", "progress", "__init__", "__main__"), ("records",), ("model",), ("export",),
-          ("runtime",), ("runner",), ("device",), ("analysis",), ("report",), ("workflows",), ("cli",))
+          ("runtime",), ("runner",), ("quality",), ("device",), ("analysis",), ("report",), ("workflows",), ("cli",))
 
 
 def find_modules(root: Path) -> dict[str, Path]:

@@ -11,6 +11,7 @@ artifact="out/smollm2-135m-onnx-int4"
 run="runs/smollm2-135m-onnx-int4-$(date +%Y%m%d-%H%M%S)"
 .venv/bin/slm-edge export --recipe export_recipes/default-onnx-int4.yaml --out "$artifact"
 .venv/bin/slm-edge verify "$artifact"
+.venv/bin/slm-edge eval "$artifact"  # perplexity, KL and top-1 vs PyTorch over the shipped prose corpus
 .venv/bin/slm-edge profile "$artifact" --emulated --engine onnxruntime --prompt-lengths 32,128,512 --decode-tokens 64 \
     --repeats 3 --warmup 1 --threads 2 --out "$run"
 cat "$run/report.md"

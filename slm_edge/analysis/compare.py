@@ -36,6 +36,19 @@ def quantization_effect(runs: Sequence[LoadedRun]) -> list[dict]:
 
 
 QUALITY_KEYS = ("teacher_forced_top1_agreement", "greedy_agreement")  # verify's figures, first found wins
+# eval's mean KL(reference ‖ artifact) over a corpus is the quality figure wherever a cell has it; the
+# smaller the better (verify's agreements: the larger)
+EVAL_QUALITY = "kl_mean"
+LOWER_IS_BETTER = {EVAL_QUALITY}
+
+
+def _quality(artifact: ArtifactFacts) -> tuple[float | None, str | None]:
+    evaluated = artifact.quality or {}
+    if evaluated.get(EVAL_QUALITY) is not None:
+        return evaluated[EVAL_QUALITY], EVAL_QUALITY
+    verify = artifact.verify or {}
+    key = next((k for k in QUALITY_KEYS if verify.get(k) is not None), None)
+    return (verify.get(key), key) if key else (None, None)
 
 
 def cell_points(runs: Sequence[LoadedRun]) -> list[dict]:
@@ -48,15 +61,15 @@ def cell_points(runs: Sequence[LoadedRun]) -> list[dict]:
             continue
         longest = max(r.prompt_length for r in rows)
         best = max((r for r in rows if r.prompt_length == longest), key=lambda r: r.decode_tok_s.median)
-        verify = artifact.verify or {}
-        quality_key = next((k for k in QUALITY_KEYS if verify.get(k) is not None), None)
+        quality, quality_key = _quality(artifact)
         points.append({
             "cell": run.name, "model": artifact.name, "backend": artifact.backend,
             "scheme": artifact.scheme, "parameters": artifact.parameters,
             "threads": best.threads, "prompt_length": longest,
             "prefill_ms": best.prefill_ms.median, "prefill_tok_s": best.prefill_tok_s.median,
             "decode_tok_s": best.decode_tok_s.median, "peak_memory_bytes": run.analysis.peak_increase_bytes,
-            "quality": verify.get(quality_key) if quality_key else None, "quality_metric": quality_key,
+            "quality": quality, "quality_metric": quality_key,
+            "ppl_ratio": (artifact.quality or {}).get("ppl_ratio"),
         })
     return points
 
@@ -64,12 +77,15 @@ def cell_points(runs: Sequence[LoadedRun]) -> list[dict]:
 def pareto_front(points: list[dict]) -> tuple[list[bool], list[str]]:
     """Which points no other point dominates (at least as fast in decode, as small in peak memory and,
     when every point has it, as good in quality; better in one). Returns the flags and the
-    objectives used: quality joins only when every cell was verified, so an unverified cell is never
-    judged on a figure it lacks."""
+    objectives used: quality joins only when every cell was evaluated (or every cell verified), so a
+    cell is never judged on a figure it lacks."""
     objectives = ["decode_tok_s", "peak_memory_bytes"]
-    if points and all(p.get("quality") is not None for p in points):
+    metrics = {p.get("quality_metric") for p in points}
+    # quality joins when every cell has the same figure (eval's KL, or else verify's agreement)
+    if points and all(p.get("quality") is not None for p in points) and len(metrics) == 1:
         objectives.append("quality")
-    sign = {"decode_tok_s": 1, "peak_memory_bytes": -1, "quality": 1}  # larger is better after the sign
+    # larger is better after the sign
+    sign = {"decode_tok_s": 1, "peak_memory_bytes": -1, "quality": -1 if metrics & LOWER_IS_BETTER else 1}
 
     def score(p: dict) -> list[float]:
         return [sign[o] * p[o] for o in objectives]

@@ -38,6 +38,9 @@ class Candidate:
     peak_memory_bytes: int
     model_bytes: int | None
     greedy_agreement: float | None
+    kl_mean: float | None = None  # from `slm-edge eval` (eval.json when the artifact was profiled)
+    ppl_ratio: float | None = None
+    top1_agreement: float | None = None
     reasons: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -53,6 +56,7 @@ def candidates(run: LoadedRun, prompt_length: int | None) -> list[Candidate]:
     analysis = run.analysis
     artifact = run.trace.artifact_facts or ArtifactFacts()
     verify = artifact.verify or {}
+    quality = artifact.quality or {}
     lengths = sorted({row.prompt_length for row in analysis.rows})
     # Decode slows as the context grows: without a length asked for, judge at the longest profiled.
     wanted = prompt_length if prompt_length is not None else (lengths[-1] if lengths else None)
@@ -66,7 +70,8 @@ def candidates(run: LoadedRun, prompt_length: int | None) -> list[Candidate]:
             engine=analysis.artifact["engine"], threads=row.threads, prompt_length=row.prompt_length,
             decode_tok_s=row.decode_tok_s.median, prefill_tok_s=row.prefill_tok_s.median,
             ttft_ms=row.ttft_ms.median, peak_memory_bytes=analysis.peak_increase_bytes,
-            model_bytes=artifact.model_bytes, greedy_agreement=verify.get("greedy_agreement")))
+            model_bytes=artifact.model_bytes, greedy_agreement=verify.get("greedy_agreement"),
+            kl_mean=quality.get("kl_mean"), ppl_ratio=quality.get("ppl_ratio"), top1_agreement=quality.get("top1_agreement")))
     if not found:
         raise BadInput(f"{run.folder or run.name} has no measured run at prompt length {wanted} (it has {lengths})",
                        "pass {prompt_length} with one of the profiled lengths")
@@ -74,7 +79,8 @@ def candidates(run: LoadedRun, prompt_length: int | None) -> list[Candidate]:
 
 
 def recommend(run_dirs: list[Path], *, max_memory: int | None = None, min_decode_tps: float | None = None,
-              min_agreement: float | None = None, prompt_length: int | None = None) -> tuple[list[Candidate], list[Candidate]]:
+              min_agreement: float | None = None, prompt_length: int | None = None, max_kl: float | None = None,
+              max_ppl_ratio: float | None = None) -> tuple[list[Candidate], list[Candidate]]:
     if not run_dirs:
         raise BadInput("no run folders given", "pass one or more folders that `slm-edge profile` wrote")
     passing, failing = [], []
@@ -90,6 +96,19 @@ def recommend(run_dirs: list[Path], *, max_memory: int | None = None, min_decode
                     candidate.reasons.append("no quality figures: run `slm-edge verify` on the artifact, then profile it again")
                 elif candidate.greedy_agreement < min_agreement:
                     candidate.reasons.append(f"greedy agreement {candidate.greedy_agreement:.2f} is below {min_agreement:g}")
+            _judge_quality(candidate, max_kl, max_ppl_ratio)
             (failing if candidate.reasons else passing).append(candidate)
     passing.sort(key=lambda c: (-c.decode_tok_s, c.peak_memory_bytes))
     return passing, failing
+
+
+def _judge_quality(candidate: Candidate, max_kl: float | None, max_ppl_ratio: float | None) -> None:
+    if max_kl is None and max_ppl_ratio is None:
+        return
+    if candidate.kl_mean is None:
+        candidate.reasons.append("no eval figures: run `slm-edge eval` on the artifact, then profile it again")
+        return
+    if max_kl is not None and candidate.kl_mean > max_kl:
+        candidate.reasons.append(f"mean KL {candidate.kl_mean:.3g} exceeds {max_kl:g}")
+    if max_ppl_ratio is not None and candidate.ppl_ratio > max_ppl_ratio:
+        candidate.reasons.append(f"perplexity ×{candidate.ppl_ratio:.3f} the reference exceeds ×{max_ppl_ratio:g}")

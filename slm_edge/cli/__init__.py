@@ -11,7 +11,7 @@ import sys
 import click
 
 from slm_edge import __version__
-from slm_edge.cli import cards, devices, export, profile, recommend, report, sweep, verify
+from slm_edge.cli import cards, devices, evaluate, export, profile, recommend, report, sweep, verify
 from slm_edge.cli.output import console
 from slm_edge.errors import ErrorKind, SlmEdgeError
 
@@ -65,6 +65,7 @@ def main():
 COMMANDS = (
     export.export,
     verify.verify,
+    evaluate.evaluate,
     profile.profile,
     devices.devices,
     devices.app,

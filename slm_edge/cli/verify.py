@@ -20,7 +20,7 @@ from slm_edge.runtime.engines import ENGINES
               help="Runtime to run the artifact with [default: the artifact's first engine].")
 def verify(artifact, steps, prompt, threads, engine):
     """Run ARTIFACT with its runtime here and compare it with the PyTorch reference."""
-    from slm_edge.analysis.verify import verify_artifact
+    from slm_edge.quality.verify import verify_artifact
 
     with console.status("running the artifact and the PyTorch reference…"):
         result = verify_artifact(artifact, steps=steps, prompt=prompt, threads=threads, engine=engine)

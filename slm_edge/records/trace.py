@@ -74,11 +74,13 @@ class RunConfig(_Document):
     schema: str = CONFIG_SCHEMA
     schema_version: int = CONFIG_SCHEMA_VERSION
     artifact: RunArtifact = sub(RunArtifact, RunArtifact())
-    mode: str = "steps"  # or llm_runner: executorch's TextLLMRunner end to end
-    prompt_lengths: tuple[int, ...] = ()
-    decode_tokens: int = 0
-    repeats: int = 1
-    warmup: int = 0
+    mode: str = "steps"  # or llm_runner: executorch's TextLLMRunner end to end; or eval: teacher-forced scoring
+    # steps and llm_runner modes; absent in eval mode
+    prompt_lengths: tuple[int, ...] | None = optional()
+    decode_tokens: int | None = optional()
+    repeats: int | None = optional()
+    warmup: int | None = optional()
+    eval: Mapping[str, Any] | None = optional()  # eval mode: {"chunks": [[token, ...], ...]}
     threads: tuple[int, ...] = ()
     sample_interval_ms: float = 50.0
     memory_sampling: bool = True
@@ -92,7 +94,9 @@ class RunConfig(_Document):
 
     @property
     def longest_sequence(self) -> int:
-        """The longest prompt plus the decode tokens: what the artifact's max length must hold."""
+        """The longest prompt plus the decode tokens (eval: the longest chunk): what the artifact's max length must hold."""
+        if self.mode == "eval":
+            return max(len(chunk) for chunk in self.eval["chunks"])
         return max(self.prompt_lengths) + self.decode_tokens
 
 
@@ -142,6 +146,7 @@ class ArtifactFacts(JsonRecord):
     max_seq_len: int | None = None
     predicted_memory: Mapping[str, Any] | None = None
     verify: Mapping[str, Any] | None = None  # verify.json's figures, None when not verified
+    quality: Mapping[str, Any] | None = optional()  # eval.json's latest headline figures, None when not evaluated
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,7 @@ class Trace(_Document):
     cpu_samples: tuple[Mapping[str, Any], ...] = optional(())
     errors: tuple[Mapping[str, Any], ...] = ()
     op_profiles: tuple[Mapping[str, Any], ...] | None = optional()
+    eval: Mapping[str, Any] | None = optional()  # mode eval: per chunk the scored tokens' log-probabilities and argmax
     host: HostSection | None = sub(HostSection, omit_none=True)
 
     LABEL: ClassVar[str] = "trace"
@@ -211,6 +217,11 @@ class Trace(_Document):
         """The config section as a RunConfig, keys it leaves out read as the runners' defaults. Not
         checked against the run config schema: the runner checked it, and a trace keeps what it ran."""
         return RunConfig.from_doc(self.config)
+
+    @property
+    def has_measurements(self) -> bool:
+        """Something was measured: a run, or (eval mode) a scored chunk."""
+        return bool(self.runs) or bool(self.eval and self.eval.get("chunks"))
 
     @property
     def measured_runs(self) -> tuple[Mapping[str, Any], ...]:

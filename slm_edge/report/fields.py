@@ -83,9 +83,9 @@ CELL_FIELDS = registry(
     Field("prefill_ms", "prefill ms", "ms", lambda c: c["prefill_ms"], fixed(1)),
     Field("decode_tok_s", "decode tok/s", "tok/s", lambda c: c["decode_tok_s"], fixed(1)),
     Field("peak_memory_bytes", "peak memory", "bytes", lambda c: c["peak_memory_bytes"], mib),
-    Field("quality", "quality", "", lambda c: c["quality"], lambda q: "—" if q is None else f"{q:.3f}"),
+    Field("quality", "quality", "", lambda c: c["quality"], lambda q: "—" if q is None else f"{q:.3g}"),
     Field("quality_named", "quality", "", lambda c: (c["quality"], c["quality_metric"]),
-          lambda q: "—" if q[0] is None else f"{q[0]:.3f} ({q[1]})"),
+          lambda q: "—" if q[0] is None else f"{q[0]:.3g} ({q[1]})"),
     Field("pareto", "Pareto", "", lambda c: c["pareto"], lambda flag: "★" if flag else ""),
 )
 

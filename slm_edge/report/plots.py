@@ -191,7 +191,7 @@ def survey_plots(runs: Sequence[LoadedRun], plt) -> dict[str, str]:
             ax.annotate(p["cell"], (m, v), fontsize=6, xytext=(4, 4), textcoords="offset points")
         ax.set(xlabel="peak memory over baseline (MiB)", ylabel="decode tok/s (median)")
         ax.legend(fontsize=7)
-        note = "" if "quality" in objectives else " (quality left out: not every cell was verified)"
+        note = "" if "quality" in objectives else " (quality left out: not every cell was evaluated or verified)"
         ax.set_title(SURVEY_TITLES["pareto_front"] + note, fontsize=9)
         out["pareto_front"] = _svg(fig)
         plt.close(fig)

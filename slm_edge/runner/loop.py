@@ -26,6 +26,7 @@ from slm_edge import __version__  # noqa: E402
 from slm_edge.cache import atomic_write_text  # noqa: E402
 from slm_edge.contract import STATUS_PREFIX  # noqa: E402
 from slm_edge.errors import BadInput, RuntimeFailure, SlmEdgeError  # noqa: E402
+from slm_edge.runner.scoring import score_chunk  # noqa: E402
 from slm_edge.runner.samplers import Sampler, device_facts, read_pss, read_status_memory  # noqa: E402
 from slm_edge.records.manifest import Manifest  # noqa: E402
 from slm_edge.contract import TRACE_SCHEMA, TRACE_SCHEMA_VERSION  # noqa: E402
@@ -130,7 +131,14 @@ def run(config_path: Path, emulated: bool = False, trace_dir: Path | None = None
     run_index = None
     sampler.start()
     try:
-        if config.longest_sequence > artifact.max_seq_len:
+        if config.mode == "eval" and config.longest_sequence > artifact.max_seq_len:
+            raise BadInput(f"an eval chunk of {config.longest_sequence} tokens exceeds the artifact's max sequence length "
+                           f"{artifact.max_seq_len}", "use a smaller {context}")
+        if config.mode == "eval" and any(not 0 <= token < artifact.vocab_size for chunk in config.eval["chunks"]
+                                         for token in chunk):
+            raise BadInput(f"an eval chunk holds a token outside the vocabulary (0..{artifact.vocab_size - 1})",
+                           "tokenize with the artifact's own tokenizer")
+        if config.mode != "eval" and config.longest_sequence > artifact.max_seq_len:
             raise BadInput(
                 f"prompt {max(config.prompt_lengths)} + decode {config.decode_tokens} tokens exceed the artifact's "
                 f"max sequence length {artifact.max_seq_len}", "use shorter lengths or re-export with a larger {max_seq_len}")
@@ -152,6 +160,16 @@ def run(config_path: Path, emulated: bool = False, trace_dir: Path | None = None
             load_ms = (time.perf_counter_ns() - start) / 1e6
             sampler.mark("load", "end")
             trace["loads"].append({"threads": threads, "load_ms": load_ms, "rss_after_bytes": read_status_memory()[0]})
+            if config.mode == "eval":
+                phase = "eval"
+                trace["eval"] = {"threads": threads, "chunks": []}
+                for index, chunk in enumerate(config.eval["chunks"]):
+                    status(phase=phase, chunk=index, threads=threads)
+                    sampler.mark("eval", "start", index)
+                    trace["eval"]["chunks"].append(score_chunk(llm, list(chunk)))
+                    sampler.mark("eval", "end", index)
+                    writer.flush(sampler)
+                continue
             for prompt_length in config.prompt_lengths:
                 prompt = prompt_for(prompt_length, artifact.vocab_size, config.seed)
                 for index in range(config.warmup + config.repeats):
@@ -179,7 +197,7 @@ def run(config_path: Path, emulated: bool = False, trace_dir: Path | None = None
         message = exc.one_line(cli=True) if isinstance(exc, SlmEdgeError) else f"{type(exc).__name__}: {exc}"
         trace["errors"].append({"phase": phase, "message": message, "run": run_index})
         sampler.stop()
-        writer.flush(sampler, "incomplete" if trace["runs"] else "failed")
+        writer.flush(sampler, "incomplete" if trace["runs"] or trace.get("eval", {}).get("chunks") else "failed")
         if not isinstance(exc, SlmEdgeError):
             traceback.print_exc()
         print(f"runner error in {phase}: {message}", file=sys.stderr)

@@ -60,7 +60,20 @@ class OrtLlm(StepLlm):
         return {entry["name"]: ort.OrtValue.ortvalue_from_numpy(np.zeros(shape, dtype=entry["dtype"]))
                 for entry in self.inputs if entry["role"] in ("past_key", "past_value")}
 
+    along_feed = "prefill"
+
     def step(self, tokens: list[int], start: int) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(self._run(tokens, start)[-1], dtype=np.float32))
+
+    def logits_along(self, chunk: list[int], feed: str | None = None) -> torch.Tensor:
+        """One forward over chunk[:-1] (the graph returns every position's logits), or one token a
+        step when feed is "steps" (what the phone's app does: compared like with like)."""
+        if (feed or self.along_feed) == "steps":
+            return super().logits_along(chunk)
+        return torch.from_numpy(np.ascontiguousarray(self._run(list(chunk[:-1]), 0), dtype=np.float32))
+
+    def _run(self, tokens: list[int], start: int) -> np.ndarray:
+        """Feed tokens at positions start..; the logits of every one of them ([len(tokens), vocab])."""
         self.check_length(start + len(tokens))
         if start == 0:
             self.past, self.length = self._empty_past(), 0
@@ -86,8 +99,7 @@ class OrtLlm(StepLlm):
         if not self.shared:
             self.past = {self.present_to_past[name]: value for name, value in produced.items() if name in self.present_to_past}
         self.length = start + len(tokens)
-        logits = produced[next(o["name"] for o in self.outputs if o["role"] == "logits")].numpy()
-        return torch.from_numpy(np.ascontiguousarray(logits[0, -1], dtype=np.float32))
+        return produced[next(o["name"] for o in self.outputs if o["role"] == "logits")].numpy()[0]
 
 
 class GenaiLlm(StepLlm):

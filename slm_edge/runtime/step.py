@@ -30,6 +30,18 @@ class StepLlm:
             raise BadInput(f"position {start} does not continue the cached sequence of {cached} tokens",
                            "feed tokens in order, starting a new sequence at position 0")
 
+    # How logits_along feeds a chunk: "steps" (one token a step, what the phone's app does on every
+    # engine) or "prefill" (one forward returning every position's logits).
+    along_feed: str = "steps"
+
+    def logits_along(self, chunk: list[int], feed: str | None = None) -> torch.Tensor:
+        """Teacher forcing: the next-token logits after each of chunk[:-1], a new sequence from
+        position 0 ([len(chunk) - 1, vocab], float32)."""
+        import torch
+
+        self.check_length(len(chunk) - 1)
+        return torch.stack([self.step([token], position) for position, token in enumerate(chunk[:-1])])
+
     def greedy(self, prompt: list[int], new_tokens: int) -> tuple[list[int], list[torch.Tensor]]:
         """Greedy decode: the tokens chosen and the next-token logits that chose each of them."""
         import torch

@@ -20,6 +20,7 @@ from slm_edge.device.safe_paths import local_path_for
 from slm_edge.errors import BadInput, RuntimeFailure, SlmEdgeError
 from slm_edge.contract import MANIFEST, RUN_CONFIG_FILE, TRACE_FILE, VERIFY_FILE
 from slm_edge.records._json import freeze
+from slm_edge.quality.results import latest_summary
 from slm_edge.records.manifest import Manifest
 from slm_edge.records.trace import ArtifactFacts, HostSection, RunArtifact, RunConfig, Trace
 from slm_edge.report import write_reports
@@ -42,6 +43,7 @@ class ProfileOptions:
     engine: str | None = None  # None: the artifact's first engine
     ops: bool = False  # per-op breakdown (onnxruntime's profiler), in runs separate from the timed ones
     lock_wait_s: float = 0.0  # how long to queue behind another profile on the same device
+    eval_chunks: tuple[tuple[int, ...], ...] | None = None  # mode eval: the token chunks to score (workflows.evaluate)
 
 
 @dataclass(frozen=True)
@@ -75,11 +77,15 @@ def build_config(manifest: Manifest, manifest_sha: str, artifact_remote_dir: str
                            vocab_size=manifest.architecture.vocab_size, bos_id=meta.get("get_bos_id"),
                            tokenizer_file=manifest.tokenizer)
     # every key written out, so the app (which has its own defaults) and the runner read the same run
-    config = RunConfig.from_json({
-        **RunConfig().to_json(), "artifact": artifact.to_json(), "mode": options.mode,
+    measured = {"eval": {"chunks": [list(chunk) for chunk in options.eval_chunks]}} if options.mode == "eval" else {
         "prompt_lengths": options.prompt_lengths, "decode_tokens": options.decode_tokens, "repeats": options.repeats,
-        "warmup": options.warmup, "threads": options.threads, "sample_interval_ms": options.sample_interval_ms,
+        "warmup": options.warmup}
+    config = RunConfig.from_json({
+        **RunConfig().to_json(), "artifact": artifact.to_json(), "mode": options.mode, **measured,
+        "threads": options.threads, "sample_interval_ms": options.sample_interval_ms,
         "memory_sampling": options.memory_sampling, "ops": options.ops, "seed": 0, "trace_file": TRACE_FILE})
+    if options.mode == "eval":
+        return config
     if options.mode == "llm_runner" and not manifest.tokenizer:
         raise BadInput(
             "the llm_runner mode needs a tokenizer and this artifact has none (random-weight card or a folder without one)",
@@ -109,7 +115,7 @@ def artifact_facts(folder: Path, manifest: Manifest) -> ArtifactFacts:
     return ArtifactFacts(name=manifest.source.name, backend=manifest.backend, scheme=manifest.quantization.scheme,
                          parameters=manifest.architecture.parameters, model_bytes=manifest.model_bytes,
                          max_seq_len=manifest.max_seq_len, predicted_memory=freeze(manifest.predicted_memory.to_json()),
-                         verify=freeze(verified))
+                         verify=freeze(verified), quality=freeze(latest_summary(folder)))
 
 
 def push_artifact(device: Device, folder: Path, manifest: Manifest, remote_dir: str) -> dict:
@@ -129,6 +135,22 @@ def profile_artifact(artifact: Path, device: Device, options: ProfileOptions, ru
 
 
 def _profile_locked(artifact: Path, device: Device, options: ProfileOptions, run_dir: Path) -> ProfileOutcome:
+    trace, result, log_tail = run_on_device(artifact, device, options, run_dir)
+    run = loaded(run_dir.name, trace, run_dir)
+    write_reports(run_dir, [run])
+    if trace.status != "complete" or result.returncode != 0:
+        measured = len(trace.measured_runs)
+        problem = "; ".join(e["message"] for e in trace.errors) or result.problem or _last_line(log_tail)
+        raise RuntimeFailure(
+            f"profile {trace.status}: {problem} ({measured} measured repeats kept in {run_dir}, marked {trace.status})",
+            f"see {run_dir / 'runner.log'} and fix the cause, then profile again",
+        )
+    return ProfileOutcome(run_dir=run_dir, trace=trace, analysis=run.analysis)
+
+
+def run_on_device(artifact: Path, device: Device, options: ProfileOptions, run_dir: Path):
+    """Push, run and pull (the caller holds the device's lock): the trace as the host finished it,
+    the device's run result and the log's tail. Raises when no trace came back."""
     manifest = Manifest.read(artifact)
     manifest.check_files(artifact)
     manifest_sha = cache.sha256_file(artifact / MANIFEST)
@@ -172,23 +194,14 @@ def _profile_locked(artifact: Path, device: Device, options: ProfileOptions, run
         message = (f"no result within {options.timeout_s:.0f} s" if result.timed_out
                    else f"runner ended without finishing (exit code {result.returncode}): "
                         f"{result.problem or _last_line(log_tail)}")
-        trace = trace.replace(status="incomplete" if trace.runs else "failed", errors=trace.errors + (
+        trace = trace.replace(status="incomplete" if trace.has_measurements else "failed", errors=trace.errors + (
             {"phase": "timeout" if result.timed_out else "crash", "message": message, "run": None},))
     trace = trace.replace(host=HostSection(
         device=freeze(device_info), pushed=freeze(pushed), runner_returncode=result.returncode,
         timed_out=result.timed_out, artifact=artifact_facts(artifact, manifest), context_samples=freeze(result.host_samples),
         transfer=freeze(result.transfer), device_files=freeze(device_files)))
     cache.atomic_write_text(run_dir / TRACE_FILE, json.dumps(trace.to_json()))
-    run = loaded(run_dir.name, trace, run_dir)
-    write_reports(run_dir, [run])
-    if trace.status != "complete" or result.returncode != 0:
-        measured = len(trace.measured_runs)
-        problem = "; ".join(e["message"] for e in trace.errors) or result.problem or _last_line(log_tail)
-        raise RuntimeFailure(
-            f"profile {trace.status}: {problem} ({measured} measured repeats kept in {run_dir}, marked {trace.status})",
-            f"see {run_dir / 'runner.log'} and fix the cause, then profile again",
-        )
-    return ProfileOutcome(run_dir=run_dir, trace=trace, analysis=run.analysis)
+    return trace, result, log_tail
 
 
 def _remove_run_files(device: Device, *remotes: str | None) -> None:

@@ -21,7 +21,7 @@ from slm_edge.errors import BadInput, ErrorKind, SlmEdgeError
 from slm_edge.report import quantization_markdown, write_reports
 
 SPEC_KEYS = {"name", "models", "backends", "prompt_lengths", "decode_tokens", "threads", "repeats", "warmup",
-             "max_seq_len", "verify", "verify_steps"}
+             "max_seq_len", "verify", "verify_steps", "eval", "eval_tokens", "eval_corpus"}
 STATE_FILE = "sweep.json"
 
 
@@ -50,6 +50,9 @@ class SweepSpec:
     max_seq_len: int = 512
     verify: bool = True
     verify_steps: int = 16
+    eval: bool = True  # `slm-edge eval` on each cell: the quality column and the Pareto front's third axis
+    eval_tokens: int = 1024
+    eval_corpus: str | None = None  # a shipped corpus [default: prose]
 
 
 def load_spec(path: Path) -> SweepSpec:
@@ -84,7 +87,8 @@ def load_spec(path: Path) -> SweepSpec:
                          threads=[int(v) for v in data.get("threads", [2])],
                          repeats=int(data.get("repeats", 3)), warmup=int(data.get("warmup", 1)),
                          max_seq_len=int(data.get("max_seq_len", 512)), verify=bool(data.get("verify", True)),
-                         verify_steps=int(data.get("verify_steps", 16)))
+                         verify_steps=int(data.get("verify_steps", 16)), eval=bool(data.get("eval", True)),
+                         eval_tokens=int(data.get("eval_tokens", 1024)), eval_corpus=data.get("eval_corpus"))
     except (TypeError, ValueError) as exc:
         raise BadInput(f"sweep spec {path}: a number is not a number ({exc})",
                        "write prompt_lengths/threads as lists of integers") from exc
@@ -97,7 +101,8 @@ def _state(out: Path) -> dict:
 
 def run_cell(cell: Cell, spec: SweepSpec, out: Path) -> None:
     """Export (cached), verify and profile one cell into out/cells/<name>; raises SlmEdgeError."""
-    from slm_edge.analysis.verify import verify_artifact
+    from slm_edge.quality.evaluate import EvalRequest, evaluate_artifact
+    from slm_edge.quality.verify import verify_artifact
     from slm_edge.device.local import LocalDevice
     from slm_edge.export import export_model
     from slm_edge.export.config import ExportConfig
@@ -112,6 +117,8 @@ def run_cell(cell: Cell, spec: SweepSpec, out: Path) -> None:
     outcome = export_model(source, config, out / "artifacts" / cell.name, timer=StageTimer(quiet=True))
     if spec.verify:
         verify_artifact(outcome.folder, steps=spec.verify_steps)
+    if spec.eval:  # before the profile, which records the figures with the run
+        evaluate_artifact(outcome.folder, EvalRequest(corpus=spec.eval_corpus, tokens=spec.eval_tokens))
     options = ProfileOptions(prompt_lengths=spec.prompt_lengths, decode_tokens=spec.decode_tokens,
                              repeats=spec.repeats, warmup=spec.warmup, threads=spec.threads)
     profile_artifact(outcome.folder, LocalDevice(), options, out / "cells" / cell.name)

@@ -3,6 +3,11 @@
 The builder reads a Hugging Face folder (config, safetensors, tokenizer) and writes model.onnx,
 its external data and genai_config.json. It needs a tokenizer even though the graph does not;
 for sources without one (random-weight cards) it gets a placeholder that is not shipped.
+
+A GGUF source's weights were quantized already (the embedded default: Q4_1 layers, Q8_0 tied
+embedding); the builder's int4 re-quantizes their dequantized floats onto another grid, which
+costs as much again as the first quantization (BENCHMARKS.md, "Quality of the default's schemes").
+`_keep_source_grids` stores such weights on their own grid instead, losslessly.
 """
 
 from __future__ import annotations
@@ -129,6 +134,9 @@ def export_builder(source: ModelSource, model, *, scheme: str, block_size: int, 
                     f"onnxruntime-genai's builder failed on {source.name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
                     "try {path} generic (torch.onnx export), or report the model to slm-edge",
                 ) from exc
+        if scheme == "int4" and source.kind in ("gguf", "default"):  # the embedded default is a GGUF
+            with timer.stage("keep the GGUF's quantization grids (no re-quantization)"):
+                _keep_source_grids(hf, staging, block_size, work, log)
     placeholder = source.tokenizer_dir is None
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"):
         if placeholder and (staging / name).exists():
@@ -143,3 +151,111 @@ def _limit_context(genai_config: Path, max_seq_len: int) -> None:
     config["model"]["context_length"] = max_seq_len
     config["search"]["max_length"] = max_seq_len
     genai_config.write_text(json.dumps(config, indent=4))
+
+
+# A block is "on a grid" when storing it there reproduces the floats to float32 rounding.
+_GRID_TOLERANCE = 1e-5
+
+
+def _minmax_int4(blocks):
+    """Per block [.., block]: q in 0..15, scale, float zero point with w = (q - zp) * scale. A GGUF Q4_1 block
+    is exactly this (ggml's quantize_row_q4_1: d = (max - min) / 15, q = round((x - min) / d)), so its
+    dequantized floats come back unchanged; an integer zero point (the builder's asymmetric) cannot."""
+    import numpy as np
+
+    lo, hi = blocks.min(-1), blocks.max(-1)
+    scale = np.where(hi > lo, (hi - lo) / 15, 1.0).astype(np.float32)
+    q = np.clip(np.rint((blocks - lo[..., None]) / scale[..., None]), 0, 15).astype(np.uint8)
+    return q, scale, (-lo / scale).astype(np.float32)
+
+
+def _symmetric_int8(blocks):
+    """q in -127..127 and scale = amax / 127 per block: a GGUF Q8_0 block exactly (quantize_row_q8_0)."""
+    import numpy as np
+
+    amax = np.abs(blocks).max(-1)
+    scale = np.where(amax > 0, amax / 127, 1.0).astype(np.float32)
+    return np.clip(np.rint(blocks / scale[..., None]), -127, 127).astype(np.int16), scale
+
+
+def _on_grid(w, deq) -> bool:
+    import numpy as np
+
+    return float(np.abs(deq - w).max()) <= _GRID_TOLERANCE * max(float(np.abs(w).max()), 1e-30)
+
+
+def _keep_source_grids(hf: Path, staging: Path, block_size: int, work: Path, log) -> None:
+    """Rewrite the builder's int4 MatMulNBits weights from the source's floats where those floats already lie
+    on a grid MatMulNBits can hold at this block size: 4-bit min/max blocks (GGUF Q4_1) become float zero
+    points, and a tied embedding + LM head on 8-bit symmetric blocks (GGUF Q8_0) becomes 8-bit
+    (MatMulNBits and GatherBlockQuantized with their default zero point 128). Weights on no such grid keep
+    the builder's quantization. Float zero points make onnxruntime's CPU kernel compute in fp32
+    (its int8-activation path, accuracy_level 4, takes integer zero points only)."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+    from onnxruntime_genai.models.builder import create_model, parse_extra_options
+
+    fp32_dir = work / "fp32"
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        extra = ["hf_remote=false", "hf_token=false"]
+        options = parse_extra_options(None, str(hf), str(fp32_dir), "fp32", "cpu", str(work / "cache"), extra)
+        create_model(None, str(hf), str(fp32_dir), "fp32", "cpu", str(work / "cache"), **options)
+    floats = {t.name: t for t in onnx.load(fp32_dir / "model.onnx").graph.initializer}
+    model = onnx.load(staging / "model.onnx")
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    users: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            users.setdefault(name, []).append(node)
+    changed = False
+    for node in list(graph.node):
+        attrs = {a.name: a for a in node.attribute}
+        if node.op_type != "MatMulNBits" or attrs["bits"].i != 4 or len(node.input) > 3:
+            continue
+        b_name, s_name = node.input[1], node.input[2]
+        source_name = b_name.rsplit("_Q4", 1)[0]
+        if source_name not in floats or attrs["block_size"].i != block_size:
+            continue
+        w = numpy_helper.to_array(floats[source_name]).astype(np.float32)  # [K, N]
+        k, n = w.shape
+        if k % block_size:
+            continue  # blocks that do not align with the source's cannot be on its grid
+        blocks = np.ascontiguousarray(w.T).reshape(n, k // block_size, block_size)
+        shared = [u for u in users[b_name] if u is not node]
+        if not shared:
+            q, scale, zp = _minmax_int4(blocks)
+            if not _on_grid(blocks, (q - zp[..., None]) * scale[..., None]):
+                continue
+            inits[b_name].CopyFrom(numpy_helper.from_array((q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8), b_name))
+            inits[s_name].CopyFrom(numpy_helper.from_array(scale.reshape(tuple(inits[s_name].dims)), s_name))
+            graph.initializer.append(numpy_helper.from_array(zp.reshape(tuple(inits[s_name].dims)), source_name + "_zp"))
+            node.input.append(source_name + "_zp")
+            changed = True
+            continue
+        # a tied embedding: Reshape(B) -> GatherBlockQuantized reads the same bytes and scales
+        reshapes = [u for u in shared if u.op_type == "Reshape"]
+        gathers = [g for r in reshapes for g in users.get(r.output[0], []) if g.op_type == "GatherBlockQuantized"]
+        if len(shared) != 1 or len(reshapes) != 1 or len(gathers) != 1:
+            continue
+        q, scale = _symmetric_int8(blocks)
+        if not _on_grid(blocks, q * scale[..., None]):
+            continue
+        inits[b_name].CopyFrom(numpy_helper.from_array((q + 128).astype(np.uint8), b_name))
+        inits[s_name].CopyFrom(numpy_helper.from_array(scale.reshape(tuple(inits[s_name].dims)), s_name))
+        shape_name = b_name + "_rows"
+        graph.initializer.append(numpy_helper.from_array(np.array([n, k], dtype=np.int64), shape_name))
+        reshapes[0].input[1] = shape_name
+        stale = [v for v in graph.value_info if v.name == reshapes[0].output[0]]  # the builder's 4-bit row shape
+        for value in stale:
+            graph.value_info.remove(value)
+        attrs["bits"].i = 8
+        next(a for a in gathers[0].attribute if a.name == "bits").i = 8
+        changed = True
+    if changed:
+        data = (staging / "model.onnx.data")
+        (staging / "model.onnx").unlink()
+        data.unlink(missing_ok=True)
+        onnx.save(model, staging / "model.onnx", save_as_external_data=True, all_tensors_to_one_file=True,
+                  location=data.name, size_threshold=1024)

@@ -17,6 +17,9 @@ import java.util.Map;
  * one-token greedy decode steps, each timed with System.nanoTime. Memory is sampled on a thread and
  * at every phase boundary; the trace is rewritten after every repeat. Any failure, even an
  * OutOfMemoryError, ends the run with what was measured kept and the error recorded.
+ *
+ * <p>Mode eval scores given tokens instead (teacher forcing): one load, then for each chunk a new
+ * sequence fed one token per step, recording log_softmax(logits)[next token] and the argmax after each.
  */
 public final class ProfileLoop {
     /** How the run ended: the host reads these as the instrumentation result. */
@@ -73,7 +76,7 @@ public final class ProfileLoop {
         } catch (Throwable failure) { // anything, even OutOfMemoryError: keep what was measured
             writer.addError(phase, describe(failure), runIndex);
             sampler.stop();
-            String status = writer.runs().isEmpty() ? TraceWriter.FAILED : TraceWriter.INCOMPLETE;
+            String status = writer.measuredNothing() ? TraceWriter.FAILED : TraceWriter.INCOMPLETE;
             try {
                 return new Outcome(status, writer.file(), writer.flush(sampler, status), firstError(writer));
             } catch (IOException | RuntimeException writeFailure) {
@@ -84,6 +87,11 @@ public final class ProfileLoop {
     }
 
     private void measure(TraceWriter writer, Sampler sampler) throws Exception {
+        if (config.evalChunks != null && config.longestSequence() > config.artifact.maxSeqLen) {
+            throw new ProfileException("eval chunk of " + config.longestSequence() + " tokens exceeds the artifact's "
+                    + "max sequence length " + config.artifact.maxSeqLen
+                    + " (use shorter chunks or re-export with a larger --max-seq-len)");
+        }
         if (config.longestSequence() > config.artifact.maxSeqLen) {
             throw new ProfileException("prompt " + Collections.max(config.promptLengths) + " + decode "
                     + config.decodeTokens + " tokens exceed the artifact's max sequence length "
@@ -91,6 +99,10 @@ public final class ProfileLoop {
         }
         File artifactDir = config.artifactDir(configFile);
         JsonObject manifest = Manifests.read(artifactDir, config.artifact.manifestSha256);
+        if (config.evalChunks != null) {
+            evaluate(artifactDir, manifest, config.threads.get(0), sampler, writer);
+            return;
+        }
         for (int threads : config.threads) {
             if ("llm_runner".equals(config.mode)) {
                 phase = "llm_runner";
@@ -121,6 +133,65 @@ public final class ProfileLoop {
                 writer.flush(sampler, null);
             }
         }
+    }
+
+    /** Mode eval: every chunk scored on one loaded engine, the trace rewritten after each. */
+    private void evaluate(File artifactDir, JsonObject manifest, int threads, Sampler sampler, TraceWriter writer)
+            throws Exception {
+        try (Engine engine = load(artifactDir, manifest, threads, sampler, writer)) {
+            for (int index = 0; index < config.evalChunks.size(); index++) {
+                phase = "eval";
+                status("phase", phase, "chunk", index, "threads", threads);
+                int[] chunk = config.evalChunks.get(index);
+                sampler.mark("eval", "start", index); // the marker's run field holds the chunk index here
+                writer.evalChunks().add(score(engine, chunk, index));
+                sampler.mark("eval", "end", index);
+                writer.flush(sampler, null);
+            }
+        }
+    }
+
+    /**
+     * Teacher forcing one token per step (the same on every engine, prefill-free): after chunk[i] at
+     * position i the logits predict chunk[i+1]; the last token is never fed, so L-1 scores.
+     */
+    static Map<String, Object> score(Engine engine, int[] chunk, int chunkIndex) throws Exception {
+        List<Double> logprob = new ArrayList<>(chunk.length - 1);
+        List<Integer> argmax = new ArrayList<>(chunk.length - 1);
+        int[] input = new int[1];
+        long start = System.nanoTime();
+        for (int i = 0; i + 1 < chunk.length; i++) {
+            input[0] = chunk[i];
+            float[] logits = engine.step(input, i);
+            int target = chunk[i + 1];
+            if (logits == null || target >= logits.length) {
+                throw new ProfileException("eval chunk " + chunkIndex + ": the engine returned "
+                        + (logits == null ? "no" : String.valueOf(logits.length)) + " logits, fewer than token "
+                        + target + " needs");
+            }
+            double value = logSoftmax(logits, target);
+            if (!Double.isFinite(value)) { // JSON has no NaN/Infinity: say where instead of writing a broken trace
+                throw new ProfileException("eval chunk " + chunkIndex + " position " + i
+                        + ": the engine's logits give a non-finite log-probability (" + value + ")");
+            }
+            logprob.add(value);
+            argmax.add(Greedy.argmax(logits));
+        }
+        double ms = (System.nanoTime() - start) / 1e6;
+        return TraceWriter.evalChunk(chunk.length, logprob, argmax, ms);
+    }
+
+    /** log_softmax(logits)[target] in double: (x - max) - log(sum exp(x - max)), as the Linux runner does. */
+    static double logSoftmax(float[] logits, int target) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (float x : logits) {
+            max = Math.max(max, x);
+        }
+        double sum = 0;
+        for (float x : logits) {
+            sum += Math.exp(x - max);
+        }
+        return (logits[target] - max) - Math.log(sum);
     }
 
     private Engine load(File artifactDir, JsonObject manifest, int threads, Sampler sampler, TraceWriter writer)

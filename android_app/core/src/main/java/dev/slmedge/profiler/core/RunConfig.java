@@ -22,13 +22,17 @@ import java.util.Set;
 public final class RunConfig {
     public static final String SCHEMA = Contract.CONFIG_SCHEMA;
     public static final List<String> ENGINES = List.of("executorch", "onnxruntime", "onnxruntime-genai");
-    public static final List<String> MODES = List.of("steps", "llm_runner");
+    public static final List<String> MODES = List.of("steps", "llm_runner", "eval");
+    public static final String EVAL = "eval";
     // The Linux runner's default (the schema's 10 ms costs ~4% of a decode step on 2 cores).
     static final double DEFAULT_SAMPLE_INTERVAL_MS = 50.0;
 
     private static final Set<String> TOP_LEVEL = Set.of("schema", "schema_version", "artifact", "mode",
             "prompt_lengths", "decode_tokens", "repeats", "warmup", "threads", "sample_interval_ms",
-            "memory_sampling", "ops", "seed", "trace_file");
+            "memory_sampling", "ops", "seed", "trace_file", "eval");
+    // The measurement matrix of steps/llm_runner: an eval run scores given tokens instead.
+    private static final List<String> MATRIX = List.of("prompt_lengths", "decode_tokens", "repeats", "warmup");
+    private static final Set<String> EVAL_FIELDS = Set.of("chunks");
     private static final Set<String> ARTIFACT = Set.of("dir", "model_file", "engine", "manifest_sha256",
             "max_seq_len", "vocab_size", "bos_id", "tokenizer_file");
 
@@ -45,6 +49,8 @@ public final class RunConfig {
     public final boolean ops;
     public final long seed;
     public final String traceFile;
+    /** Mode eval: the token sequences to score, each at least 2 tokens; null in the other modes. */
+    public final List<int[]> evalChunks;
 
     /** What the config says about the model files (artifact.dir is relative to the config file). */
     public static final class Artifact {
@@ -87,17 +93,41 @@ public final class RunConfig {
         }
         artifact = new Artifact(f.object("artifact"));
         mode = f.oneOf("mode", MODES, "steps");
-        promptLengths = f.integers("prompt_lengths", 1, Integer.MAX_VALUE);
-        decodeTokens = f.integer("decode_tokens", 1, Integer.MAX_VALUE, null);
-        repeats = f.integer("repeats", 1, 1000, null);
-        warmup = f.integer("warmup", 0, 100, null);
+        boolean eval = EVAL.equals(mode);
+        if (eval) {
+            for (String key : MATRIX) {
+                if (f.has(key)) {
+                    throw f.error(key, "must be absent in mode eval (it scores the eval chunks instead)");
+                }
+            }
+            promptLengths = List.of();
+            decodeTokens = 0;
+            repeats = 0;
+            warmup = 0;
+            evalChunks = chunks(f.object("eval"), artifact.vocabSize);
+        } else {
+            if (f.has("eval")) {
+                throw f.error("eval", "is only for mode eval, not " + mode);
+            }
+            promptLengths = f.integers("prompt_lengths", 1, Integer.MAX_VALUE);
+            decodeTokens = f.integer("decode_tokens", 1, Integer.MAX_VALUE, null);
+            repeats = f.integer("repeats", 1, 1000, null);
+            warmup = f.integer("warmup", 0, 100, null);
+            evalChunks = null;
+        }
         threads = f.integers("threads", 1, 256);
+        if (eval && threads.size() != 1) {
+            throw f.error("threads", "must have exactly one entry in mode eval, not " + threads.size());
+        }
         sampleIntervalMs = f.number("sample_interval_ms", DEFAULT_SAMPLE_INTERVAL_MS);
         if (!(sampleIntervalMs > 0 && sampleIntervalMs <= 10000)) {
             throw f.error("sample_interval_ms", "must be above 0 and at most 10000");
         }
         memorySampling = f.bool("memory_sampling", true);
         ops = f.bool("ops", false);
+        if (eval && ops) {
+            throw f.error("ops", "must be false in mode eval");
+        }
         seed = f.integer("seed", Integer.MIN_VALUE, Integer.MAX_VALUE, 0);
         String file = f.has("trace_file") ? f.string("trace_file") : Contract.TRACE_FILE;
         if (file.contains("/") || file.equals("..") || file.equals(".")) {
@@ -133,8 +163,50 @@ public final class RunConfig {
         return dir.isAbsolute() ? dir : new File(configFile.getAbsoluteFile().getParentFile(), artifact.dir);
     }
 
+    /** What the artifact's max sequence length must hold: the longest prompt + decode, or the longest eval chunk. */
     public int longestSequence() {
+        if (evalChunks != null) {
+            int longest = 0;
+            for (int[] chunk : evalChunks) {
+                longest = Math.max(longest, chunk.length);
+            }
+            return longest;
+        }
         return Collections.max(promptLengths) + decodeTokens;
+    }
+
+    /** eval.chunks: a non-empty list of token lists, each of at least 2 ids in [0, vocabSize). */
+    private static List<int[]> chunks(Fields eval, int vocabSize) throws ConfigException {
+        eval.onlyKnown(EVAL_FIELDS);
+        JsonArray array = eval.nonEmptyArray("chunks", "a non-empty list of token lists");
+        List<int[]> out = new ArrayList<>(array.size());
+        for (int c = 0; c < array.size(); c++) {
+            String key = "chunks[" + c + "]";
+            JsonElement item = array.get(c);
+            if (!item.isJsonArray()) {
+                throw eval.error(key, "must be a list of token ids, not " + item);
+            }
+            if (item.getAsJsonArray().size() < 2) { // one token predicts nothing: the last token is never fed
+                throw eval.error(key, "must have at least 2 tokens, not " + item.getAsJsonArray().size());
+            }
+            JsonArray tokens = item.getAsJsonArray();
+            int[] chunk = new int[tokens.size()];
+            for (int i = 0; i < chunk.length; i++) {
+                String tokenKey = key + "[" + i + "]";
+                JsonElement token = tokens.get(i);
+                if (!token.isJsonPrimitive()) {
+                    throw eval.error(tokenKey, "must be an integer");
+                }
+                chunk[i] = eval.checkedInteger(tokenKey, token.getAsJsonPrimitive(), Integer.MIN_VALUE,
+                        Integer.MAX_VALUE);
+                if (chunk[i] < 0 || chunk[i] >= vocabSize) {
+                    throw eval.error(tokenKey, "must be a token id between 0 and " + (vocabSize - 1)
+                            + " (artifact.vocab_size " + vocabSize + "), not " + chunk[i]);
+                }
+            }
+            out.add(chunk);
+        }
+        return Collections.unmodifiableList(out);
     }
 
     static String firstLine(String text) {
@@ -239,12 +311,16 @@ public final class RunConfig {
             return integer(key, Integer.MIN_VALUE, Integer.MAX_VALUE, null);
         }
 
-        List<Integer> integers(String key, long min, long max) throws ConfigException {
+        JsonArray nonEmptyArray(String key, String kind) throws ConfigException {
             JsonElement value = required(key);
             if (!value.isJsonArray() || value.getAsJsonArray().isEmpty()) {
-                throw error(key, "must be a non-empty list of integers");
+                throw error(key, "must be " + kind);
             }
-            JsonArray array = value.getAsJsonArray();
+            return value.getAsJsonArray();
+        }
+
+        List<Integer> integers(String key, long min, long max) throws ConfigException {
+            JsonArray array = nonEmptyArray(key, "a non-empty list of integers");
             List<Integer> out = new ArrayList<>();
             for (int i = 0; i < array.size(); i++) {
                 JsonElement item = array.get(i);

@@ -37,6 +37,7 @@ public final class TraceWriter {
     private final List<Map<String, Object>> loads = new ArrayList<>();
     private final List<Map<String, Object>> runs = new ArrayList<>();
     private final List<Map<String, Object>> errors = new ArrayList<>();
+    private final List<Map<String, Object>> evalChunks = new ArrayList<>();
     private String lastSha256;
 
     public TraceWriter(File file, RunConfig config, Platform platform, MemoryReader.Reading baseline,
@@ -67,6 +68,12 @@ public final class TraceWriter {
         trace.put("baseline_memory", baselineMemory);
         trace.put("loads", loads);
         trace.put("runs", runs);
+        if (RunConfig.EVAL.equals(config.mode)) { // present from the start, chunks appended as they are scored
+            Map<String, Object> eval = new LinkedHashMap<>();
+            eval.put("threads", config.threads.get(0));
+            eval.put("chunks", evalChunks);
+            trace.put("eval", eval);
+        }
         trace.put("memory_samples", List.of());
         trace.put("phase_markers", List.of());
         trace.put("cpu_samples", List.of());
@@ -91,6 +98,26 @@ public final class TraceWriter {
 
     public List<Map<String, Object>> errors() {
         return errors;
+    }
+
+    /** Mode eval's scored chunks (trace "eval"."chunks"); always empty in the other modes. */
+    public List<Map<String, Object>> evalChunks() {
+        return evalChunks;
+    }
+
+    /** True while nothing was measured (no run, no scored chunk): a failure now makes the trace "failed". */
+    public boolean measuredNothing() {
+        return runs.isEmpty() && evalChunks.isEmpty();
+    }
+
+    /** One scored chunk: its length, the L-1 log-probabilities and argmaxes, and its wall time. */
+    public static Map<String, Object> evalChunk(int tokens, List<Double> logprob, List<Integer> argmax, double ms) {
+        Map<String, Object> chunk = new LinkedHashMap<>();
+        chunk.put("tokens", tokens);
+        chunk.put("logprob", logprob);
+        chunk.put("argmax", argmax);
+        chunk.put("ms", ms);
+        return chunk;
     }
 
     /** A model load: its time, the RSS after it, and the runtime that did it. */

@@ -12,8 +12,10 @@ import com.google.gson.JsonParser;
 import java.io.File;
 import java.nio.file.Files;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.Rule;
 import org.junit.Test;
@@ -150,5 +152,240 @@ public class ProfileLoopTest {
         assertEquals("incomplete", outcome.status());
         assertEquals(6, read(outcome).getAsJsonArray("runs").size());
         assertTrue(outcome.error().startsWith("per-op profiling is not available"));
+    }
+
+    // --- mode eval ---------------------------------------------------------------------------
+
+    /** TinyEngine that throws on its Nth step (counting from 1), to end an eval run mid-way. */
+    private static EngineFactory failingOnStep(int failingStep) {
+        AtomicInteger steps = new AtomicInteger();
+        return engine -> new Engine() {
+            private final TinyEngine tiny = new TinyEngine(96, 64, 0);
+
+            @Override
+            public void load(File artifactDir, JsonObject manifest, int threads) {
+                tiny.load(artifactDir, manifest, threads);
+            }
+
+            @Override
+            public float[] step(int[] tokens, int startPos) throws Exception {
+                if (steps.incrementAndGet() == failingStep) {
+                    throw new IllegalStateException("step " + failingStep + " failed");
+                }
+                return tiny.step(tokens, startPos);
+            }
+
+            @Override
+            public String describe() {
+                return tiny.describe();
+            }
+
+            @Override
+            public void close() {
+                tiny.close();
+            }
+        };
+    }
+
+    /** The expected scores, computed apart: each position's logits from a fresh prefill of chunk[0..i]. */
+    private static double[][] expectedLogprobAndArgmax(int[] chunk) throws Exception {
+        double[] logprob = new double[chunk.length - 1];
+        double[] argmax = new double[chunk.length - 1];
+        try (TinyEngine engine = new TinyEngine(96, 64, 0)) {
+            engine.load(null, null, 1);
+            for (int i = 0; i + 1 < chunk.length; i++) {
+                float[] logits = engine.step(Arrays.copyOf(chunk, i + 1), 0);
+                double max = Double.NEGATIVE_INFINITY;
+                int best = -1;
+                for (int v = 0; v < logits.length; v++) {
+                    if (best < 0 || logits[v] > logits[best]) {
+                        best = v;
+                    }
+                    max = Math.max(max, logits[v]);
+                }
+                double sum = 0;
+                for (float x : logits) {
+                    sum += Math.exp(x - max);
+                }
+                logprob[i] = Math.log(Math.exp(logits[chunk[i + 1]] - max) / sum);
+                argmax[i] = best;
+            }
+        }
+        return new double[][] {logprob, argmax};
+    }
+
+    @Test
+    public void evalScoresEveryChunkByTeacherForcing() throws Exception {
+        JsonObject configJson = TestConfigs.validEval();
+        List<Integer> chunksOnDiskAtEachStatus = new ArrayList<>();
+        File traceFile = new File(folder.getRoot(), "trace/trace.json");
+        File configFile = TestConfigs.writeRun(folder.getRoot(), configJson);
+        RunConfig config = RunConfig.read(configFile);
+        ProfileLoop.Outcome outcome = new ProfileLoop(config, configFile, traceFile.getParentFile(),
+                new Main.TinyEngineFactory(config), new DesktopPlatform(new CpuReader()), fields -> {
+                    statuses.add(fields);
+                    if ("eval".equals(fields.get("phase"))) { // what the host would pull right now
+                        try {
+                            chunksOnDiskAtEachStatus.add(readFile(traceFile).getAsJsonObject("eval")
+                                    .getAsJsonArray("chunks").size());
+                        } catch (Exception unreadable) {
+                            chunksOnDiskAtEachStatus.add(-1); // fails the comparison below
+                        }
+                    }
+                }).run();
+        assertEquals("complete", outcome.status());
+        assertNull(outcome.error());
+        JsonObject trace = read(outcome);
+        assertEquals("complete", trace.get("status").getAsString());
+        assertEquals(0, trace.getAsJsonArray("runs").size());
+        assertEquals(1, trace.getAsJsonArray("loads").size());
+        assertEquals(2, trace.getAsJsonArray("loads").get(0).getAsJsonObject().get("threads").getAsInt());
+        assertEquals(0, trace.getAsJsonArray("errors").size());
+        JsonObject eval = trace.getAsJsonObject("eval");
+        assertEquals(2, eval.get("threads").getAsInt());
+        JsonArray chunks = eval.getAsJsonArray("chunks");
+        assertEquals(config.evalChunks.size(), chunks.size());
+        for (int c = 0; c < chunks.size(); c++) {
+            int[] tokens = config.evalChunks.get(c);
+            JsonObject chunk = chunks.get(c).getAsJsonObject();
+            assertEquals(Set.of("tokens", "logprob", "argmax", "ms"), chunk.keySet());
+            assertEquals(tokens.length, chunk.get("tokens").getAsInt());
+            assertTrue(chunk.get("ms").getAsDouble() > 0);
+            double[][] expected = expectedLogprobAndArgmax(tokens);
+            JsonArray logprob = chunk.getAsJsonArray("logprob");
+            JsonArray argmax = chunk.getAsJsonArray("argmax");
+            assertEquals(tokens.length - 1, logprob.size());
+            assertEquals(tokens.length - 1, argmax.size());
+            for (int i = 0; i < tokens.length - 1; i++) {
+                assertEquals("chunk " + c + " logprob[" + i + "]", expected[0][i], logprob.get(i).getAsDouble(), 1e-9);
+                assertTrue(logprob.get(i).getAsDouble() < 0);
+                assertEquals("chunk " + c + " argmax[" + i + "]", (int) expected[1][i], argmax.get(i).getAsInt());
+            }
+        }
+        // the trace on disk had every earlier chunk when each chunk began: it is flushed after each
+        assertEquals(List.of(0, 1, 2), chunksOnDiskAtEachStatus);
+        assertEquals(Map.of("phase", "load", "threads", "2"), statuses.get(0));
+        assertEquals(Map.of("phase", "eval", "chunk", "1", "threads", "2"), statuses.get(2));
+        assertEquals(List.of("phase", "chunk", "threads"), new ArrayList<>(statuses.get(2).keySet()));
+        List<Integer> evalStarts = new ArrayList<>();
+        for (JsonElement marker : trace.getAsJsonArray("phase_markers")) {
+            JsonObject m = marker.getAsJsonObject();
+            if ("eval".equals(m.get("phase").getAsString()) && "start".equals(m.get("event").getAsString())) {
+                evalStarts.add(m.get("run").getAsInt()); // the chunk index, as the Linux runner marks it
+            }
+        }
+        assertEquals(List.of(0, 1, 2), evalStarts);
+    }
+
+    @Test
+    public void evalLogprobsAreFullDoublesAndSumToOneOverTheVocabulary() throws Exception {
+        float[] logits;
+        try (TinyEngine engine = new TinyEngine(96, 64, 0)) {
+            engine.load(null, null, 1);
+            logits = engine.step(new int[] {5, 17, 42}, 0);
+        }
+        double total = 0;
+        for (int v = 0; v < logits.length; v++) {
+            total += Math.exp(ProfileLoop.logSoftmax(logits, v));
+        }
+        assertEquals(1.0, total, 1e-12);
+        // what Gson writes reads back as the same double (the host compares with float64 to ~1e-6)
+        double value = ProfileLoop.logSoftmax(logits, 17);
+        JsonObject written = JsonParser.parseString(new com.google.gson.Gson().toJson(
+                TraceWriter.evalChunk(2, List.of(value), List.of(0), 1.0))).getAsJsonObject();
+        assertEquals(value, written.getAsJsonArray("logprob").get(0).getAsDouble(), 0.0);
+    }
+
+    @Test
+    public void anEvalFailureMidWayKeepsTheScoredChunksAndSaysIncomplete() throws Exception {
+        // chunk 0 takes 1 step, chunk 1 five: step 3 is inside chunk 1
+        ProfileLoop.Outcome outcome = run(TestConfigs.validEval(), failingOnStep(3));
+        assertEquals("incomplete", outcome.status());
+        assertEquals("IllegalStateException: step 3 failed", outcome.error());
+        JsonObject trace = read(outcome);
+        assertEquals("incomplete", trace.get("status").getAsString());
+        JsonArray chunks = trace.getAsJsonObject("eval").getAsJsonArray("chunks");
+        assertEquals(1, chunks.size());
+        assertEquals(2, chunks.get(0).getAsJsonObject().get("tokens").getAsInt());
+        JsonObject error = trace.getAsJsonArray("errors").get(0).getAsJsonObject();
+        assertEquals("eval", error.get("phase").getAsString());
+        assertTrue(error.get("run").isJsonNull());
+    }
+
+    @Test
+    public void anEvalFailureBeforeAnyChunkIsScoredFails() throws Exception {
+        ProfileLoop.Outcome outcome = run(TestConfigs.validEval(), failingOnStep(1));
+        assertEquals("failed", outcome.status());
+        JsonObject trace = read(outcome);
+        assertEquals(0, trace.getAsJsonObject("eval").getAsJsonArray("chunks").size());
+        assertEquals(0, trace.getAsJsonArray("runs").size());
+    }
+
+    @Test
+    public void anEvalChunkLongerThanTheArtifactFailsWithTheReason() throws Exception {
+        JsonObject config = TestConfigs.validEval();
+        JsonArray long65 = new JsonArray();
+        for (int i = 0; i < 65; i++) {
+            long65.add(3 + i % 90);
+        }
+        config.getAsJsonObject("eval").getAsJsonArray("chunks").add(long65);
+        assertEquals(65, RunConfig.parse(config.toString()).longestSequence());
+        ProfileLoop.Outcome outcome = run(config, null);
+        assertEquals("failed", outcome.status());
+        assertEquals("eval chunk of 65 tokens exceeds the artifact's max sequence length 64 "
+                + "(use shorter chunks or re-export with a larger --max-seq-len)", outcome.error());
+        JsonObject trace = read(outcome);
+        assertEquals("setup", trace.getAsJsonArray("errors").get(0).getAsJsonObject().get("phase").getAsString());
+        assertEquals(0, trace.getAsJsonArray("loads").size()); // refused before loading anything
+    }
+
+    @Test
+    public void nonFiniteLogitsEndTheEvalWithAReasonNotABrokenTrace() throws Exception {
+        EngineFactory nanOnSecondChunk = engine -> new Engine() {
+            private final TinyEngine tiny = new TinyEngine(96, 64, 0);
+
+            @Override
+            public void load(File artifactDir, JsonObject manifest, int threads) {
+                tiny.load(artifactDir, manifest, threads);
+            }
+
+            @Override
+            public float[] step(int[] tokens, int startPos) throws Exception {
+                float[] logits = tiny.step(tokens, startPos);
+                if (tokens[0] == 95) { // chunk 1 starts with token 95
+                    logits[7] = Float.NaN;
+                }
+                return logits;
+            }
+
+            @Override
+            public String describe() {
+                return tiny.describe();
+            }
+
+            @Override
+            public void close() {
+                tiny.close();
+            }
+        };
+        ProfileLoop.Outcome outcome = run(TestConfigs.validEval(), nanOnSecondChunk);
+        assertEquals("incomplete", outcome.status());
+        assertEquals("eval chunk 1 position 0: the engine's logits give a non-finite log-probability (NaN)",
+                outcome.error());
+        assertEquals(1, read(outcome).getAsJsonObject("eval").getAsJsonArray("chunks").size());
+    }
+
+    @Test
+    public void mainRunsAnEvalConfigOnTheDesktopJvm() throws Exception {
+        File configFile = TestConfigs.writeRun(folder.getRoot(), TestConfigs.validEval());
+        File traceDir = new File(folder.getRoot(), "main-trace");
+        assertEquals(0, Main.run(new String[] {configFile.getPath(), traceDir.getPath()}));
+        JsonObject trace = readFile(new File(traceDir, "trace.json"));
+        assertEquals("complete", trace.get("status").getAsString());
+        assertEquals(3, trace.getAsJsonObject("eval").getAsJsonArray("chunks").size());
+    }
+
+    private static JsonObject readFile(File file) throws Exception {
+        return JsonParser.parseString(Files.readString(file.toPath())).getAsJsonObject();
     }
 }

@@ -1,5 +1,6 @@
 package dev.slmedge.profiler.core;
 
+import static org.junit.Assert.assertArrayEquals;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertNull;
@@ -8,6 +9,7 @@ import static org.junit.Assert.assertTrue;
 
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
 import java.io.File;
 import java.util.List;
 import java.util.function.Consumer;
@@ -79,6 +81,63 @@ public class RunConfigTest {
         assertTrue(errorFor(c -> c.addProperty("schema", "other")).contains("schema must be \"slm-edge/run-config\""));
         assertTrue(errorFor(c -> c.addProperty("schema_version", 99)).contains("newer than this app reads"));
         assertTrue(errorFor(c -> c.addProperty("trace_file", "../x.json")).contains("trace_file must be a plain file name"));
+    }
+
+    private static String evalErrorFor(Consumer<JsonObject> breakIt) {
+        JsonObject config = TestConfigs.validEval();
+        breakIt.accept(config);
+        return assertThrows(ConfigException.class, () -> RunConfig.parse(config.toString())).getMessage();
+    }
+
+    private static JsonArray chunks(JsonObject config) {
+        return config.getAsJsonObject("eval").getAsJsonArray("chunks");
+    }
+
+    @Test
+    public void parsesAnEvalConfigWithoutTheMeasurementMatrix() throws Exception {
+        RunConfig config = RunConfig.parse(TestConfigs.validEval().toString());
+        assertEquals("eval", config.mode);
+        assertEquals(3, config.evalChunks.size());
+        assertArrayEquals(new int[] {5, 17}, config.evalChunks.get(0));
+        assertArrayEquals(new int[] {95, 0, 11, 64, 64, 8}, config.evalChunks.get(1));
+        assertEquals(List.of(2), config.threads);
+        assertEquals(List.of(), config.promptLengths);
+        assertEquals(40, config.longestSequence()); // the longest chunk, not prompt + decode
+        assertNull(RunConfig.parse(TestConfigs.valid().toString()).evalChunks);
+    }
+
+    @Test
+    public void rejectsBadEvalChunksInOneLine() {
+        assertEquals("run config field eval.chunks[1] must have at least 2 tokens, not 1",
+                evalErrorFor(c -> chunks(c).set(1, JsonParser.parseString("[7]"))));
+        assertEquals("run config field eval.chunks[0][1] must be a token id between 0 and 95 (artifact.vocab_size 96), not 96",
+                evalErrorFor(c -> chunks(c).set(0, JsonParser.parseString("[5, 96]"))));
+        assertEquals("run config field eval.chunks[0][0] must be a token id between 0 and 95 (artifact.vocab_size 96), not -1",
+                evalErrorFor(c -> chunks(c).set(0, JsonParser.parseString("[-1, 3]"))));
+        assertEquals("run config field eval.chunks[0][1] must be an integer, not 2.5",
+                evalErrorFor(c -> chunks(c).set(0, JsonParser.parseString("[1, 2.5]"))));
+        assertEquals("run config field eval.chunks[2] must be a list of token ids, not 4",
+                evalErrorFor(c -> chunks(c).set(2, JsonParser.parseString("4"))));
+        assertEquals("run config field eval.chunks must be a non-empty list of token lists",
+                evalErrorFor(c -> c.getAsJsonObject("eval").add("chunks", new JsonArray())));
+        assertTrue(evalErrorFor(c -> c.getAsJsonObject("eval").addProperty("stride", 4))
+                .contains("unknown field eval.stride"));
+    }
+
+    @Test
+    public void evalIsPresentExactlyInModeEvalWithOneThreadCountAndNoOps() {
+        assertEquals("run config is missing eval", evalErrorFor(c -> c.remove("eval")));
+        assertEquals("run config field eval is only for mode eval, not steps",
+                evalErrorFor(c -> c.addProperty("mode", "steps")));
+        assertEquals("run config field eval is only for mode eval, not steps",
+                errorFor(c -> c.add("eval", TestConfigs.validEval().get("eval"))));
+        assertEquals("run config field threads must have exactly one entry in mode eval, not 2",
+                evalErrorFor(c -> c.add("threads", JsonParser.parseString("[1, 2]"))));
+        assertEquals("run config field ops must be false in mode eval", evalErrorFor(c -> c.addProperty("ops", true)));
+        assertEquals("run config field decode_tokens must be absent in mode eval (it scores the eval chunks instead)",
+                evalErrorFor(c -> c.addProperty("decode_tokens", 5)));
+        assertEquals("run config field prompt_lengths must be absent in mode eval (it scores the eval chunks instead)",
+                evalErrorFor(c -> c.add("prompt_lengths", JsonParser.parseString("[4]"))));
     }
 
     @Test

@@ -1,5 +1,6 @@
 package dev.slmedge.profiler.core;
 
+import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import java.io.File;
@@ -19,6 +20,28 @@ final class TestConfigs {
                 + "\"bos_id\":null,\"tokenizer_file\":null},"
                 + "\"prompt_lengths\":[4,12],\"decode_tokens\":5,\"repeats\":2,\"warmup\":1,\"threads\":[1,2]}")
                 .getAsJsonObject();
+    }
+
+    /** Mode eval on the same artifact: three chunks (2, 6 and 40 tokens), one thread count (2). */
+    static JsonObject validEval() {
+        JsonObject config = valid();
+        for (String key : new String[] {"prompt_lengths", "decode_tokens", "repeats", "warmup"}) {
+            config.remove(key);
+        }
+        config.addProperty("mode", "eval");
+        config.add("threads", JsonParser.parseString("[2]"));
+        JsonArray chunks = new JsonArray();
+        chunks.add(JsonParser.parseString("[5, 17]"));
+        chunks.add(JsonParser.parseString("[95, 0, 11, 64, 64, 8]"));
+        JsonArray long40 = new JsonArray();
+        for (int token : PromptGenerator.prompt(40, 96, 3)) {
+            long40.add(token);
+        }
+        chunks.add(long40);
+        JsonObject eval = new JsonObject();
+        eval.add("chunks", chunks);
+        config.add("eval", eval);
+        return config;
     }
 
     /** A folder with a manifest and a run_config.json whose manifest_sha256 matches it. */
