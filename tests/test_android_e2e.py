@@ -296,6 +296,18 @@ def test_eval_over_adb_scores_on_the_phone_and_compares_with_this_machine(phone,
     assert leftovers(phone) == []
 
 
+def test_eval_refuses_an_app_without_eval_mode_before_any_work(emulated_phone, tiny_onnx, tmp_path):
+    installed = cli("app", "install", "--device", emulated_phone.serial, "--apk",
+                    make_test_apk(tmp_path / "old.apk", version_code=2, features={"eval_mode": False}), phone=emulated_phone)
+    assert installed.returncode == 0, installed.stderr
+    artifact = tmp_path / "artifact"
+    shutil.copytree(tiny_onnx, artifact)
+    result = cli("eval", artifact, "--device", emulated_phone.serial, "--tokens", "48", "--context", "32",
+                 "--out", tmp_path / "run", phone=emulated_phone)
+    assert result.returncode == 2 and "predates `slm-edge eval`" in result.stderr, result.stderr
+    assert not (artifact / "eval.json").exists()  # refused before the host's own run
+
+
 def test_profile_refuses_a_phone_older_than_android_10_before_pushing(adb_server, tiny_onnx, tmp_path):
     from slm_edge.testing.harness import EmulatedPhone
 

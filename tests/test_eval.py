@@ -163,6 +163,28 @@ def test_user_text_and_jsonl_prompts(text_onnx, tmp_path):
     assert per_prompt["summary"]["top1_agreement"] >= 0.999
 
 
+def test_one_prompt_jsonl_is_a_prompt_and_text_needs_a_tokenizer(text_onnx, tiny_llama_onnx, tmp_path):
+    one = tmp_path / "one.jsonl"
+    one.write_text(json.dumps("Why is the sky blue during the day but red at sunset?") + "\n")
+    entry = eval_json(text_onnx, "--text", one, "--context", "32")
+    assert entry["chunks"] == 1 and entry["first_scored_position"] == 0 and entry["summary"]["scored_tokens"] > 5
+    refused = run_cli("eval", tiny_llama_onnx, "--text", one, timeout=300)
+    assert refused.returncode == 2 and "has no tokenizer, so no text can be scored" in refused.stderr
+
+
+def test_profile_after_eval_records_the_figures_in_its_reports(text_onnx, tmp_path):
+    folder = tmp_path / "artifact"
+    shutil.copytree(text_onnx, folder)
+    eval_json(folder, "--tokens", "96", "--context", "32")  # a smoke test: not a figure reports compare on
+    entry = eval_json(folder, "--tokens", "1024")  # the default corpus and context: comparable
+    result = run_cli("profile", folder, "--emulated", "--prompt-lengths", "8", "--decode-tokens", "4", "--repeats", "1",
+                     "--warmup", "0", "--threads", "1", "--out", tmp_path / "run", timeout=600)
+    assert result.returncode == 0, result.stderr
+    quality = json.loads((tmp_path / "run" / "trace.json").read_text())["host"]["artifact"]["quality"]
+    assert quality["kl_mean"] == entry["summary"]["kl_mean"] and quality["context"] == 64
+    assert "Quality (`slm-edge eval`, corpus prose, " in (tmp_path / "run" / "report.md").read_text()
+
+
 def test_every_engine(tiny_llama_onnx, tiny_llama_pte):
     """No tokenizer (random weights): a fixed token stream is scored, and the result says so."""
     for artifact, engine in ((tiny_llama_pte, "executorch"), (tiny_llama_onnx, "onnxruntime"),
@@ -182,17 +204,20 @@ def test_every_engine(tiny_llama_onnx, tiny_llama_pte):
     (["--corpus", "poetry"], "no shipped corpus named 'poetry'"),
     (["--text", "{short}", "--corpus", "prose"], "both --text and --corpus"),
     (["--text", "{missing}"], "text file not found"),
+    (["--tokens", "0"], "use --tokens between 1 and"),
+    (["--context", "2"], "leaves nothing to score"),
+    (["--text", "{blank_prompts}"], "every prompt of"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(text_onnx, tmp_path, args, message):
     files = {"empty": b"  \n", "binary": b"\x7fELF\x00\x01", "latin1": "café".encode("latin-1"),
-             "short": b"Only a few words here."}
+             "short": b"Only a few words here.", "blank_prompts.jsonl": b'{"text": ""}\n""\n'}
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     folder = tmp_path / "artifact"
     shutil.copytree(text_onnx, folder)
     (folder / "eval.json").unlink(missing_ok=True)
     result = run_cli("eval", folder, "--context", "32",
-                     *[a.format(**{n: tmp_path / n for n in [*files, "missing"]}) for a in args], timeout=300)
+                     *[a.format(**{n.split(".")[0]: tmp_path / n for n in [*files, "missing"]}) for a in args], timeout=300)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert not (folder / "eval.json").exists()

@@ -53,6 +53,9 @@ def _known(value, fallback):
 
 
 def candidates(run: LoadedRun, prompt_length: int | None) -> list[Candidate]:
+    if run.trace.run_config.mode == "eval":
+        raise BadInput(f"{run.folder or run.name} is an eval run (`slm-edge eval --device/--emulated`), not a profile",
+                       "pass folders that `slm-edge profile` wrote")
     analysis = run.analysis
     artifact = run.trace.artifact_facts or ArtifactFacts()
     verify = artifact.verify or {}

@@ -99,6 +99,9 @@ def check_app_runs(identity: dict | None, manifest: Manifest, config: RunConfig,
                f"whose {'executorch-android' if manifest.backend == 'executorch' else 'onnxruntime-android'} "
                f"matches the exporter (android_app/gradle/libs.versions.toml)")
         raise BadInput(f"the profiler app on {serial} cannot load this artifact: {reason}", fix)
+    if config.mode == "eval" and not (identity.get("features") or {}).get("eval_mode"):
+        raise BadInput(f"the profiler app on {serial} predates `slm-edge eval` (its identity has no eval_mode feature)",
+                       f"install the app built from this slm-edge's android_app/ (slm-edge app install {{serial}} {serial})")
     if config.ops and engine == "executorch" and not (identity.get("features") or {}).get("executorch_etdump"):
         raise BadInput(f"{{ops}} on ExecuTorch needs ETDump, which the app on {serial} does not record "
                        f"(executorch-android {runtimes.get('executorch')} from Maven is built without it)", ETDUMP_FIX)

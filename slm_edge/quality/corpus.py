@@ -27,10 +27,7 @@ class Corpus:
     documents: tuple[str, ...]
     sha256: str
     origin: str  # the shipped corpus's source, or the user's file path
-
-    @property
-    def per_document(self) -> bool:
-        return len(self.documents) > 1
+    prompts: bool = False  # JSONL: each document is a prompt, scored whole as its own chunk
 
 
 @dataclass(frozen=True)
@@ -79,7 +76,7 @@ def _user_corpus(path: Path) -> Corpus:
     if b"\0" in data:
         raise BadInput(f"{path} is binary, not text", "pass a UTF-8 text or JSONL file to {text}")
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a UTF-8 byte-order mark is not text
     except UnicodeDecodeError as exc:
         raise BadInput(f"{path} is not UTF-8 text (byte {exc.start} is not valid UTF-8)",
                        "convert it to UTF-8 or pass another file to {text}") from None
@@ -89,7 +86,7 @@ def _user_corpus(path: Path) -> Corpus:
     if path.suffix.lower() != ".jsonl":
         return Corpus(path.stem, (text,), digest, str(path))
     documents = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):  # not splitlines: U+2028 may sit inside a JSON string
         if not line.strip():
             continue
         try:
@@ -105,31 +102,45 @@ def _user_corpus(path: Path) -> Corpus:
         documents.append(document)
     if not documents:
         raise BadInput(f"{path} has no prompts", "write one JSON object or string per line")
-    return Corpus(path.stem, tuple(documents), digest, str(path))
+    return Corpus(path.stem, tuple(documents), digest, str(path), prompts=True)
+
+
+def adds_bos(tokenizer) -> int | None:
+    """The BOS id when the tokenizer puts one at the start of a text (llama.cpp: the vocab's add_bos),
+    else None; SmolLM2's does not (its bos_token is the chat turn marker)."""
+    bos = getattr(tokenizer, "bos_token_id", None)
+    if bos is None:
+        return None
+    ids = tokenizer("x")["input_ids"]
+    return bos if ids and ids[0] == bos else None
 
 
 def make_chunks(corpus: Corpus, tokenizer, *, context: int, scored_tokens: int, vocab_size: int,
                 first_scored: int) -> Chunks:
     """Consecutive, non-overlapping chunks of `context` tokens, as many as it takes to score
     `scored_tokens` (each chunk scores its positions first_scored..); a JSONL corpus gives one chunk per
-    prompt (cut to `context`), every position scored. The first token of a text chunk is the
-    tokenizer's BOS where it has one, as llama.cpp's perplexity does (each chunk reads as a document start)."""
+    prompt (cut to `context`), every position scored, until `scored_tokens` are. The first token of a text
+    chunk is replaced by BOS when the tokenizer adds one, as llama.cpp's perplexity does (its vocab's add_bos)."""
     if tokenizer is None:
         return _fixed_stream(context=context, scored_tokens=scored_tokens, vocab_size=vocab_size,
                              first_scored=first_scored)
     per_chunk = context - 1 - first_scored
     wanted = -(-scored_tokens // per_chunk)
-    bos = getattr(tokenizer, "bos_token_id", None)
-    if corpus.per_document:
-        chunks = []
+    bos = adds_bos(tokenizer)
+    if corpus.prompts:
+        chunks, scored, cut = [], 0, 0
         for document in corpus.documents:
-            ids = list(tokenizer(document, add_special_tokens=False)["input_ids"])[:context - (bos is not None)]
-            ids = ([bos] if bos is not None else []) + ids
-            if len(ids) >= 2:
-                chunks.append(tuple(ids))
+            ids = ([bos] if bos is not None else []) + list(tokenizer(document, add_special_tokens=False)["input_ids"])
+            cut += len(ids) > context
+            if len(ids[:context]) >= 2:
+                chunks.append(tuple(ids[:context]))
+                scored += len(chunks[-1]) - 1
+            if scored >= scored_tokens:
+                break
         if not chunks:
             raise BadInput(f"every prompt of {corpus.origin} is shorter than 2 tokens", "give longer prompts")
-        return Chunks(corpus.name, corpus.sha256, tuple(chunks), context, tokenizer.name_or_path, first_scored=0)
+        note = f"{cut} prompts longer than {context} tokens were cut to it" if cut else None
+        return Chunks(corpus.name, corpus.sha256, tuple(chunks), context, tokenizer.name_or_path, note, first_scored=0)
     ids = list(tokenizer(corpus.documents[0], add_special_tokens=False)["input_ids"])
     available = len(ids) // context
     if available == 0:
@@ -157,5 +168,6 @@ def _fixed_stream(*, context: int, scored_tokens: int, vocab_size: int, first_sc
                    for _ in range(-(-scored_tokens // per_chunk)))
     digest = hashlib.sha256(json.dumps(chunks).encode()).hexdigest()
     return Chunks(FIXED_STREAM, digest, chunks, context, None,
-                  "the model has no tokenizer (random-weight card): a fixed pseudo-random token stream was scored, "
+                  "the model has no tokenizer (a random-weight card, or a folder without one): a fixed pseudo-random "
+                  "token stream was scored, "
                   "not text; perplexity means nothing here, the artifact-vs-reference figures do", first_scored)

@@ -15,6 +15,7 @@ from slm_edge.records.manifest import Manifest
 
 DEFAULT_CONTEXT = 512
 DEFAULT_TOKENS = 4096
+MAX_TOKENS = 1_000_000  # the reference's cached logits alone grow by vocab x 2 bytes a token
 FEEDS = ("prefill", "steps")
 
 
@@ -40,10 +41,13 @@ def plan_chunks(folder: Path, manifest: Manifest, request: EvalRequest):
                        f"use {{context}} {manifest.max_seq_len} or less, or re-export with a larger {{max_seq_len}}")
     if context < 4:
         raise BadInput(f"a context of {context} tokens leaves nothing to score", "use {context} 4 or more")
-    if request.tokens < 1:
-        raise BadInput("nothing to score", "use {tokens} 1 or more")
-    corpus = load_corpus(request.corpus, request.text)
+    if not 1 <= request.tokens <= MAX_TOKENS:
+        raise BadInput(f"{request.tokens} scored tokens asked for", f"use {{tokens}} between 1 and {MAX_TOKENS}")
     tokenizer = source.load_tokenizer()
+    if tokenizer is None and (request.text or request.corpus):
+        raise BadInput(f"{source.name} has no tokenizer, so no text can be scored on it",
+                       "drop {text}/{corpus} (a fixed token stream is scored), or export from a source with a tokenizer")
+    corpus = load_corpus(request.corpus, request.text)
     chunks = make_chunks(corpus, tokenizer, context=context, scored_tokens=request.tokens,
                          vocab_size=int(manifest.architecture.vocab_size), first_scored=figures.first_scored(context))
     return source, chunks
@@ -107,6 +111,7 @@ def evaluate_artifact(folder: Path, request: EvalRequest = EvalRequest(), progre
         "feed": feed,
         "corpus": {"name": chunks.corpus, "sha256": chunks.corpus_sha256, "tokenizer": chunks.tokenizer},
         "context": chunks.context,
+        "max_seq_len": manifest.max_seq_len,
         "chunks": len(chunks.chunks),
         "tokens_requested": request.tokens,
         "first_scored_position": first,

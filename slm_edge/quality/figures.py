@@ -8,7 +8,7 @@
   * PPL(artifact)/PPL(reference) = exp(mean ln ratio) (a ratio of PPLs, not a mean of ratios);
   * KL(reference ‖ artifact) per token; mean ± SE, and percentiles with linear interpolation between
     order statistics (llama.cpp's `percentile`, numpy's default); llama.cpp leaves out of the sum the
-    reference's tokens more than 16 nats below its top one, we sum all of them (differs by < 1e-7 here);
+    reference's tokens whose log-probability is below -16, we sum all of them;
   * same top-1: the artifact's and the reference's most likely next tokens are the same token (first
     index on ties); ± sqrt(p(1-p)/(N-1));
   * Δp: the artifact's probability of the actual next token minus the reference's; mean and RMS.
@@ -105,9 +105,10 @@ def by_position(scores: PositionScores, context: int) -> list[dict]:
         if not len(kl):
             continue
         same = cut(scores.reference_argmax) == cut(scores.artifact_argmax)
-        rows.append({"positions": [start, end], "tokens": len(kl),
-                     "ppl_reference": math.exp(float(ref_nll.mean())), "ppl_artifact": math.exp(float(art_nll.mean())),
-                     "ppl_ratio": math.exp(float((art_nll - ref_nll).mean())), "kl_mean": float(kl.mean()),
+        ppl_ref, ppl_art = math.exp(float(ref_nll.mean())), math.exp(float(art_nll.mean()))
+        rows.append({"positions": [start, end], "tokens": len(kl), "ppl_reference": ppl_ref, "ppl_artifact": ppl_art,
+                     "ppl_ratio": math.exp(float((art_nll - ref_nll).mean())), "ppl_difference": ppl_art - ppl_ref,
+                     "kl_mean": float(kl.mean()), **{f"kl_{k}": v for k, v in _percentiles(kl).items()},
                      "top1_agreement": float(same.mean())})
     return rows
 

@@ -9,6 +9,7 @@ from slm_edge.analysis.compare import sweep_overview
 from slm_edge.analysis.loaded import LoadedRun
 from slm_edge.report.fields import CELL_FIELDS, ROW_FIELDS, Column, Field, columns, headers, run_rows, texts
 from slm_edge.report.plots import plots
+from slm_edge.quality.verdict import quality_line
 
 RUN_COLUMNS = columns("run", "threads", "prompt_length", "ttft_ms_median", "prefill_tok_s_median",
                       "decode_tok_s_median", "decode_tok_s_p90", "decode_step_ms_p99", "rss_increase_bytes")
@@ -34,6 +35,11 @@ def render_html(runs: Sequence[LoadedRun]) -> str:
         f'<h2>Sweep overview</h2><p>Each cell at its longest prompt and fastest thread count; Pareto-optimal over '
         f'{html.escape(", ".join(objectives))}.</p><table id="sweep_overview">{_head(SWEEP_COLUMNS, CELL_FIELDS)}'
         f'{_rows(SWEEP_COLUMNS, CELL_FIELDS, cells)}</table>')
+    evaluated = [(run.name, run.trace.artifact_facts.quality) for run in runs
+                 if run.trace.artifact_facts and run.trace.artifact_facts.quality]
+    quality = "" if not evaluated else "<h2>Quality (slm-edge eval)</h2><ul>" + "".join(
+        f"<li>{html.escape(name)} (corpus {html.escape(q['corpus'])}, {q['scored_tokens']} tokens, {html.escape(q['engine'])}): "
+        f"{html.escape(quality_line(q))}</li>" for name, q in evaluated) + "</ul>"
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>slm-edge profile</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
@@ -41,6 +47,7 @@ def render_html(runs: Sequence[LoadedRun]) -> str:
 <h1>slm-edge profile</h1>
 <table>{_head(RUN_COLUMNS, ROW_FIELDS)}
 {_rows(RUN_COLUMNS, ROW_FIELDS, run_rows(runs))}</table>
+{quality}
 <h2>Warnings</h2><ul>{''.join(f'<li>{html.escape(w)}</li>' for w in warnings) or '<li>none</li>'}</ul>
 {overview}
 <h2>Plots</h2>{sections}

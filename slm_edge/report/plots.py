@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
-from slm_edge.analysis.compare import cell_points, pareto_front, threads_scaling
+from slm_edge.analysis.compare import LOWER_IS_BETTER, cell_points, pareto_front, threads_scaling
 from slm_edge.analysis.loaded import LoadedRun
 from slm_edge.contract import ET_OP_CATEGORIES
 
@@ -179,7 +179,9 @@ def survey_plots(runs: Sequence[LoadedRun], plt) -> dict[str, str]:
         memory = [p["peak_memory_bytes"] / 2**20 for p in points]
         speed = [p["decode_tok_s"] for p in points]
         if "quality" in objectives:
-            dots = ax.scatter(memory, speed, c=[p["quality"] for p in points], cmap="viridis", s=40, zorder=2)
+            lower_better = points[0]["quality_metric"] in LOWER_IS_BETTER  # eval's KL: bright should still mean good
+            dots = ax.scatter(memory, speed, c=[p["quality"] for p in points], cmap="viridis_r" if lower_better else "viridis",
+                              s=40, zorder=2)
             fig.colorbar(dots, ax=ax, label=points[0]["quality_metric"].replace("_", " "))
         else:
             ax.scatter(memory, speed, color="grey", s=40, zorder=2)

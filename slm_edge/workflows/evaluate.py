@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from slm_edge.contract import EVAL_FILE
+from slm_edge import cache
+from slm_edge.contract import EVAL_FILE, MANIFEST
 from slm_edge.device import Device
 from slm_edge.device.lock import device_lock
 from slm_edge.errors import RuntimeFailure
@@ -19,7 +20,7 @@ from slm_edge.quality import figures, results
 from slm_edge.quality.evaluate import EvalRequest, evaluate_artifact, plan_chunks
 from slm_edge.records.manifest import Manifest
 from slm_edge.runtime.engines import resolve_engine
-from slm_edge.workflows.profile import ProfileOptions, run_on_device
+from slm_edge.workflows.profile import ProfileOptions, build_config, run_on_device
 
 DEVICE_FEED = "steps"  # what the app does on every engine
 
@@ -32,13 +33,22 @@ def evaluate_on_device(artifact: Path, device: Device, request: EvalRequest, run
     engine = resolve_engine(manifest, request.engine)
     request = dataclasses.replace(request, engine=engine, feed=DEVICE_FEED)
     _, chunks = plan_chunks(artifact, manifest, request)
-    host = results.find(artifact, chunks, engine, DEVICE_FEED) or evaluate_artifact(artifact, request, progress)
     options = ProfileOptions(mode="eval", eval_chunks=chunks.chunks, threads=[threads], engine=engine,
                              timeout_s=timeout_s, keep=keep, lock_wait_s=lock_wait_s)
+    # what the device refuses (an engine its app lacks, an app without eval) is refused before the host's run
+    device.check_can_run(manifest, build_config(manifest, cache.sha256_file(artifact / MANIFEST), ".", options))
+    host = results.find(artifact, chunks, engine, DEVICE_FEED) or evaluate_artifact(artifact, request, progress)
     started = time.perf_counter()
     with device_lock(device.serial, lock_wait_s):
         trace, result, _ = run_on_device(artifact, device, options, run_dir)
     scored = list((trace.eval or {}).get("chunks", ()))
+    for index, chunk in enumerate(scored):
+        expected = len(chunks.chunks[index]) if index < len(chunks.chunks) else None
+        if expected is None or chunk["tokens"] != expected or not (len(chunk["logprob"]) == len(chunk["argmax"])
+                                                                    == expected - 1):
+            raise RuntimeFailure(f"the device's trace scored chunk {index} unlike the run config asked "
+                                 f"({chunk['tokens']} tokens, {len(chunk['logprob'])} scores; expected {expected})",
+                                 "update the profiler app (slm-edge app install) and run the eval again")
     device_run = {"serial": device.serial, "run_dir": str(run_dir), "status": trace.status,
                   "device": trace.device.model, "emulated": bool(trace.device.emulated),
                   "producer": trace.producer.name, "chunks_scored": len(scored), "chunks": len(chunks.chunks),
@@ -52,8 +62,9 @@ def evaluate_on_device(artifact: Path, device: Device, request: EvalRequest, run
             [np.asarray(c["argmax"], dtype=np.int64) for c in scored], kept,
             [-a for a in kept.artifact_nll], kept.artifact_argmax, chunks.first_scored)
     results.add_device_run(artifact, host["key"], device_run)  # what was scored is kept even if the run failed
-    if trace.status != "complete" or result.returncode != 0:
-        problem = "; ".join(e["message"] for e in trace.errors) or result.problem or "the runner did not finish"
+    if trace.status != "complete" or len(scored) != len(chunks.chunks):
+        problem = ("; ".join(e["message"] for e in trace.errors) or result.problem
+                   or ("the runner timed out" if result.timed_out else "the runner did not finish"))
         raise RuntimeFailure(f"eval on {device.serial} {trace.status}: {problem} ({len(scored)} of {len(chunks.chunks)} "
                              f"chunks scored, kept in {artifact / EVAL_FILE})", f"see {run_dir / 'runner.log'}")
     return {**host, "device_run": device_run}

@@ -101,7 +101,7 @@ def build_config(manifest: Manifest, manifest_sha: str, artifact_remote_dir: str
     return config
 
 
-def artifact_facts(folder: Path, manifest: Manifest) -> ArtifactFacts:
+def artifact_facts(folder: Path, manifest: Manifest, engine: str | None = None) -> ArtifactFacts:
     """What reports and `recommend` need to know of the artifact: what it is, what it should cost in
     memory, and how close to the reference it ran (verify.json, when `slm-edge verify` was run)."""
     verified = None
@@ -115,7 +115,7 @@ def artifact_facts(folder: Path, manifest: Manifest) -> ArtifactFacts:
     return ArtifactFacts(name=manifest.source.name, backend=manifest.backend, scheme=manifest.quantization.scheme,
                          parameters=manifest.architecture.parameters, model_bytes=manifest.model_bytes,
                          max_seq_len=manifest.max_seq_len, predicted_memory=freeze(manifest.predicted_memory.to_json()),
-                         verify=freeze(verified), quality=freeze(latest_summary(folder)))
+                         verify=freeze(verified), quality=freeze(latest_summary(folder, engine)))
 
 
 def push_artifact(device: Device, folder: Path, manifest: Manifest, remote_dir: str) -> dict:
@@ -198,7 +198,7 @@ def run_on_device(artifact: Path, device: Device, options: ProfileOptions, run_d
             {"phase": "timeout" if result.timed_out else "crash", "message": message, "run": None},))
     trace = trace.replace(host=HostSection(
         device=freeze(device_info), pushed=freeze(pushed), runner_returncode=result.returncode,
-        timed_out=result.timed_out, artifact=artifact_facts(artifact, manifest), context_samples=freeze(result.host_samples),
+        timed_out=result.timed_out, artifact=artifact_facts(artifact, manifest, config.artifact.engine), context_samples=freeze(result.host_samples),
         transfer=freeze(result.transfer), device_files=freeze(device_files)))
     cache.atomic_write_text(run_dir / TRACE_FILE, json.dumps(trace.to_json()))
     return trace, result, log_tail
