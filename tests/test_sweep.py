@@ -45,12 +45,15 @@ verify_steps: 4
     # quality figures came along for recommend
     trace = Trace.load(out / "cells" / f"{tiny_qwen2.name}-onnx-int4" / "trace.json")
     assert trace.artifact_facts.verify["steps"] == 4
+    # and eval's (a fixed token stream: tiny models have no tokenizer), the Pareto front's quality axis
+    assert trace.artifact_facts.quality["scored_tokens"] >= 1024 and trace.artifact_facts.quality["kl_mean"] >= 0
+    assert "(kl_mean)" in (out / "report.md").read_text()
     # the survey figures of the combined report, from these real cells (one thread count: no threads plot)
     page = (out / "report.html").read_text()
     for key in ("latency_memory_vs_parameters", "prefill_decode_by_scheme", "pareto_front"):
         assert f'<section class="plot" id="{key}"><svg' in page, key
     assert 'id="threads_scaling"' not in page
-    assert "over decode_tok_s, peak_memory_bytes, quality" in (out / "report.md").read_text()  # all verified
+    assert "over decode_tok_s, peak_memory_bytes, quality" in (out / "report.md").read_text()  # all evaluated
 
     # resume: finished cells are kept as they are; a cell whose trace is gone runs again
     kept = out / "cells" / f"{tiny_llama.name}-onnx-int4" / "trace.json"

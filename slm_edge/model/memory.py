@@ -128,8 +128,26 @@ def _onnx_embedding_materialized(model_path) -> bool:
     return False
 
 
+def _onnx_source_grid_extras(model_path) -> tuple[int, int | None]:
+    """(bytes of block-offset tensors, bits of the LM head) of a builder graph whose GGUF weights were
+    kept on their own grids (export/onnx/builder.py): each Q4_1 linear carries an fp32 [K/32, N] offset
+    matrix a MatMul keeps resident, and a Q8_0 head is 8-bit (at accuracy level 4). (0, None) for others."""
+    import math
+
+    import onnx
+
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    offsets = sum(4 * math.prod(t.dims) for t in graph.initializer if t.name.endswith("_block_offsets"))
+    if not offsets:
+        return 0, None
+    head_bits = next((a.i for node in graph.node if node.op_type == "MatMulNBits" and "lm_head" in node.name
+                      for a in node.attribute if a.name == "bits"), None)
+    return offsets, head_bits
+
+
 def onnx_run_model(config: dict, *, scheme: str, group_size: int, accuracy_level: int | None, max_seq_len: int,
-                   gqa_shared_buffer: bool, embedding_materialized: bool) -> dict:
+                   gqa_shared_buffer: bool, embedding_materialized: bool, offset_bytes: int = 0,
+                   head_bits: int | None = None) -> dict:
     """Per-artifact coefficients for onnxruntime's memory; `predict_run_memory` finishes the figure
     with the run's prompt lengths (activations depend on the longest prompt)."""
     facts = Architecture.from_hf_config(config)
@@ -142,11 +160,18 @@ def onnx_run_model(config: dict, *, scheme: str, group_size: int, accuracy_level
         packed = original_head = _FLOAT_BYTES[scheme]
         head_kept = 0.0
     else:
-        original_head = _linear_bytes_per_element(scheme, group_size)
-        packed = original_head + (_SCALE_BYTES / group_size if accuracy_level == 4 else 0.0)  # + block sums
+        scheme_bits = 4 if scheme == "int4" else 8
+        # a head kept on its GGUF grid has its own bits, always at accuracy level 4 (builder.py)
+        own_head = head_bits is not None and head_bits != scheme_bits
+        original_head = _linear_bytes_per_element(scheme, group_size) + ((head_bits - scheme_bits) / 8 if own_head else 0)
+        block_sums = _SCALE_BYTES / group_size if accuracy_level == 4 else 0.0
+        packed = _linear_bytes_per_element(scheme, group_size) + block_sums
         head_kept = original_head
-    head_packed = head_elements if scheme in _FLOAT_BYTES or accuracy_level == 4 else 0
-    weights = (linear_elements + head_packed) * packed + head_elements * head_kept + (2 * layers + 1) * hidden * 4
+    own_head = scheme not in _FLOAT_BYTES and head_bits is not None and head_bits != (4 if scheme == "int4" else 8)
+    head_packed = head_elements if scheme in _FLOAT_BYTES or accuracy_level == 4 or own_head else 0
+    packed_head = packed if scheme in _FLOAT_BYTES else original_head + (_SCALE_BYTES / group_size if own_head else block_sums)
+    weights = (linear_elements * packed + head_packed * packed_head + head_elements * head_kept
+               + (2 * layers + 1) * hidden * 4 + offset_bytes)
     if embedding_materialized:
         weights += head_elements * _FLOAT_BYTES.get(scheme, 4)
     element = 4  # fp32 activations and cache on the CPU EP for every scheme slm-edge exports
@@ -155,7 +180,9 @@ def onnx_run_model(config: dict, *, scheme: str, group_size: int, accuracy_level
         "logits_bytes_per_token": vocab * element,
         # one layer's live intermediates per prompt token: gate, up and their product (3 x ffn) and
         # about four hidden-sized tensors (residual, norm, attention output, projection)
-        "layer_bytes_per_token": (3 * facts.ffn_size + 4 * hidden + q + 2 * kv) * element,
+        # (block offsets: every projection's output twice more, its symmetric part and its offsets)
+        "layer_bytes_per_token": (3 * facts.ffn_size + 4 * hidden + q + 2 * kv
+                                  + (2 * (q + 2 * kv + hidden + 3 * facts.ffn_size) if offset_bytes else 0)) * element,
         # GroupQueryAttention (CPU) allocates heads x new tokens x buffer length of probabilities, the
         # buffer being the max length when past and present share it; graphs built from MatMul/Softmax
         # hold scores over (past + new) in about three live copies (scores, masked, softmax)
@@ -181,11 +208,13 @@ def finish_manifest_prediction(body: dict, folder) -> None:
     runtime, quant = body["runtime"], body["quantization"]
     config = Architecture.from_doc(body["architecture"]).hf_config()
     model_path = Path(folder) / body["model_file"]
+    offset_bytes, head_bits = _onnx_source_grid_extras(model_path) if model_path.is_file() else (0, None)
     predicted["onnxruntime"] = onnx_run_model(
         config, scheme=quant["scheme"], group_size=quant.get("group_size") or 0,
         accuracy_level=quant.get("accuracy_level"), max_seq_len=body["max_seq_len"],
         gqa_shared_buffer=bool(runtime["io"]["kv_cache"].get("share_buffer")),
-        embedding_materialized=model_path.is_file() and _onnx_embedding_materialized(model_path))
+        embedding_materialized=model_path.is_file() and _onnx_embedding_materialized(model_path),
+        offset_bytes=offset_bytes, head_bits=head_bits)
 
 
 def predict_run_memory(predicted: dict, *, engine: str, prompt_lengths: list[int], decode_tokens: int) -> dict:

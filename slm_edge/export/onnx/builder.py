@@ -186,11 +186,19 @@ def _on_grid(w, deq) -> bool:
 
 def _keep_source_grids(hf: Path, staging: Path, block_size: int, work: Path, log) -> None:
     """Rewrite the builder's int4 MatMulNBits weights from the source's floats where those floats already lie
-    on a grid MatMulNBits can hold at this block size: 4-bit min/max blocks (GGUF Q4_1) become float zero
-    points, and a tied embedding + LM head on 8-bit symmetric blocks (GGUF Q8_0) becomes 8-bit
-    (MatMulNBits and GatherBlockQuantized with their default zero point 128). Weights on no such grid keep
-    the builder's quantization. Float zero points make onnxruntime's CPU kernel compute in fp32
-    (its int8-activation path, accuracy_level 4, takes integer zero points only)."""
+    on a grid MatMulNBits can hold at this block size: 4-bit min/max blocks (GGUF Q4_1) and a tied embedding
+    + LM head on 8-bit symmetric blocks (GGUF Q8_0). Weights on no such grid keep the builder's quantization.
+
+    Q4_1 is w = s*(q - zp) with a float zp. MatMulNBits takes float zero points, but onnxruntime's CPU
+    kernel then skips prepacking and dequantizes the whole weight on every call (matmul_nbits.cc: PrePack
+    returns early on `has_unquantized_zero_point_`, Compute falls to ComputeBUnpacked), which made decode
+    ~12x slower. So each such weight is stored symmetric instead, w = s*(q - 8) + s*(8 - zp), i.e.
+    y = MatMulNBits(x) [default zero point 8: prepacked] + BlockSum(x) @ C with C[k/block, n] = s*(8 - zp)
+    (`_add_block_offsets`), exact to fp32 rounding. The Q8_0 head becomes 8-bit MatMulNBits +
+    GatherBlockQuantized (default zero point 128) at accuracy_level 4 whatever the recipe's: onnxruntime
+    has no prepacked fp32-activation kernel for 8 bits (MlasIsQNBitGemmAvailable), so any other level
+    dequantizes its 28M weights per call (136 ms a call on x86 against 2 ms at level 4). BENCHMARKS.md,
+    "Quality of the default's schemes", has the figures."""
     import numpy as np
     import onnx
     from onnx import numpy_helper
@@ -210,6 +218,7 @@ def _keep_source_grids(hf: Path, staging: Path, block_size: int, work: Path, log
         for name in node.input:
             users.setdefault(name, []).append(node)
     changed = False
+    offsets = {}  # node name -> C [k/block, n]
     for node in list(graph.node):
         attrs = {a.name: a for a in node.attribute}
         if node.op_type != "MatMulNBits" or attrs["bits"].i != 4 or len(node.input) > 3:
@@ -226,12 +235,11 @@ def _keep_source_grids(hf: Path, staging: Path, block_size: int, work: Path, log
         shared = [u for u in users[b_name] if u is not node]
         if not shared:
             q, scale, zp = _minmax_int4(blocks)
-            if not _on_grid(blocks, (q - zp[..., None]) * scale[..., None]):
+            if not _on_grid(blocks, (q - zp[..., None]) * scale[..., None]) or _rank(graph, node.input[0]) != 3:
                 continue
             inits[b_name].CopyFrom(numpy_helper.from_array((q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8), b_name))
             inits[s_name].CopyFrom(numpy_helper.from_array(scale.reshape(tuple(inits[s_name].dims)), s_name))
-            graph.initializer.append(numpy_helper.from_array(zp.reshape(tuple(inits[s_name].dims)), source_name + "_zp"))
-            node.input.append(source_name + "_zp")
+            offsets[node.name] = (scale.astype(np.float64) * (8 - zp.astype(np.float64))).T.astype(np.float32)
             changed = True
             continue
         # a tied embedding: Reshape(B) -> GatherBlockQuantized reads the same bytes and scales
@@ -251,11 +259,58 @@ def _keep_source_grids(hf: Path, staging: Path, block_size: int, work: Path, log
         for value in stale:
             graph.value_info.remove(value)
         attrs["bits"].i = 8
+        if "accuracy_level" in attrs:
+            attrs["accuracy_level"].i = 4
+        else:
+            node.attribute.append(onnx.helper.make_attribute("accuracy_level", 4))
         next(a for a in gathers[0].attribute if a.name == "bits").i = 8
         changed = True
+    if offsets:
+        _add_block_offsets(graph, offsets, block_size)
     if changed:
         data = (staging / "model.onnx.data")
         (staging / "model.onnx").unlink()
         data.unlink(missing_ok=True)
         onnx.save(model, staging / "model.onnx", save_as_external_data=True, all_tensors_to_one_file=True,
                   location=data.name, size_threshold=1024)
+
+
+def _rank(graph, name: str) -> int | None:
+    for value in list(graph.value_info) + list(graph.input):
+        if value.name == name and value.type.tensor_type.HasField("shape"):
+            return len(value.type.tensor_type.shape.dim)
+    return None
+
+
+def _add_block_offsets(graph, offsets: dict, block_size: int) -> None:
+    """After each symmetric MatMulNBits in `offsets` (node name -> C [K/block, N]) add BlockSum(x) @ C:
+    Reshape x [b, s, K] to [b, s, K/block, block], ReduceSum the last axis (shared by nodes reading the same
+    x), MatMul by C, Add: ~6 us more per projection (2 threads, x86), where the float-zero-point kernel took
+    ~0.7 ms for a 576x1536 weight."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    nodes, sums = [], {}
+    axis = "/block_offsets/last_axis"
+    graph.initializer.append(numpy_helper.from_array(np.array([-1], dtype=np.int64), axis))
+    for node in graph.node:
+        if node.name not in offsets:
+            nodes.append(node)
+            continue
+        x, y, c = node.input[0], node.output[0], offsets[node.name]
+        blocks = c.shape[0]
+        if (x, blocks) not in sums:
+            shape = f"{x}/block_shape_{blocks}"
+            graph.initializer.append(numpy_helper.from_array(np.array([0, 0, blocks, block_size], dtype=np.int64), shape))
+            nodes.append(helper.make_node("Reshape", [x, shape], [f"{x}/blocks_{blocks}"], name=f"{node.name}/BlockReshape"))
+            nodes.append(helper.make_node("ReduceSum", [f"{x}/blocks_{blocks}", axis], [f"{x}/block_sums_{blocks}"],
+                                          name=f"{node.name}/BlockSum", keepdims=0))
+            sums[(x, blocks)] = f"{x}/block_sums_{blocks}"
+        c_name = node.input[1].rsplit("_Q4", 1)[0] + "_block_offsets"
+        graph.initializer.append(numpy_helper.from_array(c, c_name))
+        node.output[0] = y + "/symmetric"
+        nodes += [node,
+                  helper.make_node("MatMul", [sums[(x, blocks)], c_name], [y + "/offsets"], name=f"{node.name}/Offsets"),
+                  helper.make_node("Add", [y + "/symmetric", y + "/offsets"], [y], name=f"{node.name}/AddOffsets")]
+    del graph.node[:]
+    graph.node.extend(nodes)
