@@ -268,6 +268,12 @@ def _keep_source_grids(hf: Path, staging: Path, block_size: int, work: Path, log
     if offsets:
         _add_block_offsets(graph, offsets, block_size)
     if changed:
+        # the head's old 4-bit row shape is no input of anything now: onnxruntime would warn of it at every load
+        used = {name for node in graph.node for name in node.input}
+        for stale in [t for t in graph.initializer if t.name not in used]:
+            graph.initializer.remove(stale)
+        for stale in [n for n in graph.node if n.op_type == "Constant" and not set(n.output) & used]:
+            graph.node.remove(stale)
         data = (staging / "model.onnx.data")
         (staging / "model.onnx").unlink()
         data.unlink(missing_ok=True)
