@@ -57,11 +57,11 @@ def onnx(name, label, block=32, acc=4, quant="int4", **kw):
     return Variant(name, "onnx", settings, label, **kw)
 
 
-def et(name, label, quant, group=32, emb="8w"):
+def et(name, label, quant, group=32, emb="8w", **kw):
     settings = {"backend": "executorch", "quant": quant, "embedding_quant": emb}
     if quant != "fp32":
         settings["group_size"] = group
-    return Variant(name, "executorch", settings, label)
+    return Variant(name, "executorch", settings, label, **kw)
 
 
 HEAD_FP32 = ["shared_embeddings=false", "nodes_to_exclude=/lm_head/MatMul"]
@@ -84,7 +84,9 @@ VARIANTS = [
     et("et-fp32", "ExecuTorch fp32", "fp32", emb="none"),
     et("et-8da4w-g32-emb8w", "ExecuTorch 8da4w g32, embedding 8w (default recipe)", "8da4w"),
     et("et-8da4w-g32-embnone", "ExecuTorch 8da4w g32, embedding fp32", "8da4w", emb="none"),
-    et("et-8da8w-g32-emb8w", "ExecuTorch 8da8w g32, embedding 8w", "8da8w"),
+    et("et-8da8w-pc-emb8w", "ExecuTorch 8da8w per channel, embedding 8w", "8da8w", group=0),
+    et("x-et-8da4w-g32-emb8w-requant", "executorch re-quantization, 8da4w g32, embedding 8w (before)", "8da4w",
+       requantize=True),
 ]
 
 
@@ -96,9 +98,11 @@ def experiment_patches(variant: Variant, bench_root: Path):
         yield
         return
     import onnxruntime_genai.models.builder as ob
+    from slm_edge.export.executorch import fast as et_fast
     from slm_edge.export.onnx import builder as ours
 
     original_parse, original_keep, original_root = ob.parse_extra_options, ours._keep_source_grids, cache.root_for
+    original_et_keep = et_fast.keep_source_grids
     keys = {x.split("=")[0] for x in variant.builder_extra}
 
     def parse(*args):
@@ -113,11 +117,13 @@ def experiment_patches(variant: Variant, bench_root: Path):
     ob.parse_extra_options = parse
     if variant.requantize:
         ours._keep_source_grids = lambda *a, **k: None
+        et_fast.keep_source_grids = lambda *a, **k: {}
     cache.root_for = root_for
     try:
         yield
     finally:
         ob.parse_extra_options, ours._keep_source_grids, cache.root_for = original_parse, original_keep, original_root
+        et_fast.keep_source_grids = original_et_keep
 
 
 def _mkdir(path: Path) -> Path:
@@ -235,6 +241,7 @@ def main() -> None:
     out_json = RESULTS / "quality.json"
     previous = json.loads(out_json.read_text())["rows"] if out_json.is_file() else []
     rows = {(r["variant"], r["engine"]): r for r in previous}  # a partial run keeps the other rows
+    fresh = {}
 
     for variant in VARIANTS:
         if (only and variant.name not in only) or (args.skip_executorch and variant.backend == "executorch"):
@@ -246,7 +253,7 @@ def main() -> None:
             entry = evaluate_artifact(folder, EvalRequest(corpus=CORPUS, engine=engine))
             row = row_of(variant.name, variant.label + (" (experiment)" if variant.experiment else ""),
                          entry["engine"], entry, size)
-            rows[(variant.name, entry["engine"])] = row
+            rows[(variant.name, entry["engine"])] = fresh[(variant.name, entry["engine"])] = row
             print(markdown([row]).splitlines()[-1], flush=True)
     if not args.skip_llama and (not only or "llama.cpp" in only):
         from slm_edge.model.sources import default_gguf_path
@@ -254,9 +261,11 @@ def main() -> None:
         entry = evaluate_llama_cpp(export_variant(VARIANTS[0], bench_root))
         row = row_of("llama.cpp", "llama.cpp on the original Q4_1 GGUF", "llama-cpp-python", entry,
                      default_gguf_path().stat().st_size)
-        rows[("llama.cpp", "llama-cpp-python")] = row
+        rows[("llama.cpp", "llama-cpp-python")] = fresh[("llama.cpp", "llama-cpp-python")] = row
         print(markdown([row]).splitlines()[-1], flush=True)
 
+    if out_json.is_file():  # another run may have written rows meanwhile: keep them, this run's win
+        rows = {(r["variant"], r["engine"]): r for r in json.loads(out_json.read_text())["rows"]} | fresh
     order = {v.name: i for i, v in enumerate(VARIANTS)} | {"llama.cpp": len(VARIANTS)}
     table = sorted(rows.values(), key=lambda r: (order.get(r["variant"], 99), r["engine"]))
     settings = {"corpus": CORPUS, "scored_tokens": DEFAULT_TOKENS, "context": DEFAULT_CONTEXT,

@@ -73,6 +73,12 @@ def test_group_size_that_does_not_divide_a_layer(tiny_llama):
                           "group size 48 does not divide", "--group-size 32")
 
 
+def test_grouped_8da8w_is_refused_before_lowering(tiny_llama):
+    # XNNPACK has no grouped 8-bit weights: the lowering's assertion came out as an internal error
+    assert_one_line_error(run_cli("export", tiny_llama, "--quant", "8da8w", "--group-size", "32"),
+                          "8da8w takes int8 weights per channel only", "--group-size 0")
+
+
 def test_max_seq_len_beyond_the_model(tiny_llama):
     assert_one_line_error(run_cli("export", tiny_llama, "--max-seq-len", "100000"), "exceeds the model's 256 positions")
 
@@ -102,7 +108,7 @@ def test_too_small_a_disk_is_refused_before_any_work(tiny_llama, tmp_path, monke
 
     monkeypatch.setattr(export_module.shutil, "disk_usage", lambda p: SimpleNamespace(total=10**6, used=10**6, free=1024))
     with pytest.raises(SlmEdgeError, match="not enough disk space"):
-        export_model(resolve_source(str(tiny_llama)), ExportRequest(max_seq_len=64, quant="8da8w"), tmp_path / "out",
+        export_model(resolve_source(str(tiny_llama)), ExportRequest(max_seq_len=64, quant="8da8w", group_size=0), tmp_path / "out",
                      timer=StageTimer(quiet=True))
     assert not (tmp_path / "out").exists()
     assert not any(p.name.endswith(".partial") for p in (cache.cache_root() / "artifacts").iterdir())

@@ -156,6 +156,7 @@ def _build(source: ModelSource, config: ExportConfig, path: str, path_reason: st
                     embedding_quant=built.embedding_quant,
                     max_seq_len=config.max_seq_len,
                     planned_arena_bytes=built.planned_arena_bytes,
+                    extra_weight_bytes=built.quantization.get("source_grids", {}).get("extra_weight_bytes", 0),
                 ),
                 "export": {
                     "wall_seconds": round(time.perf_counter() - started, 2),

@@ -73,6 +73,7 @@ def _build_executorch(source, model, config: ExportConfig, staging: Path, timer:
             "delegation": lowered.delegation,
             "program": pte_program_facts(lowered.pte),
         },
+        quantization={"source_grids": lowered.source_grids} if lowered.source_grids else {},
     )
 
 

@@ -80,9 +80,11 @@ def per_token_weight_bytes(config: dict, scheme: str, group_size: int, embedding
 
 
 def predict_memory(config: dict, *, scheme: str, group_size: int, embedding_quant: str, max_seq_len: int,
-                   planned_arena_bytes: int | None) -> dict:
+                   planned_arena_bytes: int | None, extra_weight_bytes: int = 0) -> dict:
+    """extra_weight_bytes: what the export added beyond the scheme (ExecuTorch's source-grid offsets and
+    8-bit head, export/executorch/source_grids.py)."""
     kv_bytes = kv_cache_bytes(config, max_seq_len, _FLOAT_BYTES["fp16"] if scheme == "fp16" else 4)
-    weights = predict_weight_bytes(config, scheme, group_size, embedding_quant)
+    weights = predict_weight_bytes(config, scheme, group_size, embedding_quant) + extra_weight_bytes
     activations = None
     if planned_arena_bytes is not None:
         activations = max(planned_arena_bytes - kv_bytes, 0)

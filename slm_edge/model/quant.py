@@ -84,6 +84,10 @@ def check_group_size(config: dict, scheme: Scheme, group_size: int) -> None:
         if scheme.name == "8da4w":
             raise BadInput("8da4w needs a group size (int4 per channel loses too much)", "use {group_size} 32, 64 or 128")
         return
+    if scheme.name == "8da8w":
+        # XNNPACK's blockwise weights are 4-bit only: lowering asserts "Only 4b group quantization is supported"
+        raise BadInput(f"8da8w takes int8 weights per channel only (XNNPACK has no grouped 8-bit weights), "
+                       f"not group size {group_size}", "use {group_size} 0 with 8da8w")
     undivided = _first_undivided(config, group_size)
     if undivided:
         divisors = _dividing(config, (32, 64, 128, 256))

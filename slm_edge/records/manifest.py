@@ -124,6 +124,7 @@ class Quantization(JsonRecord):
     group_size: int | None = None
     embedding: str = "none"
     accuracy_level: int | None = optional()  # ONNX only
+    source_grids: Mapping[str, object] | None = optional()  # ExecuTorch 8da4w: weights kept on a GGUF grid
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import torch
 
 from slm_edge.export.executorch.lower import ETRECORD_FILE, LoweredProgram, lower_to_pte, runtime_metadata_for
 from slm_edge.export.executorch.hf_to_meta import convert_state_dict, meta_params
+from slm_edge.export.executorch.source_grids import keep_source_grids
 from slm_edge.progress import StageTimer
 from slm_edge.model.quant import EMBEDDING_QUANT
 
@@ -64,15 +65,23 @@ def export_fast(model, config: dict, *, scheme: str, group_size: int, embedding_
     weights_dir = Path(tempfile.mkdtemp(prefix="slm-edge-weights-"))
     try:
         with timer.stage("convert weights to executorch's model form"):
-            torch.save(convert_state_dict(model.state_dict(), config), weights_dir / "checkpoint.pth")
+            floats = convert_state_dict(model.state_dict(), config)
+            torch.save(floats, weights_dir / "checkpoint.pth")
             llm_config = _llm_config(
                 weights_dir, meta_params(config), metadata, scheme, group_size, embedding_quant, max_seq_len
             )
         with timer.stage(f"build and quantize ({scheme})"):
             manager = _prepare_for_llama_export(llm_config)
+        kept = {}
+        if scheme == "8da4w":
+            with timer.stage("keep the source's quantization grids"):
+                kept = keep_source_grids(manager.model, floats, group_size)
+        del floats
     finally:
         shutil.rmtree(weights_dir, ignore_errors=True)  # the loader mmaps it; Linux keeps the pages alive
     with timer.stage("torch.export"):
         exported = manager._export()
         RemoveRedundantTransposes()(exported.graph_module)
-    return lower_to_pte(exported, manager.metadata, workdir / "model.pte", timer, etrecord=workdir / ETRECORD_FILE)
+    lowered = lower_to_pte(exported, manager.metadata, workdir / "model.pte", timer, etrecord=workdir / ETRECORD_FILE)
+    lowered.source_grids = kept
+    return lowered

@@ -20,6 +20,7 @@ class LoweredProgram:
     runtime_metadata: dict
     delegation: dict = field(default_factory=dict)
     etrecord: Path | None = None
+    source_grids: dict = field(default_factory=dict)  # weights kept on the source's grid (source_grids.py)
 
 
 def drop_provenance(graph_module: torch.fx.GraphModule) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slm_edge.errors import RuntimeFailure
+from slm_edge.export import grids
 from slm_edge.model.sources import ModelSource
 
 
@@ -114,9 +115,9 @@ def export_builder(source: ModelSource, model, *, scheme: str, block_size: int, 
                    max_seq_len: int, staging: Path, timer) -> OnnxBuild:
     from onnxruntime_genai.models.builder import create_model, parse_extra_options
 
-    extra = [f"block_size={block_size}", "is_symmetric=true", "hf_remote=false", "hf_token=false"]
-    if accuracy_level:
-        extra.append(f"accuracy_level={accuracy_level}")
+    # accuracy_level always passed: left out, the builder takes 4 on CPU (quant_config.py), so 0 meant 4
+    extra = [f"block_size={block_size}", "is_symmetric=true", "hf_remote=false", "hf_token=false",
+             f"accuracy_level={accuracy_level}"]
     log = io.StringIO()
     with tempfile.TemporaryDirectory(prefix="slm-edge-onnx-builder-") as work:
         work = Path(work)
@@ -151,37 +152,6 @@ def _limit_context(genai_config: Path, max_seq_len: int) -> None:
     config["model"]["context_length"] = max_seq_len
     config["search"]["max_length"] = max_seq_len
     genai_config.write_text(json.dumps(config, indent=4))
-
-
-# A block is "on a grid" when storing it there reproduces the floats to float32 rounding.
-_GRID_TOLERANCE = 1e-5
-
-
-def _minmax_int4(blocks):
-    """Per block [.., block]: q in 0..15, scale, float zero point with w = (q - zp) * scale. A GGUF Q4_1 block
-    is exactly this (ggml's quantize_row_q4_1: d = (max - min) / 15, q = round((x - min) / d)), so its
-    dequantized floats come back unchanged; an integer zero point (the builder's asymmetric) cannot."""
-    import numpy as np
-
-    lo, hi = blocks.min(-1), blocks.max(-1)
-    scale = np.where(hi > lo, (hi - lo) / 15, 1.0).astype(np.float32)
-    q = np.clip(np.rint((blocks - lo[..., None]) / scale[..., None]), 0, 15).astype(np.uint8)
-    return q, scale, (-lo / scale).astype(np.float32)
-
-
-def _symmetric_int8(blocks):
-    """q in -127..127 and scale = amax / 127 per block: a GGUF Q8_0 block exactly (quantize_row_q8_0)."""
-    import numpy as np
-
-    amax = np.abs(blocks).max(-1)
-    scale = np.where(amax > 0, amax / 127, 1.0).astype(np.float32)
-    return np.clip(np.rint(blocks / scale[..., None]), -127, 127).astype(np.int16), scale
-
-
-def _on_grid(w, deq) -> bool:
-    import numpy as np
-
-    return float(np.abs(deq - w).max()) <= _GRID_TOLERANCE * max(float(np.abs(w).max()), 1e-30)
 
 
 def _keep_source_grids(hf: Path, staging: Path, block_size: int, work: Path, log) -> None:
@@ -229,14 +199,12 @@ def _keep_source_grids(hf: Path, staging: Path, block_size: int, work: Path, log
             continue
         w = numpy_helper.to_array(floats[source_name]).astype(np.float32)  # [K, N]
         k, n = w.shape
-        if k % block_size:
-            continue  # blocks that do not align with the source's cannot be on its grid
-        blocks = np.ascontiguousarray(w.T).reshape(n, k // block_size, block_size)
         shared = [u for u in users[b_name] if u is not node]
         if not shared:
-            q, scale, zp = _minmax_int4(blocks)
-            if not _on_grid(blocks, (q - zp[..., None]) * scale[..., None]) or _rank(graph, node.input[0]) != 3:
+            grid = grids.q4_1_grid(w.T, block_size)
+            if grid is None or _rank(graph, node.input[0]) != 3:
                 continue
+            q, scale, zp = grid
             inits[b_name].CopyFrom(numpy_helper.from_array((q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8), b_name))
             inits[s_name].CopyFrom(numpy_helper.from_array(scale.reshape(tuple(inits[s_name].dims)), s_name))
             offsets[node.name] = (scale.astype(np.float64) * (8 - zp.astype(np.float64))).T.astype(np.float32)
@@ -247,9 +215,10 @@ def _keep_source_grids(hf: Path, staging: Path, block_size: int, work: Path, log
         gathers = [g for r in reshapes for g in users.get(r.output[0], []) if g.op_type == "GatherBlockQuantized"]
         if len(shared) != 1 or len(reshapes) != 1 or len(gathers) != 1:
             continue
-        q, scale = _symmetric_int8(blocks)
-        if not _on_grid(blocks, q * scale[..., None]):
+        grid = grids.q8_0_grid(w.T, block_size)
+        if grid is None:
             continue
+        q, scale = grid
         inits[b_name].CopyFrom(numpy_helper.from_array((q + 128).astype(np.uint8), b_name))
         inits[s_name].CopyFrom(numpy_helper.from_array(scale.reshape(tuple(inits[s_name].dims)), s_name))
         shape_name = b_name + "_rows"
