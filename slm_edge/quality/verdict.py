@@ -14,8 +14,8 @@ def quality_line(summary: dict) -> str:
         verdict = "close to the reference: fine for most uses, check a few of your own prompts"
     elif ratio <= 1.25:
         verdict = ("noticeably degraded: compare on your own prompts (`slm-edge eval --text FILE`) "
-                   "or try a finer scheme (int8, 8da8w, a smaller --block-size)")
+                   "or try a finer scheme (int8; 8da8w --group-size 0; a smaller --block-size)")
     else:
-        verdict = "far from the reference: use a finer scheme (int8, 8da8w) or check the export"
+        verdict = "far from the reference: use a finer scheme (int8; 8da8w --group-size 0) or check the export"
     return (f"perplexity {summary['ppl_artifact']:.2f} vs {summary['ppl_reference']:.2f} (×{ratio:.3f}), "
             f"same top-1 token {top1:.1%}, mean KL {kl:.3g} — {verdict}")
