@@ -229,43 +229,23 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", help="comma-separated variant names (llama.cpp: 'llama.cpp')")
-    parser.add_argument("--skip-executorch", action="store_true")
-    parser.add_argument("--skip-llama", action="store_true")
-    args = parser.parse_args()
-    only = set(args.only.split(",")) if args.only else None
-    bench_root = _mkdir(cache.cache_root() / "bench-quality")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out_json = RESULTS / "quality.json"
-    previous = json.loads(out_json.read_text())["rows"] if out_json.is_file() else []
-    rows = {(r["variant"], r["engine"]): r for r in previous}  # a partial run keeps the other rows
-    fresh = {}
+def _cached_entry(folder: Path, request) -> dict | None:
+    """The artifact's saved eval (eval.json) at these settings, if the same code and runtime made it."""
+    from slm_edge.quality import results
+    from slm_edge.quality.evaluate import plan_chunks
+    from slm_edge.records.manifest import Manifest
+    from slm_edge.runtime.engines import resolve_engine
 
-    for variant in VARIANTS:
-        if (only and variant.name not in only) or (args.skip_executorch and variant.backend == "executorch"):
-            continue
-        folder = export_variant(variant, bench_root)
-        size = sum(p.stat().st_size for p in folder.glob("model.*"))
-        for engine in variant.engines:
-            print(f"eval {variant.name} ({engine or 'first engine'}) …", file=sys.stderr, flush=True)
-            entry = evaluate_artifact(folder, EvalRequest(corpus=CORPUS, engine=engine))
-            row = row_of(variant.name, variant.label + (" (experiment)" if variant.experiment else ""),
-                         entry["engine"], entry, size)
-            rows[(variant.name, entry["engine"])] = fresh[(variant.name, entry["engine"])] = row
-            print(markdown([row]).splitlines()[-1], flush=True)
-    if not args.skip_llama and (not only or "llama.cpp" in only):
-        from slm_edge.model.sources import default_gguf_path
+    manifest = Manifest.read(folder)
+    _, chunks = plan_chunks(folder, manifest, request)
+    engine = resolve_engine(manifest, request.engine)
+    return next((e for feed in ("prefill", "steps") if (e := results.find(folder, chunks, engine, feed))), None)
 
-        entry = evaluate_llama_cpp(export_variant(VARIANTS[0], bench_root))
-        row = row_of("llama.cpp", "llama.cpp on the original Q4_1 GGUF", "llama-cpp-python", entry,
-                     default_gguf_path().stat().st_size)
-        rows[("llama.cpp", "llama-cpp-python")] = fresh[("llama.cpp", "llama-cpp-python")] = row
-        print(markdown([row]).splitlines()[-1], flush=True)
 
-    if out_json.is_file():  # another run may have written rows meanwhile: keep them, this run's win
-        rows = {(r["variant"], r["engine"]): r for r in json.loads(out_json.read_text())["rows"]} | fresh
+def _write(fresh: dict, out_json: Path) -> str:
+    """Merge this run's rows over what the file holds (another run may have written meanwhile) and write."""
+    rows = {(r["variant"], r["engine"]): r for r in json.loads(out_json.read_text())["rows"]} if out_json.is_file() else {}
+    rows |= fresh
     order = {v.name: i for i, v in enumerate(VARIANTS)} | {"llama.cpp": len(VARIANTS)}
     table = sorted(rows.values(), key=lambda r: (order.get(r["variant"], 99), r["engine"]))
     settings = {"corpus": CORPUS, "scored_tokens": DEFAULT_TOKENS, "context": DEFAULT_CONTEXT,
@@ -274,7 +254,55 @@ def main() -> None:
     out_json.write_text(json.dumps({"settings": settings, "versions": versions(), "rows": table}, indent=2) + "\n")
     text = markdown(table)
     (RESULTS / "quality.md").write_text(f"Settings: {json.dumps(settings)}\n\nVersions: {json.dumps(versions())}\n\n{text}")
-    print(text)
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma-separated variant names (llama.cpp: 'llama.cpp')")
+    parser.add_argument("--skip-executorch", action="store_true")
+    parser.add_argument("--skip-llama", action="store_true")
+    parser.add_argument("--fresh", action="store_true", help="evaluate again even where eval.json has the result")
+    args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else None
+    bench_root = _mkdir(cache.cache_root() / "bench-quality")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out_json = RESULTS / "quality.json"
+    fresh, failed = {}, []
+
+    for variant in VARIANTS:
+        if (only and variant.name not in only) or (args.skip_executorch and variant.backend == "executorch"):
+            continue
+        try:
+            folder = export_variant(variant, bench_root)
+            size = sum(p.stat().st_size for p in folder.glob("model.*"))
+            for engine in variant.engines:
+                request = EvalRequest(corpus=CORPUS, engine=engine)
+                entry = None if args.fresh else _cached_entry(folder, request)
+                if entry is None:
+                    print(f"eval {variant.name} ({engine or 'first engine'}) …", file=sys.stderr, flush=True)
+                    entry = evaluate_artifact(folder, request)
+                row = row_of(variant.name, variant.label + (" (experiment)" if variant.experiment else ""),
+                             entry["engine"], entry, size)
+                fresh[(variant.name, entry["engine"])] = row
+                _write(fresh, out_json)  # each row as soon as it is measured: a later failure loses nothing
+                print(markdown([row]).splitlines()[-1], flush=True)
+        except Exception as exc:  # one variant's failure (a builder bug, say) must not cost the others
+            failed.append(f"{variant.name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            print(f"FAILED {failed[-1]}", file=sys.stderr, flush=True)
+    if not args.skip_llama and (not only or "llama.cpp" in only):
+        from slm_edge.model.sources import default_gguf_path
+
+        entry = evaluate_llama_cpp(export_variant(VARIANTS[0], bench_root))
+        row = row_of("llama.cpp", "llama.cpp on the original Q4_1 GGUF", "llama-cpp-python", entry,
+                     default_gguf_path().stat().st_size)
+        fresh[("llama.cpp", "llama-cpp-python")] = row
+        print(markdown([row]).splitlines()[-1], flush=True)
+    print(_write(fresh, out_json))
+    for line in failed:
+        print(f"failed: {line}")
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
