@@ -31,6 +31,12 @@ def symmetric_int8(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(np.rint(blocks / scale[..., None]), -127, 127).astype(np.int16), scale
 
 
+def block_offsets(scale: np.ndarray, zero_point: np.ndarray) -> np.ndarray:
+    """A min/max block stored symmetric, w = s·(q − 8) + s·(8 − zp): the per-block constant s·(8 − zp),
+    [N, K/b] in fp32 (computed in fp64 so the sum reproduces the floats)."""
+    return (scale.astype(np.float64) * (8 - zero_point.astype(np.float64))).astype(np.float32)
+
+
 def on_grid(w: np.ndarray, dequantized: np.ndarray) -> bool:
     return float(np.abs(dequantized - w).max()) <= GRID_TOLERANCE * max(float(np.abs(w).max()), 1e-30)
 

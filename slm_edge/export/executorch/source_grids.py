@@ -84,7 +84,7 @@ def keep_source_grids(model: nn.Module, floats: dict[str, torch.Tensor], group_s
             q, scale, zp = q4
             module.weight = nn.Parameter(_int_weight(q.astype(np.int16) - 8, scale, (1, SOURCE_BLOCK), torch.int4,
                                                      weight), requires_grad=False)
-            offsets = (scale.astype(np.float64) * (8 - zp.astype(np.float64))).astype(np.float32)
+            offsets = grids.block_offsets(scale, zp)
             width = w.shape[1]
             if width not in shared_sums:
                 shared_sums[width] = _block_sums(width, SOURCE_BLOCK)
@@ -94,9 +94,7 @@ def keep_source_grids(model: nn.Module, floats: dict[str, torch.Tensor], group_s
             setattr(parent, leaf, WithBlockOffsets(module, torch.from_numpy(offsets), sums))
             layers_kept += 1
         elif grids.q8_0_grid(w, SOURCE_BLOCK) is not None:
-            amax = np.abs(w).max(1, keepdims=True)
-            scale = np.where(amax > 0, amax / 127, 1.0).astype(np.float32)
-            q = np.clip(np.rint(w / scale), -127, 127)
+            q, scale = grids.symmetric_int8(w[:, None, :])  # one block a row: per channel
             module.weight = nn.Parameter(_int_weight(q, scale, (1, w.shape[1]), torch.int8, weight),
                                          requires_grad=False)
             head = name if head is None else f"{head}, {name}"

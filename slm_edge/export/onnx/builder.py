@@ -207,7 +207,7 @@ def _keep_source_grids(hf: Path, staging: Path, block_size: int, work: Path, log
             q, scale, zp = grid
             inits[b_name].CopyFrom(numpy_helper.from_array((q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8), b_name))
             inits[s_name].CopyFrom(numpy_helper.from_array(scale.reshape(tuple(inits[s_name].dims)), s_name))
-            offsets[node.name] = (scale.astype(np.float64) * (8 - zp.astype(np.float64))).T.astype(np.float32)
+            offsets[node.name] = grids.block_offsets(scale, zp).T
             changed = True
             continue
         # a tied embedding: Reshape(B) -> GatherBlockQuantized reads the same bytes and scales
