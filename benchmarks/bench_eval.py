@@ -6,7 +6,9 @@ cache after that. Engines interleaved per round so the machine's drift hits all 
 
 Without ARTIFACT_DIR the embedded default is exported to ONNX int4 (the main job's recipe, cached) and
 evaluated on onnxruntime (our loop; one forward per chunk, and one token a step as the phone does) and
-onnxruntime-genai; an ExecuTorch artifact given as ARTIFACT_DIR is evaluated on executorch.
+onnxruntime-genai (one append_tokens a chunk; its "logits" output holds every position); an ExecuTorch
+artifact given as ARTIFACT_DIR is evaluated on executorch: one forward a chunk when it was exported with
+--full-logits, else one token a step.
 Goal (issue 14): within 60 s per engine with the reference cached.
 """
 
@@ -44,12 +46,15 @@ def rows_for(folder: Path) -> list[tuple[str, str, str | None]]:
     from slm_edge.records.manifest import Manifest
 
     manifest = Manifest.read(folder)
+    scheme = manifest.quantization.scheme
     if manifest.backend == "executorch":
-        return [(f"{manifest.quantization.scheme} executorch", "executorch", None)]
-    rows = [(f"{manifest.quantization.scheme} onnxruntime (prefill)", "onnxruntime", "prefill"),
-            (f"{manifest.quantization.scheme} onnxruntime (steps)", "onnxruntime", "steps")]
+        feed = "prefill" if manifest.runtime.full_logits else "steps"
+        return [(f"{scheme} executorch ({feed}{', --full-logits' if manifest.runtime.full_logits else ''})",
+                 "executorch", feed)]
+    rows = [(f"{scheme} onnxruntime (prefill)", "onnxruntime", "prefill"),
+            (f"{scheme} onnxruntime (steps)", "onnxruntime", "steps")]
     if "onnxruntime-genai" in manifest.engines:
-        rows.append((f"{manifest.quantization.scheme} onnxruntime-genai", "onnxruntime-genai", None))
+        rows.append((f"{scheme} onnxruntime-genai (prefill)", "onnxruntime-genai", "prefill"))
     return rows
 
 

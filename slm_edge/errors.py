@@ -26,7 +26,7 @@ class ErrorKind(enum.Enum):
 SETTINGS = frozenset({
     "accuracy_level", "allow_pickle", "apk", "backend", "block_size", "context", "corpus", "decode_tokens",
     "embedding_quant", "emulated", "feed",
-    "engine", "execution_provider", "force", "group_size", "lock_wait_s", "max_seq_len", "mode", "ops", "out",
+    "engine", "execution_provider", "force", "full_logits", "group_size", "lock_wait_s", "max_seq_len", "mode", "ops", "out",
     "path", "prompt", "prompt_length", "prompt_lengths", "quant", "random_weights", "recipe", "repeats", "runner",
     "seed", "serial", "steps", "text", "threads", "timeout_s", "tokens", "trust_remote_code", "warmup",
 })

@@ -79,6 +79,11 @@ def test_grouped_8da8w_is_refused_before_lowering(tiny_llama):
                           "8da8w takes int8 weights per channel only", "--group-size 0")
 
 
+def test_full_logits_needs_the_fast_path(tiny_llama):
+    assert_one_line_error(run_cli("export", tiny_llama, "--path", "generic", "--full-logits"),
+                          "--full-logits needs ExecuTorch's fast path", "drop --full-logits")
+
+
 def test_max_seq_len_beyond_the_model(tiny_llama):
     assert_one_line_error(run_cli("export", tiny_llama, "--max-seq-len", "100000"), "exceeds the model's 256 positions")
 

@@ -186,13 +186,43 @@ def test_profile_after_eval_records_the_figures_in_its_reports(text_onnx, tmp_pa
 
 
 def test_every_engine(tiny_llama_onnx, tiny_llama_pte):
-    """No tokenizer (random weights): a fixed token stream is scored, and the result says so."""
-    for artifact, engine in ((tiny_llama_pte, "executorch"), (tiny_llama_onnx, "onnxruntime"),
-                             (tiny_llama_onnx, "onnxruntime-genai")):
-        entry = eval_json(artifact, *QUICK, "--engine", engine)
+    """No tokenizer (random weights): a fixed token stream is scored, and the result says so. Engines
+    that return every position's logits take a chunk in one forward; a .pte without them steps."""
+    for artifact, engine, feed in ((tiny_llama_pte, "executorch", "steps"),
+                                   (tiny_llama_onnx, "onnxruntime", "prefill"),
+                                   (tiny_llama_onnx, "onnxruntime-genai", "prefill"),
+                                   (tiny_llama_onnx, "onnxruntime-genai", "steps")):
+        entry = eval_json(artifact, *QUICK, "--engine", engine, *(["--feed", feed] if feed == "steps" else []))
         assert entry["engine"] == engine and entry["corpus"]["name"] == "fixed-token-stream"
-        assert "no tokenizer" in entry["note"]
+        assert entry["feed"] == feed and "no tokenizer" in entry["note"]
         assert entry["summary"]["kl_mean"] < 1e-4 and entry["summary"]["top1_agreement"] >= 0.999, engine
+    refused = run_cli("eval", tiny_llama_pte, *QUICK, "--feed", "prefill", timeout=300)
+    assert refused.returncode == 2 and "returns the last position's logits only" in refused.stderr
+    assert "--full-logits" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_a_pte_with_full_logits_scores_a_chunk_in_one_forward(tiny_llama, tmp_path):
+    """executorch's generate_full_logits: forward returns [1, n, vocab]; one forward per chunk gives the
+    figures one token a step gives, and the profile (which takes the last position) still runs."""
+    import torch
+
+    from slm_edge.records.manifest import Manifest
+    from slm_edge.runtime.executorch_llm import EtLlm
+
+    folder = export_tiny(tiny_llama, tmp_path / "full", quant="fp32", embedding_quant="none", max_seq_len=64,
+                         full_logits=True)
+    manifest = Manifest.read(folder)
+    assert manifest.runtime.full_logits and "every position" in manifest.runtime.outputs[0]
+    chunk = list(range(3, 35))
+    llm = EtLlm(folder / manifest.model_file, full_logits=True)
+    at_once, stepped = llm.logits_along(chunk), llm.logits_along(chunk, "steps")
+    assert at_once.shape == stepped.shape == (31, manifest.architecture.vocab_size)
+    assert torch.allclose(at_once, stepped, atol=1e-4) and not torch.allclose(at_once[0], at_once[1])
+    entry = eval_json(folder, *QUICK)
+    assert entry["feed"] == "prefill" and entry["summary"]["kl_mean"] < 1e-4
+    result = run_cli("profile", folder, "--emulated", "--prompt-lengths", "8", "--decode-tokens", "4", "--repeats", "1",
+                     "--warmup", "0", "--threads", "1", "--out", tmp_path / "run", timeout=600)
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize("args, message", [

@@ -20,6 +20,9 @@ def _option(setting: Setting):
     else:
         kind = setting.type
     section = "" if setting.section == "common" else f"{setting.section}: "
+    if setting.type is bool:
+        return click.option("--" + setting.name.replace("_", "-"), setting.name, is_flag=True, default=setting.default,
+                            help=section + setting.help)
     return click.option("--" + setting.name.replace("_", "-"), setting.name, type=kind, default=setting.default,
                         show_default=setting.show_default, help=section + setting.help)
 

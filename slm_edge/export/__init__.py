@@ -101,6 +101,9 @@ def export_model(source: ModelSource, request: ExportConfig | ExportRequest, out
     config = as_config(request, source.config)
     validate(source, config)
     path, path_reason = choose_path(source.config, config.path, config.backend)
+    if config.backend == "executorch" and config.executorch.full_logits and path != "fast":
+        raise BadInput(f"{{full_logits}} needs ExecuTorch's fast path, and {source.name} takes the {path} one",
+                       "drop {full_logits}; eval then feeds this artifact one token a step")
     key = cache_key(source, config, path)
     cached = cache.root_for("artifacts") / key
     from_cache = (cached / MANIFEST).is_file() and not force

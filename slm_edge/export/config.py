@@ -60,6 +60,10 @@ class ExecutorchSettings:
     group_size: int = setting(32, "weights per quantization group (0 = per channel).", minimum=0)
     embedding_quant: str = setting("8w", "embedding table quantization (none, 8-bit or 4-bit weights).",
                                    choices=tuple(EMBEDDING_QUANT))
+    # executorch's own eval export does the same (examples/models/llama/eval_llama.py sets it)
+    full_logits: bool = setting(
+        False, "forward returns every position's logits, so `slm-edge eval` scores a chunk in one forward "
+               "instead of one token a step; prefill then runs the LM head on every position (fast path only).")
 
     def check(self) -> None:
         if self.embedding_quant not in EMBEDDING_QUANT:

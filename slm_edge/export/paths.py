@@ -58,7 +58,7 @@ def _build_executorch(source, model, config: ExportConfig, staging: Path, timer:
         from slm_edge.export.executorch.generic import export_generic as exporter
     lowered = exporter(model, source.config, scheme=config.quant, group_size=config.executorch.group_size,
                        embedding_quant=config.executorch.embedding_quant, max_seq_len=config.max_seq_len,
-                       workdir=staging, timer=timer)
+                       workdir=staging, timer=timer, **({"full_logits": True} if config.executorch.full_logits else {}))
     return Built(
         model_file=lowered.pte.name,
         embedding_quant=config.executorch.embedding_quant,
@@ -68,8 +68,10 @@ def _build_executorch(source, model, config: ExportConfig, staging: Path, timer:
             "engines": ["executorch"],
             "metadata": lowered.runtime_metadata,
             "inputs": ["tokens [1, n] int64", "start_pos [1] int64" if fast else "cache_position [n] int64"],
-            "outputs": ["logits of the last position [1, vocab] float32" if fast
+            "outputs": ["logits of every position [1, n, vocab] float32" if config.executorch.full_logits
+                        else "logits of the last position [1, vocab] float32" if fast
                         else "logits of the last position [1, 1, vocab] float32"],
+            **({"full_logits": True} if config.executorch.full_logits else {}),
             "delegation": lowered.delegation,
             "program": pte_program_facts(lowered.pte),
         },

@@ -149,6 +149,7 @@ class Runtime(JsonRecord):
     inputs: tuple[str, ...] | None = optional()
     outputs: tuple[str, ...] | None = optional()
     delegation: Mapping[str, Any] | None = optional()
+    full_logits: bool | None = optional()  # forward returns every position's logits (export --full-logits)
     # ONNX
     execution_provider: str | None = optional()
     opset: Mapping[str, int] | None = optional()

@@ -28,7 +28,7 @@ def load_engine(folder: Path, manifest: Manifest, engine: str | None = None, thr
     if engine == "executorch":
         from slm_edge.runtime.executorch_llm import EtLlm
 
-        return EtLlm(folder / manifest.model_file, threads=threads)
+        return EtLlm(folder / manifest.model_file, threads=threads, full_logits=bool(manifest.runtime.full_logits))
     from slm_edge.runtime.onnx_llm import GenaiLlm, OrtLlm
 
     if engine == "onnxruntime":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from slm_edge.errors import RuntimeFailure
+from slm_edge.errors import BadInput, RuntimeFailure
 from slm_edge.runtime.step import StepLlm
 
 _CONSTANT_METHODS = (
@@ -39,8 +39,10 @@ def set_threads(threads: int) -> None:
 class EtLlm(StepLlm):
     """One loaded .pte. The KV cache lives inside the program, so a new sequence starts at position 0."""
 
-    def __init__(self, pte: Path, threads: int = 0, etdump: bool = False):
-        """etdump: record every executed op (ETDump event tracer) for `write_etdump`; costs time."""
+    def __init__(self, pte: Path, threads: int = 0, etdump: bool = False, full_logits: bool = False):
+        """etdump: record every executed op (ETDump event tracer) for `write_etdump`; costs time.
+        full_logits: the program returns every position's logits (export's full_logits setting), so
+        teacher forcing takes one forward a chunk."""
         register_llm_ops()
         from executorch.runtime import Runtime
 
@@ -63,19 +65,35 @@ class EtLlm(StepLlm):
         # cache position per token (the C++ runner tells them apart the same way).
         self.takes_start_pos = bool(self.metadata.get("use_sdpa_with_kv_cache", False))
         self.max_seq_len = int(self.metadata.get("get_max_seq_len", 0))
+        self.along_feed = "prefill" if full_logits else "steps"
 
-    def step(self, tokens: list[int], start: int) -> torch.Tensor:
-        """Feed `tokens` at positions start.. and return the logits of the last one (float32, [vocab])."""
+    def _forward(self, tokens: list[int], start: int) -> torch.Tensor:
         self.check_length(start + len(tokens))
         ids = torch.tensor([tokens], dtype=torch.long)
         if self.takes_start_pos:
             position = torch.tensor([start], dtype=torch.long)
         else:
             position = torch.arange(start, start + len(tokens), dtype=torch.long)
-        logits = self.forward.execute([ids, position])[0]
+        return self.forward.execute([ids, position])[0]
+
+    def step(self, tokens: list[int], start: int) -> torch.Tensor:
+        """Feed `tokens` at positions start.. and return the logits of the last one (float32, [vocab])."""
+        logits = self._forward(tokens, start)
         if logits.dim() == 3:
             logits = logits[:, -1, :]
         return logits.reshape(-1).to(torch.float32)
+
+    def logits_along(self, chunk: list[int], feed: str | None = None) -> torch.Tensor:
+        """One forward over chunk[:-1] when the program returns every position's logits, else (or when
+        feed is "steps") one token a step."""
+        feed = feed or self.along_feed
+        if feed == "prefill" and self.along_feed != "prefill":
+            raise BadInput("this .pte returns the last position's logits only, so a chunk cannot be fed at once",
+                           "use {feed} steps, or re-export with {full_logits}")
+        if feed == "steps":
+            return super().logits_along(chunk)
+        logits = self._forward(list(chunk[:-1]), 0)
+        return logits.reshape(-1, logits.shape[-1]).to(torch.float32)
 
     def write_etdump(self, path: Path) -> Path:
         """The ETDump of everything run since loading (needs etdump=True); no debug buffer (no tensors kept)."""

@@ -119,7 +119,9 @@ class GenaiLlm(StepLlm):
         self.generator = None
         self.length = 0
 
-    def step(self, tokens: list[int], start: int) -> torch.Tensor:
+    along_feed = "prefill"
+
+    def _append(self, tokens: list[int], start: int) -> None:
         import onnxruntime_genai as og
 
         self.check_length(start + len(tokens))
@@ -130,5 +132,17 @@ class GenaiLlm(StepLlm):
         self.check_continues(start, self.length)
         self.generator.append_tokens(np.array([tokens], dtype=np.int32))
         self.length = start + len(tokens)
+
+    def step(self, tokens: list[int], start: int) -> torch.Tensor:
+        self._append(tokens, start)
         logits = self.generator.get_logits()
         return torch.from_numpy(np.ascontiguousarray(logits.reshape(-1, logits.shape[-1])[-1], dtype=np.float32))
+
+    def logits_along(self, chunk: list[int], feed: str | None = None) -> torch.Tensor:
+        """One append_tokens over chunk[:-1], then the model's own "logits" output, which holds every
+        position the last run fed (get_logits keeps only the last one), or one token a step."""
+        if (feed or self.along_feed) == "steps":
+            return super().logits_along(chunk)
+        self._append(list(chunk[:-1]), 0)
+        logits = self.generator.get_output("logits")
+        return torch.from_numpy(np.ascontiguousarray(logits.reshape(-1, logits.shape[-1]), dtype=np.float32))

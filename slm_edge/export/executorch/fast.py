@@ -26,7 +26,7 @@ from slm_edge.model.quant import EMBEDDING_QUANT
 
 
 def _llm_config(weights_dir: Path, params: dict, metadata: dict, scheme: str, group_size: int,
-                embedding_quant: str, max_seq_len: int):
+                embedding_quant: str, max_seq_len: int, full_logits: bool):
     from executorch.extension.llm.export.config.llm_config import DtypeOverride, LlmConfig, ModelType
 
     cfg = LlmConfig()
@@ -40,6 +40,7 @@ def _llm_config(weights_dir: Path, params: dict, metadata: dict, scheme: str, gr
     cfg.model.dtype_override = DtypeOverride.fp16 if scheme == "fp16" else DtypeOverride.fp32
     cfg.export.max_seq_length = max_seq_len
     cfg.export.max_context_length = max_seq_len
+    cfg.debug.generate_full_logits = full_logits
     cfg.export.output_dir = str(weights_dir)
     if scheme in ("8da4w", "8da8w", "int8"):
         cfg.quantization.qmode = scheme
@@ -52,7 +53,7 @@ def _llm_config(weights_dir: Path, params: dict, metadata: dict, scheme: str, gr
 
 
 def export_fast(model, config: dict, *, scheme: str, group_size: int, embedding_quant: str,
-                max_seq_len: int, workdir: Path, timer: StageTimer) -> LoweredProgram:
+                max_seq_len: int, workdir: Path, timer: StageTimer, full_logits: bool = False) -> LoweredProgram:
     from executorch.examples.models.llama.export_llama_lib import _prepare_for_llama_export
     from executorch.extension.llm.export.export_passes import RemoveRedundantTransposes
 
@@ -68,7 +69,7 @@ def export_fast(model, config: dict, *, scheme: str, group_size: int, embedding_
             floats = convert_state_dict(model.state_dict(), config)
             torch.save(floats, weights_dir / "checkpoint.pth")
             llm_config = _llm_config(
-                weights_dir, meta_params(config), metadata, scheme, group_size, embedding_quant, max_seq_len
+                weights_dir, meta_params(config), metadata, scheme, group_size, embedding_quant, max_seq_len, full_logits
             )
         with timer.stage(f"build and quantize ({scheme})"):
             manager = _prepare_for_llama_export(llm_config)
