@@ -148,3 +148,38 @@ def test_manifest_records_what_was_built(tiny_qwen2, tmp_path):
     llm = EtLlm(outcome.folder / "model.pte")
     assert llm.metadata["get_max_seq_len"] == 64
     assert llm.metadata["use_sdpa_with_kv_cache"] is True
+
+
+def test_runtime_patches_are_for_the_installed_libraries():
+    from importlib.metadata import version
+
+    from slm_edge.export.executorch.patches import PATCHED_FOR
+
+    installed = {name: version(name).split("+")[0] for name in PATCHED_FOR}
+    assert installed == PATCHED_FOR, ("re-check slm_edge/export/executorch/patches.py against the new versions "
+                                      "(the upstream lines it names), then update PATCHED_FOR")
+
+
+def test_a_decomposition_that_changes_nothing_is_skipped_and_one_that_does_runs():
+    """Dynamic shapes put aten.sym_size.int in the graph; a table whose only match is it is skipped."""
+    from slm_edge.export.executorch.patches import skip_decompositions_that_match_nothing
+
+    class Net(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.gelu(x).reshape(x.shape[0] * 3)
+
+    batch = torch.export.Dim("batch", min=2, max=8)
+    program = torch.export.export(Net(), (torch.randn(2, 3),), dynamic_shapes=({0: batch},)).run_decompositions({})
+    targets = {node.target for node in program.graph.nodes if node.op == "call_function"}
+    sym_size, gelu = torch.ops.aten.sym_size.int, torch.ops.aten.gelu.default
+    assert sym_size in targets and gelu in targets
+    from torch._decomp import decomposition_table
+
+    with skip_decompositions_that_match_nothing() as counts:
+        assert program.run_decompositions({sym_size: decomposition_table.get(sym_size, lambda *a: None),
+                                           torch.ops.aten.hardswish.default: lambda x: x}) is program
+        decomposed = program.run_decompositions({gelu: decomposition_table[gelu]})
+    assert counts == {"ran": 1, "skipped": 1}
+    targets = {node.target for node in decomposed.graph.nodes if node.op == "call_function"}
+    assert gelu not in targets and torch.ops.aten.erf.default in targets
+    assert program.run_decompositions({gelu: decomposition_table[gelu]}) is not program  # unpatched outside

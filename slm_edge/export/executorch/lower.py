@@ -9,6 +9,7 @@ import torch
 
 from slm_edge.progress import StageTimer
 from slm_edge.contract import ETRECORD_FILE  # noqa: F401
+from slm_edge.export.executorch.patches import skip_decompositions_that_match_nothing
 
 
 
@@ -77,13 +78,14 @@ def lower_to_pte(exported, runtime_metadata: dict, pte: Path, timer: StageTimer,
             get_xnnpack_partitioner(dynamic_quant_only_partitioner=True),
             get_xnnpack_partitioner(dynamic_quant_only_partitioner=False),
         ]
-        edge = to_edge_transform_and_lower(
-            exported,
-            partitioner=partitioners,
-            compile_config=EdgeCompileConfig(_check_ir_validity=False, _skip_dim_order=True),
-            constant_methods=runtime_metadata,
-            generate_etrecord=etrecord is not None,
-        )
+        with skip_decompositions_that_match_nothing():
+            edge = to_edge_transform_and_lower(
+                exported,
+                partitioner=partitioners,
+                compile_config=EdgeCompileConfig(_check_ir_validity=False, _skip_dim_order=True),
+                constant_methods=runtime_metadata,
+                generate_etrecord=etrecord is not None,
+            )
         edge = edge.transform([ConvertToLinearPass()])
     with timer.stage("plan memory and emit .pte"):
         program = edge.to_executorch(
