@@ -223,6 +223,7 @@ def test_a_pte_with_full_logits_scores_a_chunk_in_one_forward(tiny_llama, tmp_pa
     result = run_cli("profile", folder, "--emulated", "--prompt-lengths", "8", "--decode-tokens", "4", "--repeats", "1",
                      "--warmup", "0", "--threads", "1", "--out", tmp_path / "run", timeout=600)
     assert result.returncode == 0, result.stderr
+    assert "exported with --full-logits, for eval" in (tmp_path / "run" / "report.md").read_text()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -329,6 +329,10 @@ def analyze(trace: Trace) -> RunAnalysis:
     rise = _temperature_rise(trace.cpu_samples)
     if rise is not None and rise > TEMP_RISE_WARN_C:
         warnings.append(f"CPU temperature rose {rise:.1f} °C during the run")
+    if trace.artifact_facts is not None and trace.artifact_facts.full_logits:
+        warnings.append("the artifact returns every position's logits (exported with --full-logits, for eval): "
+                        "its prefill and TTFT include the LM head over every prompt token; profile an export "
+                        "without it to measure what ships")
     if trace.status != "complete":
         errors = "; ".join(f"{e['phase']}: {e['message']}" for e in trace.errors) or "no error recorded"
         warnings.append(f"trace is {trace.status}: {errors}")

@@ -115,7 +115,8 @@ def artifact_facts(folder: Path, manifest: Manifest, engine: str | None = None) 
     return ArtifactFacts(name=manifest.source.name, backend=manifest.backend, scheme=manifest.quantization.scheme,
                          parameters=manifest.architecture.parameters, model_bytes=manifest.model_bytes,
                          max_seq_len=manifest.max_seq_len, predicted_memory=freeze(manifest.predicted_memory.to_json()),
-                         verify=freeze(verified), quality=freeze(latest_summary(folder, engine)))
+                         verify=freeze(verified), quality=freeze(latest_summary(folder, engine)),
+                         full_logits=True if manifest.runtime.full_logits else None)
 
 
 def push_artifact(device: Device, folder: Path, manifest: Manifest, remote_dir: str) -> dict:
