@@ -95,8 +95,9 @@ def evaluate_artifact(folder: Path, request: EvalRequest = EvalRequest(), progre
     if request.feed is not None and request.feed not in FEEDS:
         raise BadInput(f"unknown feed '{request.feed}'", f"use {' or '.join(FEEDS)}")
     if request.feed == "prefill" and engine == "executorch" and not manifest.runtime.full_logits:
-        raise BadInput("this .pte returns the last position's logits only, so a chunk cannot be fed at once",
-                       "use {feed} steps, or re-export with {full_logits}")
+        from slm_edge.runtime.executorch_llm import last_position_only
+
+        raise last_position_only()  # before loading: the runtime prints to stderr as it loads
     t0 = time.perf_counter()
     source, chunks = plan_chunks(folder, manifest, request)
     tokenize_s = time.perf_counter() - t0

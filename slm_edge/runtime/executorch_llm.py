@@ -21,6 +21,12 @@ _CONSTANT_METHODS = (
 )
 
 
+def last_position_only() -> BadInput:
+    """A chunk asked of a .pte exported without full_logits (eval checks the manifest before loading)."""
+    return BadInput("this .pte returns the last position's logits only, so a chunk cannot be fed at once",
+                    "use {feed} steps, or re-export with {full_logits}")
+
+
 def register_llm_ops() -> None:
     """The fast path's .pte needs llama::custom_sdpa/update_cache and the quantized kernels
     registered before loading, or loading fails with "Missing operator" (error 0x14)."""
@@ -83,16 +89,11 @@ class EtLlm(StepLlm):
             logits = logits[:, -1, :]
         return logits.reshape(-1).to(torch.float32)
 
-    def logits_along(self, chunk: list[int], feed: str | None = None) -> torch.Tensor:
-        """One forward over chunk[:-1] when the program returns every position's logits, else (or when
-        feed is "steps") one token a step."""
-        feed = feed or self.along_feed
-        if feed == "prefill" and self.along_feed != "prefill":
-            raise BadInput("this .pte returns the last position's logits only, so a chunk cannot be fed at once",
-                           "use {feed} steps, or re-export with {full_logits}")
-        if feed == "steps":
-            return super().logits_along(chunk)
-        logits = self._forward(list(chunk[:-1]), 0)
+    def chunk_logits(self, tokens: list[int]) -> torch.Tensor:
+        """One forward, when the program returns every position's logits (exported with full_logits)."""
+        if self.along_feed != "prefill":
+            raise last_position_only()
+        logits = self._forward(tokens, 0)
         return logits.reshape(-1, logits.shape[-1]).to(torch.float32)
 
     def write_etdump(self, path: Path) -> Path:

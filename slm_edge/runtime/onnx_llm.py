@@ -65,12 +65,9 @@ class OrtLlm(StepLlm):
     def step(self, tokens: list[int], start: int) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(self._run(tokens, start)[-1], dtype=np.float32))
 
-    def logits_along(self, chunk: list[int], feed: str | None = None) -> torch.Tensor:
-        """One forward over chunk[:-1] (the graph returns every position's logits), or one token a
-        step when feed is "steps" (what the phone's app does: compared like with like)."""
-        if (feed or self.along_feed) == "steps":
-            return super().logits_along(chunk)
-        return torch.from_numpy(np.ascontiguousarray(self._run(list(chunk[:-1]), 0), dtype=np.float32))
+    def chunk_logits(self, tokens: list[int]) -> torch.Tensor:
+        """The graph returns every position's logits (feed "steps" is what the phone's app does)."""
+        return torch.from_numpy(np.ascontiguousarray(self._run(tokens, 0), dtype=np.float32))
 
     def _run(self, tokens: list[int], start: int) -> np.ndarray:
         """Feed tokens at positions start..; the logits of every one of them ([len(tokens), vocab])."""
@@ -138,11 +135,9 @@ class GenaiLlm(StepLlm):
         logits = self.generator.get_logits()
         return torch.from_numpy(np.ascontiguousarray(logits.reshape(-1, logits.shape[-1])[-1], dtype=np.float32))
 
-    def logits_along(self, chunk: list[int], feed: str | None = None) -> torch.Tensor:
-        """One append_tokens over chunk[:-1], then the model's own "logits" output, which holds every
-        position the last run fed (get_logits keeps only the last one), or one token a step."""
-        if (feed or self.along_feed) == "steps":
-            return super().logits_along(chunk)
-        self._append(list(chunk[:-1]), 0)
+    def chunk_logits(self, tokens: list[int]) -> torch.Tensor:
+        """One append_tokens, then the model's own "logits" output, which holds every position the
+        call fed (get_logits keeps only the last one)."""
+        self._append(tokens, 0)
         logits = self.generator.get_output("logits")
         return torch.from_numpy(np.ascontiguousarray(logits.reshape(-1, logits.shape[-1]), dtype=np.float32))

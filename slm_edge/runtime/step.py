@@ -36,11 +36,19 @@ class StepLlm:
 
     def logits_along(self, chunk: list[int], feed: str | None = None) -> torch.Tensor:
         """Teacher forcing: the next-token logits after each of chunk[:-1], a new sequence from
-        position 0 ([len(chunk) - 1, vocab], float32)."""
+        position 0 ([len(chunk) - 1, vocab], float32), fed as `feed` says (default: along_feed)."""
         import torch
 
         self.check_length(len(chunk) - 1)
+        if (feed or self.along_feed) == "prefill":
+            return self.chunk_logits(list(chunk[:-1]))
         return torch.stack([self.step([token], position) for position, token in enumerate(chunk[:-1])])
+
+    def chunk_logits(self, tokens: list[int]) -> torch.Tensor:
+        """One forward over tokens from position 0: every position's logits ([len, vocab], float32).
+        Engines whose model returns them override this."""
+        raise BadInput("this engine returns the last position's logits only, so a chunk cannot be fed at once",
+                       "use {feed} steps")
 
     def greedy(self, prompt: list[int], new_tokens: int) -> tuple[list[int], list[torch.Tensor]]:
         """Greedy decode: the tokens chosen and the next-token logits that chose each of them."""
