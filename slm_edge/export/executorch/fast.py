@@ -86,3 +86,37 @@ def export_fast(model, config: dict, *, scheme: str, group_size: int, embedding_
     lowered = lower_to_pte(exported, manager.metadata, workdir / "model.pte", timer, etrecord=workdir / ETRECORD_FILE)
     lowered.source_grids = kept
     return lowered
+
+
+def export_hybrid(model, config: dict, *, scheme: str, group_size: int, embedding_quant: str,
+                  max_seq_len: int, workdir: Path, timer: StageTimer, full_logits: bool = False) -> LoweredProgram:
+    """The fast path for configs mixing sliding-window and full attention (hybrid.py's decoder), with
+    executorch's quantizers and our lowering."""
+    from executorch.examples.models.llama.source_transformation.quantize import (
+        get_quant_embedding_transform, get_quant_weight_transform)
+    from executorch.extension.llm.export.builder import DType
+    from executorch.extension.llm.export.export_passes import RemoveRedundantTransposes
+
+    import executorch.extension.llm.custom_ops.custom_ops  # noqa: F401  registers llama::custom_sdpa
+    from slm_edge.export.executorch.hybrid import hybrid_decoder_from
+
+    logging.getLogger().setLevel(logging.WARNING)
+    with timer.stage("build the hybrid-attention decoder"):
+        decoder = hybrid_decoder_from(model, config, max_seq_len, full_logits)
+    with timer.stage(f"quantize ({scheme})"):
+        dtype = DType.fp16 if scheme == "fp16" else DType.fp32
+        if EMBEDDING_QUANT[embedding_quant]:
+            # executorch's LLM export default (quantization.use_hqq), as on the Llama fast path
+            decoder = get_quant_embedding_transform(EMBEDDING_QUANT[embedding_quant], quantize_with_hqq=True)(decoder)
+        if scheme in ("8da4w", "8da8w", "int8"):
+            decoder = get_quant_weight_transform(scheme, group_size, computation_dtype=dtype,
+                                                 quantize_with_hqq=True)(decoder)
+        decoder = decoder.to(dtype=dtype.to_torch_dtype())
+    with timer.stage("torch.export"):
+        seq = torch.export.Dim("seq_len", min=1, max=max_seq_len - 1)
+        example = (torch.tensor([[2, 3, 4]], dtype=torch.long), torch.tensor([0], dtype=torch.long))
+        with torch.no_grad(), torch.nn.attention.sdpa_kernel([torch.nn.attention.SDPBackend.MATH]):
+            exported = torch.export.export(decoder, example, dynamic_shapes=({1: seq}, None), strict=True)
+        RemoveRedundantTransposes()(exported.graph_module)
+    metadata = runtime_metadata_for(config, max_seq_len, sdpa_with_kv_cache=True)
+    return lower_to_pte(exported, metadata, workdir / "model.pte", timer, etrecord=workdir / ETRECORD_FILE)
