@@ -24,6 +24,8 @@ from slm_edge.export.executorch.source_grids import keep_source_grids
 from slm_edge.progress import StageTimer
 from slm_edge.model.quant import EMBEDDING_QUANT
 
+_LINEAR_SCHEMES = ("8da4w", "8da8w", "int8")  # executorch's qmode names for quantized linears
+
 
 def _llm_config(weights_dir: Path, params: dict, metadata: dict, scheme: str, group_size: int,
                 embedding_quant: str, max_seq_len: int, full_logits: bool):
@@ -42,7 +44,7 @@ def _llm_config(weights_dir: Path, params: dict, metadata: dict, scheme: str, gr
     cfg.export.max_context_length = max_seq_len
     cfg.debug.generate_full_logits = full_logits
     cfg.export.output_dir = str(weights_dir)
-    if scheme in ("8da4w", "8da8w", "int8"):
+    if scheme in _LINEAR_SCHEMES:
         cfg.quantization.qmode = scheme
         cfg.quantization.group_size = group_size
     cfg.quantization.embedding_quantize = EMBEDDING_QUANT[embedding_quant]
@@ -108,7 +110,7 @@ def export_hybrid(model, config: dict, *, scheme: str, group_size: int, embeddin
         if EMBEDDING_QUANT[embedding_quant]:
             # executorch's LLM export default (quantization.use_hqq), as on the Llama fast path
             decoder = get_quant_embedding_transform(EMBEDDING_QUANT[embedding_quant], quantize_with_hqq=True)(decoder)
-        if scheme in ("8da4w", "8da8w", "int8"):
+        if scheme in _LINEAR_SCHEMES:
             decoder = get_quant_weight_transform(scheme, group_size, computation_dtype=dtype,
                                                  quantize_with_hqq=True)(decoder)
         decoder = decoder.to(dtype=dtype.to_torch_dtype())

@@ -48,19 +48,26 @@ def _layer_types(config: dict) -> list[str]:
             for i in range(config["num_hidden_layers"])]
 
 
-def _rope(config: dict, layer_type: str) -> tuple[float, float]:
-    """(base, linear position factor) of a layer type: transformers 5 keeps them per layer type in
-    rope_parameters; older configs have rope_theta (global), rope_local_base_freq and rope_scaling."""
+def _rope_params(config: dict, layer_type: str) -> dict:
+    """A layer type's RoPE settings: transformers 5 keeps them per layer type in rope_parameters; older
+    configs have rope_theta and rope_scaling (global) and rope_local_base_freq (sliding)."""
     config = _text_config(config)
     per_type = config.get("rope_parameters") or {}
-    params = per_type.get(layer_type) if isinstance(per_type.get(layer_type), dict) else None
-    if params is None:
-        if layer_type == "sliding_attention":
-            params = {"rope_type": "default", "rope_theta": config.get("rope_local_base_freq", 10000.0)}
-        else:
-            params = dict(config.get("rope_scaling") or {}, rope_theta=config.get("rope_theta", 10000.0))
-    rope_type = params.get("rope_type") or params.get("type") or "default"
-    factor = float(params.get("factor", 1.0)) if rope_type == "linear" else 1.0
+    if isinstance(per_type.get(layer_type), dict):
+        return per_type[layer_type]
+    if layer_type == "sliding_attention":
+        return {"rope_type": "default", "rope_theta": config.get("rope_local_base_freq", 10000.0)}
+    return dict(config.get("rope_scaling") or {}, rope_theta=config.get("rope_theta", 10000.0))
+
+
+def _rope_type(params: dict) -> str:
+    return params.get("rope_type") or params.get("type") or "default"
+
+
+def _rope(config: dict, layer_type: str) -> tuple[float, float]:
+    """(base, linear position factor) of a layer type."""
+    params = _rope_params(config, layer_type)
+    factor = float(params.get("factor", 1.0)) if _rope_type(params) == "linear" else 1.0
     return float(params.get("rope_theta", 10000.0)), factor
 
 
@@ -76,10 +83,9 @@ def hybrid_blocker(config: dict) -> str | None:
     for layer_type in set(_layer_types(config)):
         if layer_type not in ("sliding_attention", "full_attention"):
             return f"layer type '{layer_type}' is not supported"
-        params = (config.get("rope_parameters") or {}).get(layer_type) or (
-            config.get("rope_scaling") if layer_type == "full_attention" else None) or {}
-        if (params.get("rope_type") or params.get("type") or "default") not in ("default", "linear"):
-            return f"RoPE type '{params.get('rope_type')}' is not supported"
+        rope_type = _rope_type(_rope_params(config, layer_type))
+        if rope_type not in ("default", "linear"):
+            return f"RoPE type '{rope_type}' is not supported"
     return None
 
 
