@@ -29,6 +29,16 @@ def test_cards_lists_every_card():
         assert name in result.stdout
 
 
+def test_cards_say_which_path_each_backend_takes():
+    from slm_edge.cli.cards import path_summary
+    from slm_edge.model.cards import load_card
+
+    assert path_summary(load_card("gemma-3-270m").config, "executorch") == "fast"
+    capped = dict(load_card("gemma-3-270m").config, attn_logit_softcapping=50.0)
+    assert path_summary(capped, "executorch").startswith("generic: ")
+    assert "soft-capping" in path_summary(capped, "executorch")
+
+
 def test_export_then_verify_end_to_end(tiny_llama, tmp_path):
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(f"model: {tiny_llama}\nquant: 8da8w\ngroup_size: 0\nembedding_quant: none\nmax_seq_len: 48\n")

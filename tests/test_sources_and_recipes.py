@@ -66,9 +66,7 @@ def test_every_card_has_a_recipe_and_every_recipe_validates():
         request = ExportRequest(**keys)
         validate(source, request)  # raises on a bad scheme, group size or length
         path, _ = choose_path(source.config, request.path, request.backend)
-        # executorch's LLM model form lacks Gemma 3's sliding window; genai's builder has it
-        expected = "generic" if recipe["model"] == "gemma-3-270m" and request.backend == "executorch" else "fast"
-        assert path == expected, recipe_path.name
+        assert path == "fast", recipe_path.name
 
 
 def test_local_folder_hash_follows_the_weights(tmp_path, tiny_llama):

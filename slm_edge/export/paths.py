@@ -45,14 +45,31 @@ class ExportPath:
 
 # --- ExecuTorch ------------------------------------------------------------------------------------
 
+def _et_hybrid(config: dict) -> bool:
+    """Families mixing sliding-window and full attention take the fast path's hybrid decoder (hybrid.py)."""
+    from slm_edge.export.executorch.hybrid import HYBRID_FAMILIES
+
+    return (config.get("text_config") or config).get("model_type") in HYBRID_FAMILIES
+
+
 def _et_fast_blocker(config: dict) -> str | None:
     from slm_edge.export.executorch.hf_to_meta import fast_path_blocker
+    from slm_edge.export.executorch.hybrid import hybrid_blocker
 
-    return fast_path_blocker(config)
+    return hybrid_blocker(config) if _et_hybrid(config) else fast_path_blocker(config)
+
+
+def _et_fast_reason(config: dict) -> str:
+    if _et_hybrid(config):
+        return ("sliding-window and full attention on executorch's custom SDPA and in-place KV caches "
+                "(ring buffers for the window layers)")
+    return "the family is covered by executorch's LLM model (custom SDPA, in-place KV cache)"
 
 
 def _build_executorch(source, model, config: ExportConfig, staging: Path, timer: StageTimer, *, fast: bool) -> Built:
-    if fast:
+    if fast and _et_hybrid(source.config):
+        from slm_edge.export.executorch.fast import export_hybrid as exporter
+    elif fast:
         from slm_edge.export.executorch.fast import export_fast as exporter
     else:
         from slm_edge.export.executorch.generic import export_generic as exporter
@@ -174,7 +191,7 @@ def _never(config: dict) -> None:
 PATHS = {
     ("executorch", "fast"): ExportPath(
         "executorch", "fast", "executorch-llm", "fast path", _et_fast_blocker, partial(_build_executorch, fast=True),
-        lambda config: "the family is covered by executorch's LLM model (custom SDPA, in-place KV cache)"),
+        _et_fast_reason),
     ("executorch", "generic"): ExportPath(
         "executorch", "generic", "transformers-static-cache", "generic path", _never,
         partial(_build_executorch, fast=False)),

@@ -9,8 +9,8 @@ state dict loads unchanged), on executorch's own runtime pieces, as its LLM expo
 - a sliding-window layer's cache is executorch's ring buffer (`CachePositionsManager`, 2 x window
   slots: a chunk of up to `window` tokens still sees the `window` positions before each of its
   tokens, examples/models/llama/attention.py RingKVCache) with the window mask executorch builds
-  (`_create_causal_mask_for_ring_buffer`); when the whole context fits in that, the layer uses a
-  plain cache and the causal mask, which is the same attention since no key ever leaves the window;
+  (`_create_causal_mask_for_ring_buffer`); only when the whole context fits in the window does the
+  layer use a plain cache and the causal mask, the same attention since no key ever leaves the window;
 - the LM head runs on the last position only (or every position for `--full-logits`).
 Quantization (8da4w linears, 8-bit embedding) is executorch's own source transform.
 """
@@ -89,6 +89,19 @@ def hybrid_blocker(config: dict) -> str | None:
     return None
 
 
+def check_context(config: dict, max_seq_len: int) -> None:
+    """Refuses a context whose prompt could outgrow the ring caches in one forward.
+
+    A ring of 2 x window slots keeps every key a chunk of up to window + 1 tokens needs; a longer chunk
+    overwrites keys its first tokens still attend to. Our runners (the Python loop, the app) feed the
+    prompt in one forward, so the context stays within 2 x window until they feed it in chunks."""
+    window = _text_config(config).get("sliding_window")
+    if window and max_seq_len > 2 * int(window):
+        raise BadInput(f"{{max_seq_len}} {max_seq_len} is more than twice the sliding window ({window}): the fast "
+                       "path feeds the prompt in one forward, which its window caches cannot hold",
+                       f"use {{max_seq_len}} {2 * int(window)} or less, or {{path}} generic")
+
+
 def sliding_cache_slots(config: dict, max_seq_len: int) -> int:
     """Slots of a sliding-window layer's cache."""
     window = int(_text_config(config).get("sliding_window") or max_seq_len)
@@ -139,17 +152,14 @@ class HybridAttention(nn.Module):
         self.scale = float(config.get("query_pre_attn_scalar") or self.head_dim) ** -0.5
         self.window = int(config.get("sliding_window") or max_seq_len) if layer_type == "sliding_attention" else None
         slots = sliding_cache_slots(config, max_seq_len) if self.window else max_seq_len
-        # a ring only where the context outgrows it; otherwise the causal mask is the window mask
-        self.ring = self.window is not None and slots < max_seq_len
+        # the window mask wherever a key can leave the window; a context within it needs only the causal one
+        self.ring = self.window is not None and max_seq_len > self.window
         shape = (1, slots, self.kv_heads, self.head_dim)
         self.register_buffer("k_cache", torch.zeros(shape), persistent=False)
         self.register_buffer("v_cache", torch.zeros(shape), persistent=False)
-        if self.ring:
-            from executorch.examples.models.llama.attention import CachePositionsManager
 
-            self.positions = CachePositionsManager(slots)
-
-    def forward(self, x, cos, sin, input_pos: torch.Tensor, start_pos: int) -> torch.Tensor:
+    def forward(self, x, cos, sin, start_pos: int, ring: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        """ring: the slots this chunk writes and the window mask, shared by every sliding layer."""
         bsz, seqlen, _ = x.shape
         q = self.q_norm(self.q_proj(x).view(bsz, seqlen, self.heads, self.head_dim))
         k = self.k_norm(self.k_proj(x).view(bsz, seqlen, self.kv_heads, self.head_dim))
@@ -159,12 +169,9 @@ class HybridAttention(nn.Module):
         q = q * cos + _rotate_half(q) * sin
         k = k * cos + _rotate_half(k) * sin
         if self.ring:
-            from executorch.examples.models.llama.attention import _create_causal_mask_for_ring_buffer
-
-            indices = self.positions.calculate_positions_and_update_indices(input_pos, seqlen).unsqueeze(0)
+            indices, mask = ring
             torch.ops.llama.update_cache_with_indices(k, self.k_cache, start_pos, indices)
             torch.ops.llama.update_cache_with_indices(v, self.v_cache, start_pos, indices)
-            mask = _create_causal_mask_for_ring_buffer(self.positions.cache_positions, self.window, start_pos, seqlen)
             out = torch.ops.llama.custom_sdpa(q, self.k_cache, self.v_cache, 0, mask, 0.0, False, self.scale)
         else:
             torch.ops.llama.update_cache(k, self.k_cache, start_pos)
@@ -198,8 +205,8 @@ class HybridBlock(nn.Module):
         self.pre_feedforward_layernorm = GemmaRMSNorm(hidden, eps)
         self.post_feedforward_layernorm = GemmaRMSNorm(hidden, eps)
 
-    def forward(self, h, cos, sin, input_pos, start_pos):
-        h = h + self.post_attention_layernorm(self.self_attn(self.input_layernorm(h), cos, sin, input_pos, start_pos))
+    def forward(self, h, cos, sin, start_pos, ring):
+        h = h + self.post_attention_layernorm(self.self_attn(self.input_layernorm(h), cos, sin, start_pos, ring))
         return h + self.post_feedforward_layernorm(self.mlp(self.pre_feedforward_layernorm(h)))
 
 
@@ -219,6 +226,14 @@ class HybridDecoder(nn.Module):
         self.lm_head = nn.Linear(hidden, config["vocab_size"], bias=False)
         self.softcap = config.get("final_logit_softcapping")
         head_dim = config.get("head_dim") or hidden // config["num_attention_heads"]
+        # every sliding layer has the same slots and window: one ring bookkeeping and one mask a step
+        # serve them all (per layer, these small ops outside the delegates cost ~25% of a decode step)
+        rings = [layer.self_attn for layer in self.layers if layer.self_attn.ring]
+        self.window = rings[0].window if rings else None
+        if rings:
+            from executorch.examples.models.llama.attention import CachePositionsManager
+
+            self.ring_positions = CachePositionsManager(rings[0].k_cache.shape[1])
         for layer_type in sorted(set(types)):
             cos, sin = _rope_table(head_dim, *_rope(config, layer_type), max_seq_len)
             self.register_buffer(f"cos_{layer_type}", cos, persistent=False)
@@ -227,14 +242,21 @@ class HybridDecoder(nn.Module):
     def forward(self, tokens: torch.Tensor, input_pos: torch.Tensor) -> torch.Tensor:
         seqlen = tokens.shape[1]
         start_pos = input_pos[0].item()
-        torch._check_is_size(start_pos)
+        torch._check(start_pos >= 0)
         torch._check(start_pos + seqlen <= self.max_seq_len)
         h = self.embed_tokens(tokens) * self.embed_scale
         tables = {t: (getattr(self, f"cos_{t}").narrow(0, start_pos, seqlen),
                       getattr(self, f"sin_{t}").narrow(0, start_pos, seqlen))
                   for t in {layer.layer_type for layer in self.layers}}
+        ring = None
+        if self.window is not None:
+            from executorch.examples.models.llama.attention import _create_causal_mask_for_ring_buffer
+
+            indices = self.ring_positions.calculate_positions_and_update_indices(input_pos, seqlen)
+            mask = _create_causal_mask_for_ring_buffer(self.ring_positions.cache_positions, self.window, start_pos, seqlen)
+            ring = (indices.unsqueeze(0), mask)
         for layer in self.layers:
-            h = layer(h, *tables[layer.layer_type], input_pos, start_pos)
+            h = layer(h, *tables[layer.layer_type], start_pos, ring if layer.self_attn.ring else None)
         if not self.full_logits:
             h = h[:, -1, :]
         logits = self.lm_head(self.norm(h))
