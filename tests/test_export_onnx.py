@@ -48,9 +48,59 @@ def test_fp32_matches_pytorch_exactly(fixture, path, request, tmp_path):
         assert result["mean_kl"] < 1e-6
 
 
-@pytest.mark.parametrize("fixture", ["tiny_llama", "tiny_qwen2"])
+def test_builder_fp32_gemma3_matches_pytorch_before_and_beyond_the_window(tiny_gemma3, tmp_path):
+    """tiny_gemma3 alternates a sliding (window 32) and a full layer over 64 positions: the builder
+    gets its per-layer-type RoPE through patches.py and masks the window in GroupQueryAttention."""
+    import onnx
+
+    outcome = _export(tiny_gemma3, tmp_path / "a", quant="fp32")
+    manifest = outcome.manifest
+    assert manifest.export_path.startswith("onnxruntime-genai model builder")
+    graph = onnx.load(str(outcome.folder / "model.onnx"), load_external_data=False).graph
+    attention = [{a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+                 for n in graph.node if n.op_type == "GroupQueryAttention"]
+    assert [a["local_window_size"] for a in attention] == [32, -1]
+    # every layer's cache is max_seq_len long (one shared buffer shape for our loop), the window a mask
+    assert not any(a.get("sliding_window_cache") for a in attention)
+
+    model = resolve_source(str(tiny_gemma3)).load_model()
+    tokens = torch.randint(3, 320, (64,), generator=torch.Generator().manual_seed(1)).tolist()
+    with torch.no_grad():
+        expected = model(torch.tensor([tokens])).logits[0].float()
+    prompt = 20  # then single-token steps from position 20 to 62
+    for engine in manifest.runtime.engines:
+        llm = load_engine(outcome.folder, manifest, engine)
+        logits = [llm.step(tokens[:prompt], 0)] + [llm.step([t], i) for i, t in enumerate(tokens[prompt:63], prompt)]
+        error = (torch.stack(logits) - expected[prompt - 1:63]).abs().amax(-1)  # row k: position prompt - 1 + k
+        before, beyond = float(error[:32 - prompt + 1].max()), float(error[32 - prompt + 1:].max())
+        # a window off by one (31 or 33) or none at all errs by 0.45 to 2.4 there
+        assert before < 1e-4 and beyond < 1e-4, (engine, before, beyond)
+    # one prefill of all 64 positions masks the window too
+    chunk = load_engine(outcome.folder, manifest, "onnxruntime").chunk_logits(tokens)
+    assert float((chunk - expected).abs().max()) < 1e-4
+    for engine in manifest.runtime.engines:
+        result = verify_artifact(outcome.folder, steps=40, engine=engine)  # 12-token prompt: to position 51
+        assert result["identical_tokens"], (engine, result)
+        assert result["mean_kl"] < 1e-6
+
+
+def test_builder_fp32_gemma3_scales_the_embedding_as_transformers(tmp_path):
+    """Gemma 3 270M is 640 wide: the builder's own factor, sqrt(640) rounded to 25.3, erred by 3e-4."""
+    from conftest import save_tiny_model
+
+    folder = save_tiny_model(tmp_path / "wide", "gemma-3-270m", hidden_size=640, initializer_range=0.02)
+    outcome = _export(folder, tmp_path / "a", quant="fp32")
+    tokens = torch.randint(3, 320, (48,), generator=torch.Generator().manual_seed(2)).tolist()
+    with torch.no_grad():
+        expected = resolve_source(str(folder)).load_model()(torch.tensor([tokens])).logits[0].float()
+    chunk = load_engine(outcome.folder, outcome.manifest, "onnxruntime").chunk_logits(tokens)
+    assert float((chunk - expected).abs().max()) < 3e-5
+
+
+@pytest.mark.parametrize("fixture", ["tiny_llama", "tiny_qwen2", "tiny_gemma3"])
 def test_builder_int4_runs_the_same_in_our_loop_and_in_genai(fixture, request, tmp_path):
-    """The phone runs plain onnxruntime with our loop: it must choose exactly what genai chooses."""
+    """The phone runs plain onnxruntime with our loop: it must choose exactly what genai chooses
+    (prompt + steps run past tiny_gemma3's window of 32)."""
     folder = request.getfixturevalue(fixture)
     outcome = _export(folder, tmp_path / "a", quant="int4", block_size=32)
     manifest = outcome.manifest
@@ -133,11 +183,25 @@ def test_an_architecture_no_onnx_path_supports_is_named():
     assert path == "generic" and "GPTNeoXForCausalLM" in reason
     with pytest.raises(SlmEdgeError, match="fast ONNX path cannot export"):
         choose_path({"model_type": "gpt_neox"}, "fast", "onnx")
-    # Gemma 3: builder 0.18 cannot read transformers 5's per-layer-type RoPE, and sliding-window
-    # layers break the generic path's past + new cache contract: say both, point to ExecuTorch
-    gemma = resolve_source("gemma-3-270m", random_weights=True).config
-    with pytest.raises(SlmEdgeError, match="no ONNX path can export gemma3_text.*per layer type.*sliding-window.*executorch"):
-        choose_path(gemma, "auto", "onnx")
+    # Gemma 3 takes the builder (patches.py); its sliding-window layers break the generic path's
+    # past + new cache contract, and a builder that would scale the sliding layers' RoPE wrongly is refused
+    gemma = dict(resolve_source("gemma-3-270m", random_weights=True).config)
+    assert choose_path(gemma, "auto", "onnx")[0] == "fast"
+    with pytest.raises(SlmEdgeError, match="no ONNX path can export gemma3_text: the generic .*sliding.*path auto"):
+        choose_path(gemma, "generic", "onnx")
+    scaled = dict(gemma, rope_scaling={"rope_type": "linear", "factor": 8.0})  # full-attention layers only
+    with pytest.raises(SlmEdgeError, match="no ONNX path can export gemma3_text: .*RoPE scaling.*generic.*executorch"):
+        choose_path(scaled, "auto", "onnx")
+
+
+def test_builder_patches_are_for_the_installed_onnxruntime_genai():
+    from importlib.metadata import version
+
+    from slm_edge.export.onnx.patches import PATCHED_FOR
+
+    installed = {name: version(name).split("+")[0] for name in PATCHED_FOR}
+    assert installed == PATCHED_FOR, ("re-check slm_edge/export/onnx/patches.py against the new version "
+                                      "(the upstream functions it names), then update PATCHED_FOR")
 
 
 def test_cli_exports_and_verifies_onnx(tiny_qwen2, tmp_path):

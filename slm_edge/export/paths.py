@@ -206,7 +206,8 @@ PATHS = {
 # what a backend refuses before any of its paths is asked; and the way out when no path of it fits
 BACKEND_REFUSALS: dict[str, Callable[[dict], None]] = {"executorch": _never, "onnx": _refuse_non_causal_lm}
 BACKEND_TITLES = {"executorch": "ExecuTorch", "onnx": "ONNX"}
-NO_PATH_FIX = {"onnx": "use {backend} executorch (its generic path covers sliding-window models such as Gemma 3)",
+NO_PATH_FIX = {"onnx": "use {path} auto (the builder's fast path takes Gemma 3 and the other families it knows) "
+                       "or {backend} executorch (its generic path covers every sliding-window model)",
                "executorch": "use {backend} onnx"}
 
 

@@ -3,6 +3,7 @@
 The builder reads a Hugging Face folder (config, safetensors, tokenizer) and writes model.onnx,
 its external data and genai_config.json. It needs a tokenizer even though the graph does not;
 for sources without one (random-weight cards) it gets a placeholder that is not shipped.
+Gemma 3 is built through patches.py (its per-layer-type RoPE in the form the builder reads).
 
 A GGUF source's weights were quantized already (the embedded default: Q4_1 layers, Q8_0 tied
 embedding); the builder's int4 re-quantizes their dequantized floats onto another grid, which
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from slm_edge.errors import RuntimeFailure
 from slm_edge.export import grids
+from slm_edge.export.onnx.patches import gemma3_builder_patched, per_layer_type_rope
 from slm_edge.model.sources import ModelSource
 
 
@@ -33,6 +35,12 @@ BUILDER_ARCHITECTURES = (
     "Gemma2ForCausalLM", "Gemma3ForCausalLM", "Phi3ForCausalLM", "PhiForCausalLM", "GraniteForCausalLM",
     "OlmoForCausalLM", "NemotronForCausalLM", "SmolLM3ForCausalLM", "InternLM2ForCausalLM", "Ernie4_5ForCausalLM",
 )
+
+
+# Sliding-window layers keep a max_seq_len cache like the others, masked by GroupQueryAttention's
+# local_window_size: the builder's default window-sized caches (GQA sliding_window_cache) would break
+# the one-buffer-shape-for-every-layer contract our loop and the manifest's share_buffer follow.
+_FULL_LENGTH_CACHES = ("windowed_kv_cache=false",)
 
 
 @dataclass
@@ -55,23 +63,34 @@ def builder_blocker(config: dict) -> str | None:
     architecture = causal_lm_architecture(config)
     if architecture not in BUILDER_ARCHITECTURES:
         return f"onnxruntime-genai's builder does not know {architecture or config.get('model_type')}"
-    if _per_layer_type_rope(config):
+    rope = _per_layer_type_rope(config)
+    if rope is not None and architecture != "Gemma3ForCausalLM":  # patches.py translates Gemma 3's only
         return ("onnxruntime-genai 0.18's builder cannot read RoPE parameters given per layer type "
-                "(transformers 5's form for Gemma 3 and other sliding-window models)")
+                f"(transformers 5's form for {architecture})")
+    if rope is not None and _scaling(rope.get("full_attention")) != _scaling(rope.get("sliding_attention")):
+        return ("onnxruntime-genai 0.18's builder gives sliding-window layers the full-attention layers' RoPE "
+                "scaling, and this model scales them differently")
+    if config.get("use_bidirectional_attention"):
+        return "onnxruntime-genai's builder makes causal attention only, and this model attends both ways"
     return None
 
 
-def _per_layer_type_rope(config: dict) -> bool:
+def _scaling(rope: dict | None) -> dict:
+    """A layer type's RoPE less its theta (the builder takes each type's theta, one scaling for both)."""
+    return {k: v for k, v in (rope or {}).items() if k != "rope_theta"}
+
+
+def _per_layer_type_rope(config: dict) -> dict | None:
     """transformers 5 normalises RoPE into `rope_parameters`, one dict per layer type for models
-    that mix sliding and full attention; the builder expects a single `rope_type` there."""
+    that mix sliding and full attention; the builder expects a single `rope_type` there (patches.py
+    translates Gemma 3's)."""
     from transformers import AutoConfig
 
     values = {k: v for k, v in config.items() if k != "model_type"}
     try:
-        rope = getattr(AutoConfig.for_model(config.get("model_type", ""), **values), "rope_parameters", None)
+        return per_layer_type_rope(AutoConfig.for_model(config.get("model_type", ""), **values))
     except (ValueError, KeyError, TypeError):
-        return False
-    return isinstance(rope, dict) and bool(rope) and all(isinstance(v, dict) for v in rope.values())
+        return None
 
 
 def _placeholder_tokenizer(folder: Path, config: dict) -> None:
@@ -117,9 +136,9 @@ def export_builder(source: ModelSource, model, *, scheme: str, block_size: int, 
 
     # accuracy_level always passed: left out, the builder takes 4 on CPU (quant_config.py), so 0 meant 4
     extra = [f"block_size={block_size}", "is_symmetric=true", "hf_remote=false", "hf_token=false",
-             f"accuracy_level={accuracy_level}"]
+             f"accuracy_level={accuracy_level}", *_FULL_LENGTH_CACHES]
     log = io.StringIO()
-    with tempfile.TemporaryDirectory(prefix="slm-edge-onnx-builder-") as work:
+    with tempfile.TemporaryDirectory(prefix="slm-edge-onnx-builder-") as work, gemma3_builder_patched():
         work = Path(work)
         with timer.stage("prepare the builder's input folder"):
             hf = _builder_input(source, model, work)
@@ -176,7 +195,7 @@ def _keep_source_grids(hf: Path, staging: Path, block_size: int, work: Path, log
 
     fp32_dir = work / "fp32"
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        extra = ["hf_remote=false", "hf_token=false"]
+        extra = ["hf_remote=false", "hf_token=false", *_FULL_LENGTH_CACHES]
         options = parse_extra_options(None, str(hf), str(fp32_dir), "fp32", "cpu", str(work / "cache"), extra)
         create_model(None, str(hf), str(fp32_dir), "fp32", "cpu", str(work / "cache"), **options)
     floats = {t.name: t for t in onnx.load(fp32_dir / "model.onnx").graph.initializer}
