@@ -31,6 +31,9 @@ pytestmark = pytest.mark.skipif(shutil.which("java") is None or shutil.which("mv
 
 STEPS = 20  # greedy decode steps compared, each one's full logit row
 THREADS = 2
+PROMPT = [5, 17, 42, 7, 99, 3, 14]
+# 20 tokens for tiny_gemma3: its STEPS greedy steps (positions 20 to 39) then cross the sliding window of 32
+WINDOW_PROMPT = PROMPT + [200, 11, 58, 33, 71, 9, 150, 260, 88, 19, 47, 120, 301]
 
 
 @pytest.fixture(scope="module")
@@ -130,13 +133,16 @@ def _check(summary: dict, java_logits: np.ndarray, tokens: list[int], logits: np
         # torch.onnx graph: each present fed back as the next past
         ("tiny_qwen2", "generic", "fp32", False, 1e-4),
         ("tiny_qwen2", "fast", "int4", True, 1e-3),
+        # Gemma 3 builder graph: a sliding (window 32) and a full layer, both on the shared buffer
+        ("tiny_gemma3", "fast", "fp32", True, 1e-4),
+        ("tiny_gemma3", "fast", "int4", True, 1e-3),
     ],
 )
 def test_java_engine_matches_the_python_loop_on_tiny_models(fixture, path, quant, shared, tolerance, app, request,
                                                             tmp_path):
     folder = _export(request.getfixturevalue(fixture), tmp_path / "artifact", quant=quant, path=path)
     assert bool(Manifest.read(folder).runtime.io["kv_cache"].get("share_buffer")) is shared
-    prompt = [5, 17, 42, 7, 99, 3, 14]
+    prompt = WINDOW_PROMPT if fixture == "tiny_gemma3" else PROMPT
     summary, java_logits = _java_greedy(app, folder, prompt, tmp_path / "java")
     if quant == "fp32":  # fp32 kernels agree across onnxruntime releases: the venv's own will do
         tokens, logits = _python_greedy_here(folder, prompt)
