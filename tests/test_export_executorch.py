@@ -179,10 +179,24 @@ def test_manifest_records_what_was_built(tiny_qwen2, tmp_path):
     assert memory.planned_arena_bytes >= memory.kv_cache_bytes
     assert m.versions["executorch"] and m.versions["torch"].startswith("2.13")
     assert m.export.wall_seconds > 0
+    assert m.export.peak_rss_scope == "export" and m.export.peak_rss_bytes > 0
     # The constant methods baked into the .pte are what the manifest says.
     llm = EtLlm(outcome.folder / "model.pte")
     assert llm.metadata["get_max_seq_len"] == 64
     assert llm.metadata["use_sdpa_with_kv_cache"] is True
+
+
+def test_export_peak_memory_covers_only_what_came_after_the_reset():
+    import subprocess
+    import sys
+
+    # in a fresh process: a 400 MiB block raises the peak; after the reset the peak is far below it
+    code = ("from slm_edge.progress import read_status_memory, reset_peak_rss\n"
+            "block = bytearray(400 * 2**20); before = read_status_memory()[1]; del block\n"
+            "print(reset_peak_rss(), before, read_status_memory()[1])")
+    reset, before, after = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                          check=True).stdout.split()
+    assert reset == "True" and int(before) - int(after) > 300 * 2**20
 
 
 def test_runtime_patches_are_for_the_installed_libraries():
@@ -218,3 +232,44 @@ def test_a_decomposition_that_changes_nothing_is_skipped_and_one_that_does_runs(
     targets = {node.target for node in decomposed.graph.nodes if node.op == "call_function"}
     assert gelu not in targets and torch.ops.aten.erf.default in targets
     assert program.run_decompositions({gelu: decomposition_table[gelu]}) is not program  # unpatched outside
+
+
+def test_stable_sort_in_place_moves_only_what_is_out_of_order():
+    from slm_edge.export.executorch.patches import stable_sort_in_place
+
+    graph = torch.fx.Graph()
+    x = graph.placeholder("x")
+    a = graph.call_function(torch.neg, (x,))
+    b = graph.call_function(torch.relu, (x,))
+    c = graph.call_function(torch.add, (a, b))
+    graph.output(c)
+    a.append(c)  # c now stands before b, one of its inputs: x, a, c, b, output
+    assert [n.name for n in graph.nodes] == ["x", "neg", "add", "relu", "output"]
+    assert stable_sort_in_place(graph) == 1
+    assert [n.name for n in graph.nodes] == ["x", "neg", "relu", "add", "output"]
+    graph.lint()  # raises on a node used before it is defined
+    assert stable_sort_in_place(graph) == 0
+
+
+def test_faster_lowering_gives_the_same_program(tiny_llama, tmp_path, monkeypatch):
+    """The lowering patches (patches.faster_lowering) against executorch's own lowering (only the
+    decomposition skip, byte-identical by its own test): same delegation, same logits to the bit."""
+    import slm_edge.export.executorch.lower as lower
+    from slm_edge.export.executorch import patches
+
+    def export(folder):  # force: the artifact cache must not hand back the other lowering's program
+        request = ExportRequest(max_seq_len=64, quant="8da4w", group_size=32, embedding_quant="8w")
+        return export_model(resolve_source(str(tiny_llama)), request, folder, force=True, timer=StageTimer(quiet=True))
+
+    counts: dict = {}
+    monkeypatch.setattr(lower, "faster_lowering", lambda: patches.faster_lowering(counts))
+    fast = export(tmp_path / "fast")
+    monkeypatch.setattr(lower, "faster_lowering", patches.skip_decompositions_that_match_nothing)
+    plain = export(tmp_path / "plain")
+    assert counts["retraces_skipped"] > 0 and counts["passes_skipped"] > 0 and counts["rewrites_fused"] == 3
+    assert fast.manifest.runtime.delegation == plain.manifest.runtime.delegation
+    tokens = [5, 17, 42, 7, 99, 3]
+    runs = [EtLlm(outcome.folder / "model.pte") for outcome in (fast, plain)]
+    for llm in runs:
+        llm.logits = [llm.step(tokens, 0)] + [llm.step([t], len(tokens) + i) for i, t in enumerate((11, 12, 13))]
+    assert all(torch.equal(x, y) for x, y in zip(runs[0].logits, runs[1].logits))

@@ -105,5 +105,7 @@ def manifest_table(outcome) -> Table:
         table.add_row("graph", f"opset {dict(runtime.opset or {})}; ops "
                       + ", ".join(f"{k.split('.')[-1]}×{v}" for k, v in top))
         table.add_row("runs on", f"{' / '.join(runtime.engine_names)}; device EP {runtime.execution_provider}")
-    table.add_row("export time", f"{m.export.wall_seconds:.1f} s")
+    peak = (f"; peak memory {m.export.peak_rss_bytes / 2**20:,.0f} MiB"
+            + (" (the whole process's)" if m.export.peak_rss_scope == "process" else "")) if m.export.peak_rss_bytes else ""
+    table.add_row("export time", f"{m.export.wall_seconds:.1f} s{peak}")
     return table

@@ -21,7 +21,7 @@ from slm_edge.export.paths import choose_path, export_path
 from slm_edge.model.memory import parameter_count, predict_memory, predict_weight_bytes
 from slm_edge.model.quant import check_block_size, check_group_size, scheme_for
 from slm_edge.model.sources import ModelSource
-from slm_edge.progress import StageTimer
+from slm_edge.progress import StageTimer, read_status_memory, reset_peak_rss
 from slm_edge.contract import MANIFEST
 from slm_edge.records.manifest import TOKENIZER_FILES, Architecture, Manifest, library_versions
 
@@ -122,6 +122,7 @@ def export_model(source: ModelSource, request: ExportConfig | ExportRequest, out
 def _build(source: ModelSource, config: ExportConfig, path: str, path_reason: str, key: str, final: Path,
            timer: StageTimer) -> None:
     started = time.perf_counter()
+    peak_scope = "export" if reset_peak_rss() else "process"
     chosen = export_path(config.backend, path)
     with cache.staging_dir(final) as staging:
         with timer.stage(f"load {source.name} ({source.kind})"):
@@ -164,6 +165,8 @@ def _build(source: ModelSource, config: ExportConfig, path: str, path_reason: st
                 "export": {
                     "wall_seconds": round(time.perf_counter() - started, 2),
                     "stage_seconds": {k: round(v, 2) for k, v in timer.seconds.items()},
+                    "peak_rss_bytes": read_status_memory()[1],
+                    "peak_rss_scope": peak_scope,
                     "slm_edge_version": __version__,
                     "slm_edge_code_sha256": cache.artifact_code_hash(),
                 },

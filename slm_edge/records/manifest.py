@@ -179,6 +179,10 @@ class PredictedMemory(JsonRecord):
 class ExportFacts(JsonRecord):
     wall_seconds: float = 0.0
     stage_seconds: Mapping[str, float] = empty_mapping()
+    # the exporting process's peak RSS (VmHWM): since the export began ("export"), or since the process
+    # began where the kernel would not reset the peak ("process")
+    peak_rss_bytes: int | None = optional()
+    peak_rss_scope: str | None = optional()
     slm_edge_version: str = ""
     slm_edge_code_sha256: str | None = optional()
 

@@ -9,19 +9,8 @@ import platform
 import threading
 import time
 
-PROC_STATUS = "/proc/self/status"
+from slm_edge.progress import read_status_memory  # noqa: F401  (the runner's memory reader)
 
-
-def read_status_memory() -> tuple[int, int]:
-    """(VmRSS, VmHWM) of this process in bytes. One small read: cheap enough for 10 ms sampling."""
-    rss = hwm = 0
-    with open(PROC_STATUS, "rb") as f:
-        for line in f:
-            if line.startswith(b"VmRSS:"):
-                rss = int(line.split()[1]) * 1024
-            elif line.startswith(b"VmHWM:"):
-                hwm = int(line.split()[1]) * 1024
-    return rss, hwm
 
 
 def read_pss() -> int | None:

@@ -9,9 +9,7 @@ import torch
 
 from slm_edge.progress import StageTimer
 from slm_edge.contract import ETRECORD_FILE  # noqa: F401
-from slm_edge.export.executorch.patches import skip_decompositions_that_match_nothing
-
-
+from slm_edge.export.executorch.patches import decompose_once, faster_lowering
 
 
 @dataclass
@@ -78,9 +76,9 @@ def lower_to_pte(exported, runtime_metadata: dict, pte: Path, timer: StageTimer,
             get_xnnpack_partitioner(dynamic_quant_only_partitioner=True),
             get_xnnpack_partitioner(dynamic_quant_only_partitioner=False),
         ]
-        with skip_decompositions_that_match_nothing():
+        with faster_lowering():
             edge = to_edge_transform_and_lower(
-                exported,
+                decompose_once(exported, partitioners),
                 partitioner=partitioners,
                 compile_config=EdgeCompileConfig(_check_ir_validity=False, _skip_dim_order=True),
                 constant_methods=runtime_metadata,
