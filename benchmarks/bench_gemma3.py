@@ -84,12 +84,12 @@ def main() -> None:
         for name in order:
             trace = run_slm_edge(artifacts[name], "executorch", args.threads, args, work / f"r{index}-{name}")
             analysis = analyze(trace).to_json()
-            row, memory = analysis["rows"][0], analysis.get("memory") or {}
+            row, memory = analysis["rows"][0], analysis["memory_breakdown"]
             measured[name] = {"prefill_tok_s": row["prefill_tok_s"]["median"],
                               "decode_tok_s": row["decode_tok_s"]["median"],
-                              "predicted_bytes": (memory.get("predicted") or {}).get("total_bytes"),
-                              "peak_bytes": (memory.get("measured") or {}).get("peak_bytes"),
-                              "memory_error": memory.get("prediction_error")}
+                              "predicted_bytes": memory["predicted"]["total_bytes"],
+                              "peak_bytes": memory["measured"]["peak_bytes"],
+                              "memory_error": memory["prediction_error"]}
         rounds.append(measured)
         print(f"round {index + 1}: " + "; ".join(f"{n} prefill {m['prefill_tok_s']:.0f} decode {m['decode_tok_s']:.1f}"
                                                  for n, m in measured.items()), flush=True)

@@ -71,25 +71,26 @@ def test_fast_path_8da4w_is_quantized_and_close(fixture, max_seq_len, request, t
 
 
 def test_fast_path_for_gemma3_matches_pytorch_across_the_window(tiny_gemma3, tmp_path):
-    # tiny_gemma3 alternates sliding (window 32) and full layers over 64 positions: from position 32 on,
-    # a sliding layer must stop seeing the oldest keys and a full layer must keep them
-    outcome = _export(tiny_gemma3, tmp_path, quant="fp32", embedding_quant="none")
+    # tiny_gemma3 alternates sliding (window 32) and full layers; at 96 positions a sliding layer must stop
+    # seeing the oldest keys and a full layer keep them, for a prompt within the window and for one whose
+    # single forward crosses it (each of its queries gets its own window)
+    outcome = _export(tiny_gemma3, tmp_path, quant="fp32", embedding_quant="none", max_seq_len=96)
     manifest = outcome.manifest
     assert manifest.export_path == "executorch-llm"
     assert "sliding-window and full attention" in manifest.export_path_reason
     outside = manifest.runtime.delegation["ops_outside_delegates"]
-    assert {"llama::custom_sdpa", "llama::update_cache", "llama::update_cache_with_indices"} <= set(outside)
+    assert {"llama::custom_sdpa", "llama::update_cache"} <= set(outside)
 
     model = resolve_source(str(tiny_gemma3)).load_model()
     llm = EtLlm(outcome.folder / "model.pte")
-    tokens = torch.randint(0, 320, (63,), generator=torch.Generator().manual_seed(1)).tolist()
+    tokens = torch.randint(0, 320, (95,), generator=torch.Generator().manual_seed(1)).tolist()
     with torch.no_grad():
         expected = model(torch.tensor([tokens])).logits[0].float()
-    prompt = 20
-    got = [llm.step(tokens[:prompt], 0)] + [llm.step([token], prompt + i) for i, token in enumerate(tokens[prompt:])]
-    # XNNPACK's fp32 kernels put ~4e-4 on every position of this model alike (the eager decoder matches
-    # transformers to 2e-6); a sliding layer that sees keys beyond its window is off by 0.3 or more on every later position
-    assert (torch.stack(got) - expected[prompt - 1:]).abs().max() < 2e-3
+    for prompt in (20, 45):
+        got = [llm.step(tokens[:prompt], 0)] + [llm.step([t], prompt + i) for i, t in enumerate(tokens[prompt:])]
+        # XNNPACK's fp32 kernels put ~7e-4 on every position of this model alike (the eager decoder matches
+        # transformers to 2e-6); a sliding layer that sees keys beyond its window is off by 0.3 or more
+        assert (torch.stack(got) - expected[prompt - 1:]).abs().max() < 2e-3, prompt
     result = verify_artifact(outcome.folder, steps=16)
     assert result["identical_tokens"], result
 

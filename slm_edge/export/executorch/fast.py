@@ -113,9 +113,8 @@ def export_hybrid(model, config: dict, *, scheme: str, group_size: int, embeddin
     from executorch.extension.llm.export.export_passes import RemoveRedundantTransposes
 
     import executorch.extension.llm.custom_ops.custom_ops  # noqa: F401  registers llama::custom_sdpa
-    from slm_edge.export.executorch.hybrid import check_context, hybrid_decoder_from
+    from slm_edge.export.executorch.hybrid import hybrid_decoder_from
 
-    check_context(config, max_seq_len)
     logging.getLogger().setLevel(logging.WARNING)
     with timer.stage("build the hybrid-attention decoder"):
         decoder = hybrid_decoder_from(model, config, max_seq_len, full_logits)

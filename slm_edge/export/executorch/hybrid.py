@@ -6,11 +6,13 @@ gemma3 example only converts weights. So the block is written here, in Hugging F
 state dict loads unchanged), on executorch's own runtime pieces, as its LLM export uses them:
 - `llama::update_cache` writes K/V in place into a [1, S, H, D] cache, and `llama::custom_sdpa` with
   is_causal and start_pos attends over the filled part of the cache only;
-- a sliding-window layer's cache is executorch's ring buffer (`CachePositionsManager`, 2 x window
-  slots: a chunk of up to `window` tokens still sees the `window` positions before each of its
-  tokens, examples/models/llama/attention.py RingKVCache) with the window mask executorch builds
-  (`_create_causal_mask_for_ring_buffer`); only when the whole context fits in the window does the
-  layer use a plain cache and the causal mask, the same attention since no key ever leaves the window;
+- a sliding-window layer keeps a cache of every position, like a full layer, and attends over the slice
+  of it that holds the window of the chunk's first query through its last position, with a window mask
+  over that slice only (one mask a step, shared by every sliding layer). custom_sdpa with a mask attends
+  over every key the mask spans: executorch's ring buffer (examples/models/llama/attention.py,
+  RingKVCache, 2 x window slots) made every decode step attend over all 2 x window slots, 43% of a
+  gemma-3-270m decode step at position ~160 (ETDump). When the whole context fits in the window the layer
+  is a full one, the same attention since no key ever leaves the window;
 - the LM head runs on the last position only (or every position for `--full-logits`).
 Quantization (8da4w linears, 8-bit embedding) is executorch's own source transform.
 """
@@ -89,25 +91,6 @@ def hybrid_blocker(config: dict) -> str | None:
     return None
 
 
-def check_context(config: dict, max_seq_len: int) -> None:
-    """Refuses a context whose prompt could outgrow the ring caches in one forward.
-
-    A ring of 2 x window slots keeps every key a chunk of up to window + 1 tokens needs; a longer chunk
-    overwrites keys its first tokens still attend to. Our runners (the Python loop, the app) feed the
-    prompt in one forward, so the context stays within 2 x window until they feed it in chunks."""
-    window = _text_config(config).get("sliding_window")
-    if window and max_seq_len > 2 * int(window):
-        raise BadInput(f"{{max_seq_len}} {max_seq_len} is more than twice the sliding window ({window}): the fast "
-                       "path feeds the prompt in one forward, which its window caches cannot hold",
-                       f"use {{max_seq_len}} {2 * int(window)} or less, or {{path}} generic")
-
-
-def sliding_cache_slots(config: dict, max_seq_len: int) -> int:
-    """Slots of a sliding-window layer's cache."""
-    window = int(_text_config(config).get("sliding_window") or max_seq_len)
-    return min(max_seq_len, 2 * window)
-
-
 class GemmaRMSNorm(nn.Module):
     """RMSNorm scaled by (1 + weight), computed in fp32 (transformers' Gemma3RMSNorm)."""
 
@@ -150,16 +133,15 @@ class HybridAttention(nn.Module):
         self.q_norm = GemmaRMSNorm(self.head_dim, eps)
         self.k_norm = GemmaRMSNorm(self.head_dim, eps)
         self.scale = float(config.get("query_pre_attn_scalar") or self.head_dim) ** -0.5
-        self.window = int(config.get("sliding_window") or max_seq_len) if layer_type == "sliding_attention" else None
-        slots = sliding_cache_slots(config, max_seq_len) if self.window else max_seq_len
-        # the window mask wherever a key can leave the window; a context within it needs only the causal one
-        self.ring = self.window is not None and max_seq_len > self.window
-        shape = (1, slots, self.kv_heads, self.head_dim)
+        window = int(config.get("sliding_window") or max_seq_len) if layer_type == "sliding_attention" else None
+        # a window no shorter than the context never drops a key: such a layer is causal like a full one
+        self.window = window if window is not None and window < max_seq_len else None
+        shape = (1, max_seq_len, self.kv_heads, self.head_dim)
         self.register_buffer("k_cache", torch.zeros(shape), persistent=False)
         self.register_buffer("v_cache", torch.zeros(shape), persistent=False)
 
-    def forward(self, x, cos, sin, start_pos: int, ring: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
-        """ring: the slots this chunk writes and the window mask, shared by every sliding layer."""
+    def forward(self, x, cos, sin, start_pos: int, window: tuple | None) -> torch.Tensor:
+        """window: (first key position, number of keys, mask [chunk, keys]), shared by every sliding layer."""
         bsz, seqlen, _ = x.shape
         q = self.q_norm(self.q_proj(x).view(bsz, seqlen, self.heads, self.head_dim))
         k = self.k_norm(self.k_proj(x).view(bsz, seqlen, self.kv_heads, self.head_dim))
@@ -168,14 +150,13 @@ class HybridAttention(nn.Module):
         cos, sin = cos[None, :, None, :], sin[None, :, None, :]
         q = q * cos + _rotate_half(q) * sin
         k = k * cos + _rotate_half(k) * sin
-        if self.ring:
-            indices, mask = ring
-            torch.ops.llama.update_cache_with_indices(k, self.k_cache, start_pos, indices)
-            torch.ops.llama.update_cache_with_indices(v, self.v_cache, start_pos, indices)
-            out = torch.ops.llama.custom_sdpa(q, self.k_cache, self.v_cache, 0, mask, 0.0, False, self.scale)
+        torch.ops.llama.update_cache(k, self.k_cache, start_pos)
+        torch.ops.llama.update_cache(v, self.v_cache, start_pos)
+        if self.window is not None:
+            first, keys, mask = window
+            out = torch.ops.llama.custom_sdpa(q, self.k_cache.narrow(1, first, keys), self.v_cache.narrow(1, first, keys),
+                                              0, mask, 0.0, False, self.scale)
         else:
-            torch.ops.llama.update_cache(k, self.k_cache, start_pos)
-            torch.ops.llama.update_cache(v, self.v_cache, start_pos)
             out = torch.ops.llama.custom_sdpa(q, self.k_cache, self.v_cache, start_pos, None, 0.0, True, self.scale)
         return self.o_proj(out.reshape(bsz, seqlen, -1))
 
@@ -205,8 +186,8 @@ class HybridBlock(nn.Module):
         self.pre_feedforward_layernorm = GemmaRMSNorm(hidden, eps)
         self.post_feedforward_layernorm = GemmaRMSNorm(hidden, eps)
 
-    def forward(self, h, cos, sin, start_pos, ring):
-        h = h + self.post_attention_layernorm(self.self_attn(self.input_layernorm(h), cos, sin, start_pos, ring))
+    def forward(self, h, cos, sin, start_pos, window):
+        h = h + self.post_attention_layernorm(self.self_attn(self.input_layernorm(h), cos, sin, start_pos, window))
         return h + self.post_feedforward_layernorm(self.mlp(self.pre_feedforward_layernorm(h)))
 
 
@@ -226,14 +207,8 @@ class HybridDecoder(nn.Module):
         self.lm_head = nn.Linear(hidden, config["vocab_size"], bias=False)
         self.softcap = config.get("final_logit_softcapping")
         head_dim = config.get("head_dim") or hidden // config["num_attention_heads"]
-        # every sliding layer has the same slots and window: one ring bookkeeping and one mask a step
-        # serve them all (per layer, these small ops outside the delegates cost ~25% of a decode step)
-        rings = [layer.self_attn for layer in self.layers if layer.self_attn.ring]
-        self.window = rings[0].window if rings else None
-        if rings:
-            from executorch.examples.models.llama.attention import CachePositionsManager
-
-            self.ring_positions = CachePositionsManager(rings[0].k_cache.shape[1])
+        # every sliding layer has the same window: one slice and one mask a step serve them all
+        self.window = next((layer.self_attn.window for layer in self.layers if layer.self_attn.window), None)
         for layer_type in sorted(set(types)):
             cos, sin = _rope_table(head_dim, *_rope(config, layer_type), max_seq_len)
             self.register_buffer(f"cos_{layer_type}", cos, persistent=False)
@@ -248,21 +223,28 @@ class HybridDecoder(nn.Module):
         tables = {t: (getattr(self, f"cos_{t}").narrow(0, start_pos, seqlen),
                       getattr(self, f"sin_{t}").narrow(0, start_pos, seqlen))
                   for t in {layer.layer_type for layer in self.layers}}
-        ring = None
-        if self.window is not None:
-            from executorch.examples.models.llama.attention import _create_causal_mask_for_ring_buffer
-
-            indices = self.ring_positions.calculate_positions_and_update_indices(input_pos, seqlen)
-            mask = _create_causal_mask_for_ring_buffer(self.ring_positions.cache_positions, self.window, start_pos, seqlen)
-            ring = (indices.unsqueeze(0), mask)
+        window = None if self.window is None else self._window_slice(start_pos, seqlen)
         for layer in self.layers:
-            h = layer(h, *tables[layer.layer_type], start_pos, ring if layer.self_attn.ring else None)
+            h = layer(h, *tables[layer.layer_type], start_pos, window if layer.self_attn.window else None)
         if not self.full_logits:
             h = h[:, -1, :]
         logits = self.lm_head(self.norm(h))
         if self.softcap:
             logits = torch.tanh(logits / self.softcap) * self.softcap
         return logits
+
+
+    def _window_slice(self, start_pos, seqlen: int) -> tuple:
+        """The keys a sliding layer reads for this chunk: from the first query's window start through
+        the last query, and the mask that gives each query its own window over them."""
+        first = torch.sym_max(start_pos - self.window + 1, 0)
+        keys = start_pos + seqlen - first
+        torch._check(keys >= 1)
+        query_pos = torch.arange(seqlen).unsqueeze(1) + start_pos
+        key_pos = torch.arange(keys).unsqueeze(0) + first
+        seen = (key_pos <= query_pos) & (key_pos > query_pos - self.window)
+        mask = torch.zeros(seen.shape).masked_fill(~seen, float("-inf"))
+        return first, keys, mask
 
 
 def hybrid_decoder_from(model, config: dict, max_seq_len: int, full_logits: bool) -> HybridDecoder:
@@ -278,7 +260,6 @@ def hybrid_decoder_from(model, config: dict, max_seq_len: int, full_logits: bool
     weights["lm_head.weight"] = weights["lm_head.weight"].clone()
     weights = {k: v for k, v in weights.items() if not k.endswith("embed_scale")}
     missing, unexpected = decoder.load_state_dict(weights, strict=False)
-    missing = [name for name in missing if not name.endswith("cache_positions")]  # ring state, not weights
     if missing or unexpected:
         raise BadInput(f"the model's weights do not fit the hybrid-attention decoder (missing {missing[:3]}, "
                        f"unexpected {unexpected[:3]})", "use {path} generic for this architecture")

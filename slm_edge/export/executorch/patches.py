@@ -45,8 +45,9 @@ def skip_decompositions_that_match_nothing(counts: dict | None = None):
     (torch/_decomp) traces back to the same sym_size node: nothing changes, yet each call re-traces
     (3-4 s of a 2-layer tiny model's ~16 s of decompositions). Such a call returns the program
     unchanged, the rule executorch itself applies at line 1186 (`contains_any_call_fn_target_op`) and
-    the open upstream PR pytorch/executorch#18496 applies everywhere. An empty table
-    (functionalization) and the default (None) always run. `counts` gets how many ran and were skipped.
+    the open upstream PR pytorch/executorch#18496 applies everywhere. An empty table (functionalization)
+    runs unless the program came out of decompose_once, the default (None) always. `counts` gets how
+    many ran and were skipped.
     """
     import torch
     from executorch.exir.graph_module import contains_any_call_fn_target_op
