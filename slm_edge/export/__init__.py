@@ -161,6 +161,9 @@ def _build(source: ModelSource, config: ExportConfig, path: str, path_reason: st
                     max_seq_len=config.max_seq_len,
                     planned_arena_bytes=built.planned_arena_bytes,
                     extra_weight_bytes=built.quantization.get("source_grids", {}).get("extra_weight_bytes", 0),
+                    # a GGUF's Q8_0 head kept on its grid is 8-bit per channel (export/executorch/source_grids.py)
+                    head_bits=8 if built.quantization.get("source_grids", {}).get("int8_per_channel") else None,
+                    backend=config.backend,
                 ),
                 "export": {
                     "wall_seconds": round(time.perf_counter() - started, 2),

@@ -170,6 +170,7 @@ class PredictedMemory(JsonRecord):
     kv_cache_at_tokens: int | None = None
     planned_arena_bytes: int | None = None
     activation_bytes: int | None = None
+    load_transient_bytes: int | None = optional()  # ExecuTorch: XNNPACK's buffer for packing the LM head at load
     total_bytes: int = 0
     method: str = ""
     onnxruntime: Mapping[str, Any] | None = optional()  # model.memory.onnx_run_model's coefficients
