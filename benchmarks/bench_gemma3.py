@@ -109,7 +109,8 @@ def main() -> None:
             "predicted_mib": statistics.median(series["predicted_bytes"]) / 2**20,
             "peak_mib_rounds": [round(v / 2**20, 1) for v in series["peak_bytes"]],
             "memory_error_rounds": [round(v, 4) for v in series["memory_error"]],
-            "export_s": manifest.export.get("wall_seconds") if isinstance(manifest.export, dict) else None,
+            "export_s": manifest.export.wall_seconds,
+            "export_peak_rss_mib": round((manifest.export.peak_rss_bytes or 0) / 2**20),
             "artifact_mib": manifest.model_bytes / 2**20,
         }
     for phase in ("prefill", "decode"):
