@@ -11,8 +11,10 @@ state dict loads unchanged), on executorch's own runtime pieces, as its LLM expo
   over that slice only (one mask a step, shared by every sliding layer). custom_sdpa with a mask attends
   over every key the mask spans: executorch's ring buffer (examples/models/llama/attention.py,
   RingKVCache, 2 x window slots) made every decode step attend over all 2 x window slots, 43% of a
-  gemma-3-270m decode step at position ~160 (ETDump). When the whole context fits in the window the layer
-  is a full one, the same attention since no key ever leaves the window;
+  gemma-3-270m decode step at position ~160 (ETDump). The price is memory past 2 x window positions,
+  where a ring would stop growing; a ring also needs the prompt fed in chunks of at most the window,
+  which our runners do not do. When the whole context fits in the window the layer is a full one, the
+  same attention since no key ever leaves the window;
 - the LM head runs on the last position only (or every position for `--full-logits`).
 Quantization (8da4w linears, 8-bit embedding) is executorch's own source transform.
 """
