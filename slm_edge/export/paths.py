@@ -67,15 +67,17 @@ def _et_fast_reason(config: dict) -> str:
 
 
 def _build_executorch(source, model, config: ExportConfig, staging: Path, timer: StageTimer, *, fast: bool) -> Built:
+    extra = {"full_logits": True} if config.executorch.full_logits else {}
     if fast and _et_hybrid(source.config):
         from slm_edge.export.executorch.fast import export_hybrid as exporter
     elif fast:
         from slm_edge.export.executorch.fast import export_fast as exporter
+        extra["random_weights"] = source.random_weights  # no GGUF grid to look for
     else:
         from slm_edge.export.executorch.generic import export_generic as exporter
     lowered = exporter(model, source.config, scheme=config.quant, group_size=config.executorch.group_size,
                        embedding_quant=config.executorch.embedding_quant, max_seq_len=config.max_seq_len,
-                       workdir=staging, timer=timer, **({"full_logits": True} if config.executorch.full_logits else {}))
+                       workdir=staging, timer=timer, **extra)
     return Built(
         model_file=lowered.pte.name,
         embedding_quant=config.executorch.embedding_quant,
