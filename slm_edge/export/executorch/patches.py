@@ -199,17 +199,14 @@ def skip_xnnpack_retraces_that_change_nothing(counts: dict | None = None):
         return original_call(self, graph_module)
 
     def transform(self):
+        if not all(issubclass(pass_class, ExportPass) for pass_class in self.passes):
+            return original_transform(self)  # a pass of a kind this patch was not written for
         ep = self.exported_program
         for pass_class in self.passes:
             if pass_class in only_when and not only_when[pass_class](ep.graph_module):
                 tally["passes_skipped"] += 1
                 continue
-            if issubclass(pass_class, xnnpack_passes.XNNPACKPass):
-                transform_pass = pass_class(ep)
-            elif issubclass(pass_class, ExportPass):
-                transform_pass = pass_class()
-            else:
-                return original_transform(self)
+            transform_pass = pass_class(ep) if issubclass(pass_class, xnnpack_passes.XNNPACKPass) else pass_class()
             armed.append(_graph_fingerprint(ep.graph_module) if rewrites_then_retraces(pass_class) else None)
             try:
                 ep = _transform(ep, transform_pass)
