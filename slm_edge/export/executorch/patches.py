@@ -132,6 +132,14 @@ def stable_sort_in_place(graph) -> int:
     return moved
 
 
+def _defines(pass_class, method: str) -> bool:
+    """Whether `pass_class` or a base below executorch's ExportPass defines `method` (call: edits the
+    graph, then re-traces it; call_operator: rewrites operators during the re-trace)."""
+    from executorch.exir.pass_base import ExportPass
+
+    return any(method in vars(k) for k in pass_class.__mro__ if issubclass(k, ExportPass) and k is not ExportPass)
+
+
 def _graph_fingerprint(graph_module) -> tuple:
     """What an XNNPACK pass can change in a partition's graph: its nodes, their order, targets and arguments."""
     return tuple((node, node.op, node.target, node.args, tuple(node.kwargs.items())) for node in graph_module.graph.nodes)
@@ -188,9 +196,7 @@ def skip_xnnpack_retraces_that_change_nothing(counts: dict | None = None):
     armed: list = []  # the fingerprint taken before the running pass, when its re-trace may be skipped
 
     def rewrites_then_retraces(pass_class) -> bool:
-        own = [klass for klass in pass_class.__mro__ if klass not in (ExportPass, _ExportPassBase)
-               and issubclass(klass, _ExportPassBase)]
-        return any("call" in vars(k) for k in own) and not any("call_operator" in vars(k) for k in own)
+        return _defines(pass_class, "call") and not _defines(pass_class, "call_operator")
 
     def call(self, graph_module):
         if armed and armed[-1] is not None and armed[-1] == _graph_fingerprint(graph_module):
@@ -250,7 +256,6 @@ def fuse_operator_rewrites(counts: dict | None = None):
     ...) edit the graph directly and stay where they are. _get_aten_to_edge_passes and OpReplacePass are
     the names both of its callers (_to_edge and _generate_edge_program) look up at call time."""
     import executorch.exir.program._program as program_module
-    from executorch.exir.pass_base import ExportPass
     from executorch.exir.passes.remove_mixed_type_operators import RemoveMixedTypeOperators
 
     tally = counts if counts is not None else {}
@@ -260,9 +265,10 @@ def fuse_operator_rewrites(counts: dict | None = None):
         return getattr(entry, "__wrapped__", entry)  # the list holds torch.fx's pass_result_wrapper(pass)
 
     def per_operator(entry) -> bool:
-        own = [k for k in type(pass_of(entry)).__mro__ if issubclass(k, ExportPass) and k is not ExportPass]
-        return bool(own) and any("call_operator" in vars(k) for k in own) and all(
-            "call" not in vars(k) or k.__name__ == "ScalarToTensorPass" for k in own)
+        pass_class = type(pass_of(entry))
+        # ScalarToTensorPass's own call() only tracks whether it changed something around the re-trace
+        return _defines(pass_class, "call_operator") and (
+            not _defines(pass_class, "call") or pass_class.__name__ == "ScalarToTensorPass")
 
     def fused_passes(config):
         pre, post = original_passes(config)
