@@ -29,6 +29,34 @@ def test_cards_lists_every_card():
         assert name in result.stdout
 
 
+def test_cards_json_lists_every_card_with_its_facts_paths_and_source():
+    from slm_edge.model.cards import card_names
+
+    result = run_cli("cards", "--json")
+    assert result.returncode == 0, result.stderr
+    cards = {card["name"]: card for card in json.loads(result.stdout)}
+    assert set(cards) == set(card_names())
+    # facts read from the real configs: what sets latency beyond size
+    assert cards["pythia-160m"]["facts"]["positions"] == "RoPE on 25% of each head"
+    assert cards["pythia-160m"]["facts"]["parallel_attention_mlp"] is True
+    assert cards["bloom-560m"]["facts"]["positions"] == "ALiBi" and cards["bloom-560m"]["facts"]["tied_embeddings"]
+    assert cards["qwen2-0.5b"]["facts"]["attention"] == "GQA 14:2" and cards["qwen1.5-0.5b"]["facts"]["attention"] == "MHA"
+    assert cards["gemma-3-1b"]["facts"]["sliding_window_layers"] == 22
+    assert cards["smollm-135m"]["facts"]["parameters"] == 134_515_008
+    # a hub-code family is listed with why no path takes it, not skipped
+    openelm = cards["openelm-270m"]
+    assert openelm["facts"]["per_layer_widths"] == ["ffn_multipliers", "num_kv_heads", "num_query_heads"]
+    for backend in ("executorch", "onnx"):
+        assert openelm["paths"][backend]["path"] is None
+        assert "trust_remote_code" in openelm["paths"][backend]["reason"]
+        assert "same head count and FFN width" in openelm["paths"][backend]["reason"]
+    assert cards["qwen-1.8b"]["paths"]["onnx"]["path"] is None
+    assert cards["smollm-135m"]["paths"]["onnx"] == {"path": "fast", "reason": cards["smollm-135m"]["paths"]["onnx"]["reason"]}
+    assert all(card["source"]["config"].startswith("https://huggingface.co/") for card in cards.values())
+    survey = json.loads(run_cli("cards", "--json", "--cohort", "survey").stdout)
+    assert len(survey) == 22 and {card["cohort"] for card in survey} == {"survey"}
+
+
 def test_cards_say_which_path_each_backend_takes():
     from slm_edge.cli.cards import path_summary
     from slm_edge.model.cards import load_card

@@ -44,9 +44,9 @@ def test_report_shows_predicted_beside_measured_memory(runs):
     breakdown = report["memory_breakdown"]
     expected = predict_run_memory(PREDICTED_INT4, engine="onnxruntime", prompt_lengths=[8, 24], decode_tokens=8)
     assert breakdown["predicted"]["total_bytes"] == expected["total_bytes"]
-    # by hand: weights + KV cache for 24 + 8 tokens + both prompts' logits and the longest prompt's
-    # layer and attention intermediates + runtime
-    assert expected["total_bytes"] == 3 * MIB + 512 * 32 + 1280 * (8 + 24) + 2048 * 24 + 1024 * 24 + 28 * MIB
+    # by hand: weights + the KV buffer's 64 positions (resident in full) + both prompts' logits and the
+    # longest prompt's layer and attention intermediates + runtime
+    assert expected["total_bytes"] == 3 * MIB + 512 * 64 + 1280 * (8 + 24) + 2048 * 24 + 1024 * 24 + 28 * MIB
     measured = breakdown["measured"]
     assert 0 < measured["after_load_bytes"] <= measured["peak_bytes"]
     assert (measured["after_load_bytes"], measured["peak_bytes"]) == (20 * MIB, 30 * MIB)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -85,6 +86,56 @@ def test_the_example_sweep_spec_loads():
 
     spec = load_spec(Path(__file__).parent.parent / "sweeps" / "quantization-effect.yaml")
     assert len(spec.cells) == 6 and {c.model for c in spec.cells} >= {"smollm2-135m", "llama-3.2-1b", "qwen2.5-0.5b"}
+
+
+SURVEY_SPEC = Path(__file__).parent.parent / "sweeps" / "slm-survey.yaml"
+# the quick subset README and BENCHMARKS.md document (under 15 minutes on 2 cores)
+QUICK_SUBSET = ["smollm-135m", "smollm-360m", "qwen2-0.5b", "qwen1.5-0.5b", "qwen3-0.6b"]
+
+
+def test_the_survey_spec_follows_the_survey_protocol_on_cards_our_paths_take():
+    from slm_edge.cli.cards import card_path
+    from slm_edge.model.cards import load_card
+
+    spec = load_spec(SURVEY_SPEC)
+    published = json.loads((Path(__file__).parent.parent / "slm_edge" / "analysis" / "survey_published.json").read_text())
+    assert spec.prompt_lengths == [published["protocol"]["prompt_tokens"]] == [50]
+    assert spec.decode_tokens == published["protocol"]["decode_tokens"] == 50
+    assert spec.max_seq_len == 2048 and spec.threads == ["device"] and spec.ops
+    assert {c.quant for c in spec.cells if c.backend == "onnx"} == {"fp32", "int8", "int4"}
+    assert {c.quant for c in spec.cells if c.backend == "executorch"} == {"fp32", "8da8w", "8da4w"}
+    for cell in spec.cells:  # every cell is a card some path of its backend takes
+        assert cell.random_weights
+        assert card_path(load_card(cell.model), cell.backend)["path"] is not None, cell
+    assert {load_card(m).cohort for m in {c.model for c in spec.cells}} == {"survey", "today"}
+    quick = spec.only(QUICK_SUBSET, ["onnx"])
+    assert len(quick.cells) == 15 and {c.backend for c in quick.cells} == {"onnx"}
+    assert len(spec.only(None, ["onnx"], ["int4"]).cells) == len({c.model for c in spec.cells})
+    with pytest.raises(SlmEdgeError, match="has no model openelm-270m.*use models of the spec"):
+        spec.only(["openelm-270m"])
+
+
+@pytest.mark.slow
+def test_the_quick_survey_subset_runs_end_to_end_and_states_the_findings(tmp_path):
+    """The documented quick subset: five cards on ONNX at three precisions, the survey's protocol, then
+    findings.md with every claim given a verdict or said to be untestable here (about 7 minutes)."""
+    out = tmp_path / "survey"
+    result = run_cli("sweep", SURVEY_SPEC, "--backends", "onnx", "--models", ",".join(QUICK_SUBSET), "--out", out)
+    assert result.returncode == 0, result.stderr
+    findings = json.loads((out / "findings.json").read_text())
+    assert len(findings["points"]) == 15
+    claims = {c["id"]: c for c in findings["claims"]}
+    for claim in ("memory_linear_in_parameters", "latency_beyond_size", "architecture_prefill_over_decode",
+                  "quantization_decode_over_prefill", "decode_linear_in_size", "memory_vocab_compute_buffer",
+                  "layer_breakdown_ffn_width"):
+        assert claims[claim]["holds"] in (True, False), claims[claim]
+    assert claims["gpu_prefill_over_decode"]["holds"] is None
+    assert claims["memory_linear_in_parameters"]["holds"] is True  # weights dominate: a line in size
+    assert claims["quantization_decode_over_prefill"]["holds"] is True
+    assert all(p["op_shares"] for p in findings["points"])  # ops: true in the spec
+    page = (out / "report.html").read_text()
+    assert 'id="findings"' in page and 'id="findings_vs_parameters"' in page
+    assert "Beside the survey's own points" in (out / "findings.md").read_text()
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ reports write it (report.json) and from_json() reads it back.
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -279,6 +280,14 @@ def op_breakdown(trace: Trace) -> list[OpBreakdown]:
     return out
 
 
+def op_windows(trace: Trace) -> list[tuple[float, float]]:
+    """The spans of the op-tracing phases (t_ms): a second, traced copy of the model is loaded there,
+    so the run's peak memory is taken outside them (the runner resets VmHWM when each closes)."""
+    starts = [m["t_ms"] for m in trace.phase_markers if m["phase"] == "ops" and m["event"] == "start"]
+    ends = [m["t_ms"] for m in trace.phase_markers if m["phase"] == "ops" and m["event"] == "end"]
+    return [(start, min([end for end in ends if end >= start], default=math.inf)) for start in starts]
+
+
 def analyze(trace: Trace) -> RunAnalysis:
     """Group measured (non-warm-up) runs by (threads, prompt length) and compute the report figures."""
     baseline = trace.baseline_memory["rss_bytes"]
@@ -286,7 +295,10 @@ def analyze(trace: Trace) -> RunAnalysis:
     for run in trace.measured_runs:
         groups[(run["threads"], run["prompt_length"])].append(run)
     loads = {load["threads"]: load for load in trace.loads}
-    peak_hwm = max([s["hwm_bytes"] for s in trace.memory_samples] + [r["memory"]["hwm_end_bytes"] for r in trace.runs] + [0])
+    windows = op_windows(trace)
+    peak_hwm = max([s["hwm_bytes"] for s in trace.memory_samples
+                    if s.get("phase") != "ops" and not any(a <= s["t_ms"] <= b for a, b in windows)]
+                   + [r["memory"]["hwm_end_bytes"] for r in trace.runs] + [0])
     rows = []
     warnings = []
     for (threads, prompt_length), runs in sorted(groups.items()):

@@ -13,19 +13,26 @@ from slm_edge.errors import BadInput, DeviceGone
 @click.command()
 @click.argument("spec", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), help="Sweep folder [default: runs/sweep-NAME]; rerun to resume.")
-def sweep(spec, out):
+@click.option("--models", callback=lambda ctx, param, value: value.split(",") if value else None,
+              help="Run only these models of the spec (comma-separated, as the spec names them).")
+@click.option("--backends", callback=lambda ctx, param, value: value.split(",") if value else None,
+              help="Run only these backends of the spec (comma-separated: executorch, onnx).")
+@click.option("--schemes", callback=lambda ctx, param, value: value.split(",") if value else None,
+              help="Run only these quantization schemes of the spec (comma-separated, e.g. int4,8da4w).")
+def sweep(spec, out, models, backends, schemes):
     """Export (cached), verify and profile every model × backend × scheme of SPEC, then one combined report."""
     from slm_edge.report import quantization_markdown, terminal_table
     from slm_edge.workflows.sweep import completed_runs, load_spec, run_sweep, write_sweep_reports
 
     loaded = load_spec(spec)
     out = out or Path("runs") / f"sweep-{loaded.name}"
-    state = run_sweep(loaded, out, progress=lambda line: console.print(line, highlight=False))
-    runs = completed_runs(out, state)
+    state = run_sweep(loaded.only(models, backends, schemes), out, progress=lambda line: console.print(line, highlight=False))
+    runs = completed_runs(out, state)  # every complete cell of the folder: earlier parts' too
     if runs:
         effect = write_sweep_reports(out, runs)
         results.print(terminal_table(runs))
         results.print(quantization_markdown(effect))
+        console.print(f"the survey's findings on these cells: {out / 'findings.md'}", highlight=False)
     failed = {name: cell["error"] for name, cell in state["cells"].items() if cell["status"] == "failed"}
     for name, error in failed.items():
         console.print(f"[bold red]failed[/bold red] {name}: {error}", highlight=False)

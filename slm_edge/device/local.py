@@ -52,7 +52,13 @@ class LocalDevice(Device):
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".push")
         os.close(fd)
         try:
-            shutil.copyfile(local, tmp)
+            # a hard link where the artifact lies on the same disk (artifacts are never written in place):
+            # a sweep's dozens of multi-GB artifacts are not stored twice
+            os.unlink(tmp)
+            try:
+                os.link(local, tmp)
+            except OSError:
+                shutil.copyfile(local, tmp)
             if cache.sha256_file(Path(tmp)) != sha256:
                 raise RuntimeFailure(f"{local} changed while it was pushed (sha256 mismatch)", "run the profile again")
             os.replace(tmp, target)

@@ -44,12 +44,13 @@ def as_config(request: ExportConfig | ExportRequest, model_config: dict) -> Expo
 
 def validate(source: ModelSource, request: ExportConfig | ExportRequest) -> None:
     """The checks that need the model; the settings checked themselves when the config was made."""
-    for key in ("num_attention_heads", "hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size"):
-        if key not in source.config:
-            raise BadInput(
-                f"the model's config has no '{key}', so it is not a decoder-only transformer slm-edge can export",
-                "pass a causal language model (Llama, Qwen2/3, Phi-3, Gemma 3, SmolLM2, ...)",
-            )
+    try:
+        Architecture.from_hf_config(source.config)
+    except KeyError as missing:
+        raise BadInput(
+            f"the model's config has no {missing}, so it is not a decoder-only transformer slm-edge can export",
+            "pass a causal language model (Llama, Qwen2/3, Phi-3, Gemma 3, SmolLM2, ...)",
+        ) from None
     config = as_config(request, source.config)
     scheme = scheme_for(config.backend, config.quant)
     if config.backend == "onnx":

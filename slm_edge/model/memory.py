@@ -37,7 +37,7 @@ def parameter_count(config: dict) -> int:
     hidden, layers = facts.hidden_size, facts.layers
     q = facts.attention_heads * facts.head_dim
     kv = facts.kv_heads * facts.head_dim
-    per_layer = hidden * (q + 2 * kv) + q * hidden + 3 * hidden * facts.ffn_size + 2 * hidden
+    per_layer = hidden * (q + 2 * kv) + q * hidden + facts.mlp_matrices * hidden * facts.ffn_size + 2 * hidden
     if config.get("attention_bias") or config.get("model_type") == "qwen2":
         per_layer += q + 2 * kv
     embedding = facts.vocab_size * hidden
@@ -57,7 +57,7 @@ def predict_weight_bytes(config: dict, scheme: str, group_size: int, embedding_q
     hidden, layers = facts.hidden_size, facts.layers
     q = facts.attention_heads * facts.head_dim
     kv = facts.kv_heads * facts.head_dim
-    linear_elements = layers * (hidden * (q + 2 * kv) + q * hidden + 3 * hidden * facts.ffn_size)
+    linear_elements = layers * (hidden * (q + 2 * kv) + q * hidden + facts.mlp_matrices * hidden * facts.ffn_size)
     lm_head_elements = facts.vocab_size * hidden
     norm_elements = layers * 2 * hidden + hidden
     linear = _linear_bytes_per_element(scheme, group_size)
@@ -174,7 +174,7 @@ def onnx_run_model(config: dict, *, scheme: str, group_size: int, accuracy_level
     hidden, layers, vocab = facts.hidden_size, facts.layers, facts.vocab_size
     q = facts.attention_heads * facts.head_dim
     kv = facts.kv_heads * facts.head_dim
-    linear_elements = layers * (hidden * (q + 2 * kv) + q * hidden + 3 * hidden * facts.ffn_size)
+    linear_elements = layers * (hidden * (q + 2 * kv) + q * hidden + facts.mlp_matrices * hidden * facts.ffn_size)
     head_elements = vocab * hidden
     if scheme in _FLOAT_BYTES:
         packed = original_head = _FLOAT_BYTES[scheme]
@@ -201,8 +201,8 @@ def onnx_run_model(config: dict, *, scheme: str, group_size: int, accuracy_level
         # one layer's live intermediates per prompt token: gate, up and their product (3 x ffn) and
         # about four hidden-sized tensors (residual, norm, attention output, projection)
         # (block offsets: every projection's output twice more, its symmetric part and its offsets)
-        "layer_bytes_per_token": (3 * facts.ffn_size + 4 * hidden + q + 2 * kv
-                                  + (2 * (q + 2 * kv + hidden + 3 * facts.ffn_size) if offset_bytes else 0)) * element,
+        "layer_bytes_per_token": (facts.mlp_matrices * facts.ffn_size + 4 * hidden + q + 2 * kv
+                                  + (2 * (q + 2 * kv + hidden + facts.mlp_matrices * facts.ffn_size) if offset_bytes else 0)) * element,
         # GroupQueryAttention (CPU) allocates heads x new tokens x buffer length of probabilities, the
         # buffer being the max length when past and present share it; graphs built from MatMul/Softmax
         # hold scores over (past + new) in about three live copies (scores, masked, softmax)
@@ -245,10 +245,12 @@ def predict_run_memory(predicted: dict, *, engine: str, prompt_lengths: list[int
     model = predicted.get("onnxruntime")
     if engine.startswith("onnxruntime") and model:
         if model["kv_buffer"] == "shared max-length":
-            # our loop's np.zeros buffers get pages only where GroupQueryAttention writes; genai
-            # allocates and clears its own max-length buffers, so all of them are resident
-            tokens = model["max_seq_len"] if engine == "onnxruntime-genai" else min(sequence, model["max_seq_len"])
-            kv = model["kv_bytes_per_token"] * tokens
+            # the whole max-length buffer ends up resident for both: genai allocates and clears its own;
+            # our loop's np.zeros buffers are not touched by ortvalue_from_numpy (checked), yet after a
+            # run they are resident in full: measured 2026-12-07 at max_seq_len 2048, the peaks of
+            # SmolLM-135M / SmolLM-360M / Qwen1.5-0.5B int4 stood 99 / 195 / 687 MiB above a prediction
+            # counting only the positions written, against full buffers of 90 / 160 / 768 MiB
+            kv = model["kv_bytes_per_token"] * model["max_seq_len"]
             attention = model["attention_bytes_per_token"] * longest
         else:
             kv = 2 * model["kv_bytes_per_token"] * sequence

@@ -55,12 +55,13 @@ def scheme_for(backend: str, name: str) -> Scheme:
 
 def linear_in_features(config: dict) -> dict[str, int]:
     """Input width of each kind of linear layer in a decoder block (what a group must divide)."""
-    heads = config["num_attention_heads"]
-    head_dim = config.get("head_dim") or config["hidden_size"] // heads
+    from slm_edge.records.manifest import Architecture
+
+    facts = Architecture.from_hf_config(config)
     return {
-        "q/k/v and gate/up projections (hidden size)": config["hidden_size"],
-        "attention output projection (heads × head dim)": heads * head_dim,
-        "FFN down projection (intermediate size)": config["intermediate_size"],
+        "q/k/v and gate/up projections (hidden size)": facts.hidden_size,
+        "attention output projection (heads × head dim)": facts.attention_heads * facts.head_dim,
+        "FFN down projection (intermediate size)": facts.ffn_size,
     }
 
 

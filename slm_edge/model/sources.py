@@ -130,7 +130,13 @@ def resolve_source(
 
 
 def _card_source(name: str, seed: int) -> ModelSource:
+    from slm_edge.model.cards import unbuildable_reason
+
     card = load_card(name)
+    reason = unbuildable_reason(card)
+    if reason:
+        raise BadInput(f"card '{name}' cannot be built with random weights: {reason}",
+                       "pick a card `slm-edge cards` shows with an export path")
     tokenizer_dir = None
     if card.name.startswith("smollm2-") and default_gguf_path() is not None:
         # All SmolLM2 sizes share one tokenizer: reuse the embedded default's.

@@ -73,6 +73,18 @@ class Source(JsonRecord):
     notes: tuple[str, ...] = optional(())
 
 
+# transformers families whose MLP is up → activation → down, two matrices (the rest gate it: three)
+UNGATED_MLP_FAMILIES = frozenset({"gpt_neox", "bloom", "phi", "gpt2", "gptj", "opt", "falcon", "starcoder2"})
+
+
+def _first_key(config: Mapping[str, Any], *keys: str) -> Any:
+    """A config value under the first of its names present (BLOOM and GPT-2 name sizes their own way)."""
+    for key in keys:
+        if config.get(key) is not None:
+            return config[key]
+    raise KeyError(keys[0])
+
+
 @dataclass(frozen=True)
 class Architecture(JsonRecord):
     """The facts of a decoder-only transformer's Hugging Face config that sizing and memory use."""
@@ -89,24 +101,34 @@ class Architecture(JsonRecord):
     vocab_size: int = 0
     tied_embeddings: bool = False
     max_position_embeddings: int | None = None
+    # 2 for an MLP of up → activation → down (GPT-NeoX, BLOOM, Phi-1/2); absent for the gated form's 3
+    ungated_mlp_matrices: int | None = optional()
+
+    @property
+    def mlp_matrices(self) -> int:
+        return self.ungated_mlp_matrices or 3
 
     @classmethod
     def from_hf_config(cls, config: Mapping[str, Any], parameters: int = 0) -> Architecture:
-        heads = config["num_attention_heads"]
+        hidden = _first_key(config, "hidden_size", "n_embed", "n_embd")
+        heads = _first_key(config, "num_attention_heads", "n_head")
         architectures = config.get("architectures")
         return cls(
             model_type=config.get("model_type"),
             architectures=tuple(architectures) if isinstance(architectures, (list, tuple)) else architectures,
             parameters=parameters,
-            layers=config["num_hidden_layers"],
-            hidden_size=config["hidden_size"],
+            layers=_first_key(config, "num_hidden_layers", "n_layer"),
+            hidden_size=hidden,
             attention_heads=heads,
             kv_heads=config.get("num_key_value_heads") or heads,
-            head_dim=config.get("head_dim") or config["hidden_size"] // heads,
-            ffn_size=config["intermediate_size"],
+            head_dim=config.get("head_dim") or hidden // heads,
+            # BLOOM's MLP is 4 x hidden whatever its config holds (transformers' BloomMLP)
+            ffn_size=4 * hidden if config.get("model_type") == "bloom"
+            else config.get("intermediate_size") or config.get("n_inner") or 4 * hidden,
             vocab_size=config["vocab_size"],
-            tied_embeddings=bool(config.get("tie_word_embeddings", False)),
+            tied_embeddings=bool(config.get("tie_word_embeddings", config.get("model_type") == "bloom")),
             max_position_embeddings=config.get("max_position_embeddings"),
+            ungated_mlp_matrices=2 if config.get("model_type") in UNGATED_MLP_FAMILIES else None,
         )
 
     def hf_config(self) -> dict:

@@ -148,6 +148,7 @@ class ArtifactFacts(JsonRecord):
     verify: Mapping[str, Any] | None = None  # verify.json's figures, None when not verified
     quality: Mapping[str, Any] | None = optional()  # eval.json's latest headline figures, None when not evaluated
     full_logits: bool | None = optional()  # an ExecuTorch eval export: prefill runs the LM head on every position
+    architecture: Mapping[str, Any] | None = optional()  # the manifest's architecture facts (the survey findings' regressors)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,14 @@ def _rows(cols: Sequence[Column], fields: Mapping[str, Field], records) -> str:
                    for record in records)
 
 
+def _findings_section(runs: Sequence[LoadedRun]) -> str:
+    from slm_edge.analysis.findings import survey_findings
+    from slm_edge.report.findings import findings_html, findings_plots
+
+    findings = survey_findings(runs)
+    return findings_html(findings, findings_plots(findings)) if findings.points else ""
+
+
 def render_html(runs: Sequence[LoadedRun]) -> str:
     figures = plots(runs)
     warnings = [w for run in runs for w in run.analysis.warnings]
@@ -40,6 +48,7 @@ def render_html(runs: Sequence[LoadedRun]) -> str:
     quality = "" if not evaluated else "<h2>Quality (slm-edge eval)</h2><ul>" + "".join(
         f"<li>{html.escape(name)} (corpus {html.escape(q['corpus'])}, {q['scored_tokens']} tokens, {html.escape(q['engine'])}): "
         f"{html.escape(quality_line(q))}</li>" for name, q in evaluated) + "</ul>"
+    findings = _findings_section(runs) if len(runs) > 1 else ""
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>slm-edge profile</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
@@ -50,6 +59,7 @@ def render_html(runs: Sequence[LoadedRun]) -> str:
 {quality}
 <h2>Warnings</h2><ul>{''.join(f'<li>{html.escape(w)}</li>' for w in warnings) or '<li>none</li>'}</ul>
 {overview}
+{findings}
 <h2>Plots</h2>{sections}
 </body></html>
 """

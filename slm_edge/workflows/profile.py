@@ -116,7 +116,8 @@ def artifact_facts(folder: Path, manifest: Manifest, engine: str | None = None) 
                          parameters=manifest.architecture.parameters, model_bytes=manifest.model_bytes,
                          max_seq_len=manifest.max_seq_len, predicted_memory=freeze(manifest.predicted_memory.to_json()),
                          verify=freeze(verified), quality=freeze(latest_summary(folder, engine)),
-                         full_logits=True if manifest.runtime.full_logits else None)
+                         full_logits=True if manifest.runtime.full_logits else None,
+                         architecture=freeze(manifest.architecture.to_json()))
 
 
 def push_artifact(device: Device, folder: Path, manifest: Manifest, remote_dir: str) -> dict:

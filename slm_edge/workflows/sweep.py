@@ -8,6 +8,7 @@ sweep stops after recording it (every later cell would fail the same way) and a 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -15,13 +16,16 @@ from pathlib import Path
 
 from slm_edge import cache
 from slm_edge.analysis.compare import quantization_effect
+from slm_edge.analysis.findings import survey_findings
 from slm_edge.analysis.loaded import LoadedRun, load_runs
 from slm_edge.contract import TRACE_FILE
 from slm_edge.errors import BadInput, ErrorKind, SlmEdgeError
 from slm_edge.report import quantization_markdown, write_reports
+from slm_edge.report.findings import findings_markdown
 
 SPEC_KEYS = {"name", "models", "backends", "prompt_lengths", "decode_tokens", "threads", "repeats", "warmup",
-             "max_seq_len", "verify", "verify_steps", "eval", "eval_tokens", "eval_corpus"}
+             "max_seq_len", "verify", "verify_steps", "eval", "eval_tokens", "eval_corpus", "ops"}
+DEVICE_THREADS = "device"  # `threads: [device]`: as many threads as the device has cores
 STATE_FILE = "sweep.json"
 
 
@@ -44,7 +48,7 @@ class SweepSpec:
     cells: list[Cell]
     prompt_lengths: list[int]
     decode_tokens: int = 32
-    threads: list[int] = field(default_factory=lambda: [2])
+    threads: list[int | str] = field(default_factory=lambda: [2])  # "device": one per core
     repeats: int = 3
     warmup: int = 1
     max_seq_len: int = 512
@@ -53,6 +57,21 @@ class SweepSpec:
     eval: bool = True  # `slm-edge eval` on each cell: the quality column and the Pareto front's third axis
     eval_tokens: int = 1024
     eval_corpus: str | None = None  # a shipped corpus [default: prose]
+    ops: bool = False  # a per-op breakdown per cell (traced runs apart from the timed ones)
+
+    def only(self, models: list[str] | None = None, backends: list[str] | None = None,
+             schemes: list[str] | None = None) -> SweepSpec:
+        """The part of the sweep for these models, backends and schemes (as the spec names them)."""
+        for asked, known, what in ((models, {c.model for c in self.cells}, "model"),
+                                   (backends, {c.backend for c in self.cells}, "backend"),
+                                   (schemes, {c.quant for c in self.cells}, "scheme")):
+            unknown = sorted(set(asked or ()) - known)
+            if unknown:
+                raise BadInput(f"sweep {self.name} has no {what} {', '.join(unknown)}",
+                               f"use {what}s of the spec: {', '.join(sorted(known))}")
+        cells = [c for c in self.cells if (not models or c.model in models) and (not backends or c.backend in backends)
+                 and (not schemes or c.quant in schemes)]
+        return dataclasses.replace(self, cells=cells)
 
 
 def load_spec(path: Path) -> SweepSpec:
@@ -84,14 +103,15 @@ def load_spec(path: Path) -> SweepSpec:
         return SweepSpec(name=str(data.get("name", path.stem)), cells=cells,
                          prompt_lengths=[int(v) for v in data.get("prompt_lengths", [32, 128])],
                          decode_tokens=int(data.get("decode_tokens", 32)),
-                         threads=[int(v) for v in data.get("threads", [2])],
+                         threads=[v if v == DEVICE_THREADS else int(v) for v in data.get("threads", [2])],
                          repeats=int(data.get("repeats", 3)), warmup=int(data.get("warmup", 1)),
                          max_seq_len=int(data.get("max_seq_len", 512)), verify=bool(data.get("verify", True)),
                          verify_steps=int(data.get("verify_steps", 16)), eval=bool(data.get("eval", True)),
-                         eval_tokens=int(data.get("eval_tokens", 1024)), eval_corpus=data.get("eval_corpus"))
+                         eval_tokens=int(data.get("eval_tokens", 1024)), eval_corpus=data.get("eval_corpus"),
+                         ops=bool(data.get("ops", False)))
     except (TypeError, ValueError) as exc:
         raise BadInput(f"sweep spec {path}: a number is not a number ({exc})",
-                       "write prompt_lengths/threads as lists of integers") from exc
+                       "write prompt_lengths/threads as lists of integers (threads may say `device`: one per core)") from exc
 
 
 def _state(out: Path) -> dict:
@@ -119,9 +139,11 @@ def run_cell(cell: Cell, spec: SweepSpec, out: Path) -> None:
         verify_artifact(outcome.folder, steps=spec.verify_steps)
     if spec.eval:  # before the profile, which records the figures with the run
         evaluate_artifact(outcome.folder, EvalRequest(corpus=spec.eval_corpus, tokens=spec.eval_tokens))
+    device = LocalDevice()
+    threads = sorted({device.info()["cores"] if t == DEVICE_THREADS else t for t in spec.threads})
     options = ProfileOptions(prompt_lengths=spec.prompt_lengths, decode_tokens=spec.decode_tokens,
-                             repeats=spec.repeats, warmup=spec.warmup, threads=spec.threads)
-    profile_artifact(outcome.folder, LocalDevice(), options, out / "cells" / cell.name)
+                             repeats=spec.repeats, warmup=spec.warmup, threads=threads, ops=spec.ops)
+    profile_artifact(outcome.folder, device, options, out / "cells" / cell.name)
 
 
 def run_sweep(spec: SweepSpec, out: Path, *, progress=print) -> dict:
@@ -165,11 +187,15 @@ def completed_runs(out: Path, state: dict) -> list[LoadedRun]:
 
 
 def write_sweep_reports(out: Path, runs: list[LoadedRun]) -> list[dict]:
-    """The combined report of the completed cells (report.json/.csv/.md/.html) and what quantization
-    buys (quantization.json/.md); returns the quantization table."""
+    """The combined report of the completed cells (report.json/.csv/.md/.html), what quantization
+    buys (quantization.json/.md) and the survey's findings tested on them (findings.json/.md);
+    returns the quantization table."""
     out = Path(out)
     write_reports(out, runs, ("json", "csv", "md", "html"))
     effect = quantization_effect(runs)
     cache.atomic_write_text(out / "quantization.json", json.dumps(effect, indent=2) + "\n")
     cache.atomic_write_text(out / "quantization.md", quantization_markdown(effect))
+    findings = survey_findings(runs)
+    cache.atomic_write_text(out / "findings.json", json.dumps(findings.to_json(), indent=2) + "\n")
+    cache.atomic_write_text(out / "findings.md", findings_markdown(findings))
     return effect

@@ -45,9 +45,10 @@ def fast_path_blocker(config: dict) -> str | None:
     model_type = config.get("model_type")
     if model_type not in FAST_PATH_FAMILIES:
         return f"family '{model_type}' is not one of {sorted(FAST_PATH_FAMILIES)}"
-    scaling = config.get("rope_scaling") or {}
+    # transformers 4 writes `rope_scaling`, transformers 5 `rope_parameters`
+    scaling = config.get("rope_scaling") or config.get("rope_parameters") or {}
     rope_type = scaling.get("rope_type") or scaling.get("type")
-    if rope_type not in (None, "default", "llama3"):
+    if rope_type not in (None, "default", "llama3", "longrope"):
         return f"RoPE scaling '{rope_type}' is not supported by the fast path"
     if config.get("hidden_act", "silu") != "silu":
         return f"activation '{config.get('hidden_act')}' is not supported by the fast path"
@@ -84,8 +85,28 @@ def meta_params(config: dict) -> dict:
         "hidden_dim": config["intermediate_size"],
         "norm_eps": float(config.get("rms_norm_eps", 1e-5)),
         "rope_theta": _rope_theta(config),
+        # rotary on the first part of each head only (Phi-4-mini: 0.75); ModelArgs' HF RoPE takes it
+        "partial_rotary_factor": float(config.get("partial_rotary_factor")
+                                       or (config.get("rope_parameters") or {}).get("partial_rotary_factor") or 1.0),
         **FAST_PATH_FAMILIES[config["model_type"]],
     }
+    if _uses_llama3_rope(config) and params["partial_rotary_factor"] != 1.0:
+        raise BadInput("the ExecuTorch fast path cannot export this model: llama3 RoPE scaling on part of each head",
+                       "use {path} generic")
+    scaling = config.get("rope_scaling") or config.get("rope_parameters") or {}
+    if (scaling.get("rope_type") or scaling.get("type")) == "longrope":
+        # Phi-3/4's LongRoPE: executorch's HF RoPE divides the frequencies by the short factors while
+        # its table is no longer than the original context (long factors past it, for every position,
+        # where transformers switches per sequence length) and scales cos/sin by the attention factor
+        params.update(
+            rope_scaling_short_factor=[float(v) for v in scaling["short_factor"]],
+            rope_scaling_long_factor=[float(v) for v in scaling["long_factor"]],
+            original_max_position_embeddings=int(scaling.get("original_max_position_embeddings")
+                                                 or config["original_max_position_embeddings"]),
+            max_position_embeddings=int(config["max_position_embeddings"]),
+            **({"rope_scaling_attention_factor": float(scaling["attention_factor"])}
+               if scaling.get("attention_factor") is not None else {}),
+        )
     if _uses_llama3_rope(config):
         # executorch implements llama3 frequency scaling only in Meta's interleaved RoPE, so the
         # q/k weights are permuted into that layout (see convert_state_dict).

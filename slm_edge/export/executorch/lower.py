@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from slm_edge.progress import StageTimer
+from slm_edge.records.manifest import Architecture
 from slm_edge.contract import ETRECORD_FILE  # noqa: F401
 from slm_edge.export.executorch.patches import decompose_once, faster_lowering
 
@@ -122,7 +123,7 @@ def runtime_metadata_for(config: dict, max_seq_len: int, *, sdpa_with_kv_cache: 
     meta = {
         "get_max_seq_len": max_seq_len,
         "get_max_context_len": max_seq_len,
-        "get_n_layers": config["num_hidden_layers"],
+        "get_n_layers": Architecture.from_hf_config(config).layers,
         "get_vocab_size": config["vocab_size"],
         "use_kv_cache": True,
         "use_sdpa_with_kv_cache": sdpa_with_kv_cache,

@@ -72,7 +72,20 @@ def builder_blocker(config: dict) -> str | None:
                 "scaling, and this model scales them differently")
     if config.get("use_bidirectional_attention"):
         return "onnxruntime-genai's builder makes causal attention only, and this model attends both ways"
+    rotary_half = _rotary_dim(config) // 2
+    if rotary_half % 8:
+        # onnxruntime's GroupQueryAttention checks this at run time, after a build that succeeded
+        return (f"onnxruntime's GroupQueryAttention needs half the rotary width to be a multiple of 8, and this "
+                f"model rotates {2 * rotary_half} dimensions of each head")
     return None
+
+
+def _rotary_dim(config: dict) -> int:
+    from slm_edge.records.manifest import Architecture
+
+    fraction = (config.get("partial_rotary_factor") or (config.get("rope_parameters") or {}).get("partial_rotary_factor")
+                or config.get("rotary_pct") or 1.0)
+    return int(Architecture.from_hf_config(config).head_dim * float(fraction))
 
 
 def _scaling(rope: dict | None) -> dict:
@@ -107,8 +120,10 @@ def _placeholder_tokenizer(folder: Path, config: dict) -> None:
         value = value[0] if isinstance(value, list) and value else value
         return f"<id_{value}>" if isinstance(value, int) and 0 <= value < config["vocab_size"] else None
 
+    # the builder refuses a model with no end token anywhere (Phi-1/1.5's configs name none; their hub
+    # tokenizer does): a card without one gets id 0, which only the genai engine's generate would act on
     PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<id_0>", bos_token=token("bos_token_id"),
-                            eos_token=token("eos_token_id")).save_pretrained(folder)
+                            eos_token=token("eos_token_id") or "<id_0>").save_pretrained(folder)
 
 
 def _builder_input(source: ModelSource, model, workdir: Path) -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from slm_edge.errors import RuntimeFailure
+from slm_edge.records.manifest import Architecture
 
 
 class KvCacheLM(torch.nn.Module):
@@ -62,10 +63,8 @@ def io_names(layers: int) -> tuple[list[str], list[str]]:
 
 def export_generic(model, config: dict, *, scheme: str, block_size: int, accuracy_level: int, staging: Path,
                    timer) -> str:
-    layers = config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv_heads = config.get("num_key_value_heads") or heads
-    head_dim = config.get("head_dim") or config["hidden_size"] // heads
+    facts = Architecture.from_hf_config(config)  # BLOOM and GPT-2 name their sizes their own way
+    layers, kv_heads, head_dim = facts.layers, facts.kv_heads, facts.head_dim
     inputs, outputs = io_names(layers)
     _untie_lm_head(model)
     # Example shapes only: 3 new tokens after 5 cached ones; both lengths are dynamic in the graph.
