@@ -58,8 +58,11 @@ def test_cards_json_lists_every_card_with_its_facts_paths_and_source():
 
 
 def test_cards_say_which_path_each_backend_takes():
-    from slm_edge.cli.cards import path_summary
+    from slm_edge.cli.cards import path_choice, path_text
     from slm_edge.model.cards import load_card
+
+    def path_summary(config, backend):
+        return path_text(path_choice(config, backend))
 
     assert path_summary(load_card("gemma-3-270m").config, "executorch") == "fast"
     capped = dict(load_card("gemma-3-270m").config, attn_logit_softcapping=50.0)

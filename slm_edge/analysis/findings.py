@@ -12,6 +12,7 @@ What is fitted across cells of one backend and scheme:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -432,8 +433,10 @@ def _by(rows: Sequence[dict], *keys: str) -> dict[tuple, list[dict]]:
 
 # --- the survey's own points ----------------------------------------------------------------------
 
+@functools.cache
 def published_survey() -> dict:
-    """The survey's protocol, claims and figure points as read from the paper (survey_published.json)."""
+    """The survey's protocol, claims and figure points as read from the paper (survey_published.json);
+    read once a process (600 kB), treated as read-only."""
     path = resources.files("slm_edge.analysis") / "survey_published.json"
     return json.loads(path.read_text()) if path.is_file() else {}
 

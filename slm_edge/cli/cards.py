@@ -6,11 +6,12 @@ import click
 from rich.table import Table
 
 from slm_edge.cli.output import emit, results
+from slm_edge.model.cards import COHORTS
 
 
 @click.command("cards")
 @click.option("--json", "as_json", is_flag=True, help="Print every card with its facts, source and paths as JSON.")
-@click.option("--cohort", type=click.Choice(["survey", "today"]), help="Only the survey's models, or today's.")
+@click.option("--cohort", type=click.Choice(COHORTS), help="Only the survey's models, or today's.")
 def cards(as_json, cohort):
     """List the built-in architecture cards (use with --random-weights)."""
     from slm_edge.export.paths import BACKEND_TITLES
@@ -77,7 +78,3 @@ def path_text(choice: dict) -> str:
     if choice["path"] is None:
         return f"none: {choice['reason']}"
     return "fast" if choice["path"] == "fast" else f"{choice['path']}: {choice['reason']}"
-
-
-def path_summary(config: dict, backend: str) -> str:
-    return path_text(path_choice(config, backend))

@@ -25,7 +25,8 @@ class Card:
     text: str  # the card file itself, hashed into the source identity
     cohort: str = "today"
     source: dict = field(default_factory=dict)  # where the config's values were read and checked
-    # the authors' count, for a family transformers does not implement (nothing to count it from)
+    # the card's own count (the authors' or one made by hand from the config, its source says which),
+    # for a family transformers does not implement: there is nothing to build and count here
     parameters_published: int | None = None
 
 
@@ -145,7 +146,7 @@ def architecture_facts(card: Card) -> dict:
     return {
         "transformers_implements": known,
         "parameters": parameters,
-        "parameters_source": "counted (transformers, meta device)" if known else "published by the authors",
+        "parameters_source": "counted (transformers, meta device)" if known else "stated in the card (see its source)",
         "layers": layers,
         "hidden_size": hidden,
         "attention_heads": heads if uniform else None,
