@@ -98,16 +98,11 @@ def _value(config: dict, *keys: str):
     return next((config[k] for k in keys if config.get(k) is not None), None)
 
 
-def _rotary_fraction(config: dict) -> float | None:
-    fraction = _value(config, "partial_rotary_factor", "rotary_pct")
-    return float(fraction) if fraction is not None else None
-
-
 def architecture_facts(card: Card) -> dict:
     """What sets a card's latency and memory, read from its config: sizes, attention and position
     kind, MLP form, embedding share. Parameters are counted on the meta device where transformers
     implements the family, else the authors' published count."""
-    from slm_edge.records.manifest import UNGATED_MLP_FAMILIES
+    from slm_edge.records.manifest import UNGATED_MLP_FAMILIES, rotary_fraction
 
     config = card.config
     known = transformers_implements(config)
@@ -127,10 +122,10 @@ def architecture_facts(card: Card) -> dict:
     tied = (bool(getattr(hf_config(config), "tie_word_embeddings", False)) if known
             else any(bool(config.get(k)) for k in ("tie_word_embeddings", "share_input_output_layers", "share_embedding")))
     layer_types = config.get("layer_types") or []
-    rotary = _rotary_fraction(config)
+    rotary = rotary_fraction(config)
     if config.get("model_type") == "bloom":
         positions = "ALiBi"
-    elif rotary is not None and rotary < 1:
+    elif rotary < 1:
         positions = f"RoPE on {rotary:.0%} of each head"
     else:
         positions = "RoPE"

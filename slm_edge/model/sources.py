@@ -14,7 +14,7 @@ from importlib import util as importlib_util
 from pathlib import Path
 
 from slm_edge import cache
-from slm_edge.model.cards import card_names, load_card
+from slm_edge.model.cards import card_names, hf_config, load_card
 from slm_edge.errors import BadInput, RuntimeFailure
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -57,11 +57,7 @@ class ModelSource:
         }
 
     def hf_config(self):
-        from transformers import AutoConfig
-
-        cfg = dict(self.config)
-        model_type = cfg.pop("model_type")
-        return AutoConfig.for_model(model_type, **cfg)
+        return hf_config(self.config)
 
     def load_model(self):
         """The fp32 PyTorch model in eval mode: the reference every artifact is compared with."""

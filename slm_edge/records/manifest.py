@@ -85,6 +85,14 @@ def _first_key(config: Mapping[str, Any], *keys: str) -> Any:
     raise KeyError(keys[0])
 
 
+def rotary_fraction(config: Mapping[str, Any]) -> float:
+    """The part of each head RoPE rotates: Phi's `partial_rotary_factor` (inside `rope_parameters` as
+    transformers 5 writes it), GPT-NeoX's `rotary_pct`; 1.0 when the config names none."""
+    fraction = (config.get("partial_rotary_factor") or (config.get("rope_parameters") or {}).get("partial_rotary_factor")
+                or config.get("rotary_pct"))
+    return float(fraction) if fraction is not None else 1.0
+
+
 @dataclass(frozen=True)
 class Architecture(JsonRecord):
     """The facts of a decoder-only transformer's Hugging Face config that sizing and memory use."""

@@ -11,6 +11,7 @@ import re
 import torch
 
 from slm_edge.errors import BadInput
+from slm_edge.records.manifest import rotary_fraction
 
 # model_type → extra ModelArgs for that family. Families missing here take the generic path.
 FAST_PATH_FAMILIES = {
@@ -45,9 +46,7 @@ def fast_path_blocker(config: dict) -> str | None:
     model_type = config.get("model_type")
     if model_type not in FAST_PATH_FAMILIES:
         return f"family '{model_type}' is not one of {sorted(FAST_PATH_FAMILIES)}"
-    # transformers 4 writes `rope_scaling`, transformers 5 `rope_parameters`
-    scaling = config.get("rope_scaling") or config.get("rope_parameters") or {}
-    rope_type = scaling.get("rope_type") or scaling.get("type")
+    rope_type = _rope_type(config)
     if rope_type not in (None, "default", "llama3", "longrope"):
         return f"RoPE scaling '{rope_type}' is not supported by the fast path"
     if config.get("hidden_act", "silu") != "silu":
@@ -63,9 +62,18 @@ def _rope_theta(config: dict) -> float:
     return float((config.get("rope_parameters") or {}).get("rope_theta", 10000.0))
 
 
+def _rope_scaling(config: dict) -> dict:
+    """transformers 4 writes `rope_scaling`, transformers 5 `rope_parameters`."""
+    return config.get("rope_scaling") or config.get("rope_parameters") or {}
+
+
+def _rope_type(config: dict) -> str | None:
+    scaling = _rope_scaling(config)
+    return scaling.get("rope_type") or scaling.get("type")
+
+
 def _uses_llama3_rope(config: dict) -> bool:
-    scaling = config.get("rope_scaling") or config.get("rope_parameters") or {}
-    return (scaling.get("rope_type") or scaling.get("type")) == "llama3"
+    return _rope_type(config) == "llama3"
 
 
 def meta_params(config: dict) -> dict:
@@ -86,15 +94,14 @@ def meta_params(config: dict) -> dict:
         "norm_eps": float(config.get("rms_norm_eps", 1e-5)),
         "rope_theta": _rope_theta(config),
         # rotary on the first part of each head only (Phi-4-mini: 0.75); ModelArgs' HF RoPE takes it
-        "partial_rotary_factor": float(config.get("partial_rotary_factor")
-                                       or (config.get("rope_parameters") or {}).get("partial_rotary_factor") or 1.0),
+        "partial_rotary_factor": rotary_fraction(config),
         **FAST_PATH_FAMILIES[config["model_type"]],
     }
     if _uses_llama3_rope(config) and params["partial_rotary_factor"] != 1.0:
         raise BadInput("the ExecuTorch fast path cannot export this model: llama3 RoPE scaling on part of each head",
                        "use {path} generic")
-    scaling = config.get("rope_scaling") or config.get("rope_parameters") or {}
-    if (scaling.get("rope_type") or scaling.get("type")) == "longrope":
+    scaling = _rope_scaling(config)
+    if _rope_type(config) == "longrope":
         # Phi-3/4's LongRoPE: executorch's HF RoPE divides the frequencies by the short factors while
         # its table is no longer than the original context (long factors past it, for every position,
         # where transformers switches per sequence length) and scales cos/sin by the attention factor
@@ -110,7 +117,6 @@ def meta_params(config: dict) -> dict:
     if _uses_llama3_rope(config):
         # executorch implements llama3 frequency scaling only in Meta's interleaved RoPE, so the
         # q/k weights are permuted into that layout (see convert_state_dict).
-        scaling = config.get("rope_scaling") or config.get("rope_parameters")
         params.update(
             use_hf_rope=False,
             use_scaled_rope=True,

@@ -81,11 +81,9 @@ def builder_blocker(config: dict) -> str | None:
 
 
 def _rotary_dim(config: dict) -> int:
-    from slm_edge.records.manifest import Architecture
+    from slm_edge.records.manifest import Architecture, rotary_fraction
 
-    fraction = (config.get("partial_rotary_factor") or (config.get("rope_parameters") or {}).get("partial_rotary_factor")
-                or config.get("rotary_pct") or 1.0)
-    return int(Architecture.from_hf_config(config).head_dim * float(fraction))
+    return int(Architecture.from_hf_config(config).head_dim * rotary_fraction(config))
 
 
 def _scaling(rope: dict | None) -> dict:
