@@ -70,3 +70,29 @@ def write_run(run_dir: Path, trace: dict, formats=("json", "md")) -> Path:
     (run_dir / "trace.json").write_text(json.dumps(trace))
     write_reports(run_dir, [loaded(run_dir.name, Trace.from_json(trace), run_dir)], formats)
     return run_dir
+
+
+def page_charts(page: str) -> dict:
+    """report.html's charts: {key: Vega-Lite spec}, as the page's JSON block holds them."""
+    import re
+
+    found = re.search(r'<script type="application/json" id="slm-edge-charts">(.*?)</script>', page, re.S)
+    assert found, "report.html has no chart block"
+    return json.loads(found.group(1))
+
+
+def chart_rows(spec) -> list[dict]:
+    """Every data row a Vega-Lite spec carries (inline values in any layer, and named datasets)."""
+    rows = []
+    if isinstance(spec, dict):
+        for key, value in spec.items():
+            if key == "values" and isinstance(value, list):
+                rows += [v for v in value if isinstance(v, dict)]
+            elif key == "datasets":
+                rows += [v for dataset in value.values() for v in dataset]
+            else:
+                rows += chart_rows(value)
+    elif isinstance(spec, list):
+        for value in spec:
+            rows += chart_rows(value)
+    return rows

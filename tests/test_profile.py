@@ -17,7 +17,7 @@ from slm_edge.model.sources import resolve_source
 from slm_edge.records.trace import Trace
 
 from conftest import save_tiny_model
-from helpers import run_cli
+from helpers import chart_rows, page_charts, run_cli
 from conftest import export_tiny
 
 
@@ -60,9 +60,10 @@ def test_profile_emulated_end_to_end(artifact, tmp_path):
     csv_lines = (run_dir / "report.csv").read_text().strip().splitlines()
     assert len(csv_lines) == 1 + 4
     html = (run_dir / "report.html").read_text()
+    charts = page_charts(html)  # rendered in a browser by tests/test_report_page.py
     for plot in ("prefill_latency_vs_prompt_length", "decode_latency_over_sequence", "memory_over_time",
-                 "token_latency_distribution"):
-        assert f'id="{plot}"><svg' in html
+                 "token_latency_distribution", "memory_breakdown"):
+        assert f'data-chart="{plot}"' in html and chart_rows(charts[plot]), plot
     perfetto = json.loads((run_dir / "perfetto.json").read_text())
     tokens = [e for e in perfetto["traceEvents"] if e.get("name") == "token"]
     assert len(tokens) == len(trace["runs"]) * 16

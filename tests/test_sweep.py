@@ -10,7 +10,7 @@ import pytest
 from slm_edge.errors import SlmEdgeError
 from slm_edge.records.trace import Trace
 from slm_edge.workflows.sweep import load_spec
-from helpers import MIB, run_cli, synthetic_trace
+from helpers import MIB, chart_rows, page_charts, run_cli, synthetic_trace
 
 
 def test_sweep_runs_the_matrix_records_failures_and_resumes(tiny_llama, tiny_qwen2, tmp_path):
@@ -51,9 +51,7 @@ verify_steps: 4
     assert "(kl_mean)" in (out / "report.md").read_text()
     # the survey figures of the combined report, from these real cells (one thread count: no threads plot)
     page = (out / "report.html").read_text()
-    for key in ("latency_memory_vs_parameters", "prefill_decode_by_scheme", "pareto_front"):
-        assert f'<section class="plot" id="{key}"><svg' in page, key
-    assert 'id="threads_scaling"' not in page
+    assert set(page_charts(page)) == {"latency_memory_vs_parameters", "prefill_decode_by_scheme", "pareto_front"}
     assert "over decode_tok_s, peak_memory_bytes, quality" in (out / "report.md").read_text()  # all evaluated
 
     # resume: finished cells are kept as they are; a cell whose trace is gone runs again
@@ -214,20 +212,23 @@ def test_threads_scaling_only_with_several_thread_counts():
 def test_combined_html_report_has_the_survey_plots(tmp_path):
     from slm_edge.report import SURVEY_TITLES, write_reports
 
-    write_reports(tmp_path, sweep_of(CELLS), ("md", "html"))
+    write_reports(tmp_path, sweep_of(CELLS), ("md", "html"), kind="sweep")
     page = (tmp_path / "report.html").read_text()
+    charts = page_charts(page)
     for key, title in SURVEY_TITLES.items():
-        section = page.split(f'<section class="plot" id="{key}">', 1)[1].split("</section>", 1)[0]
-        assert section.startswith("<svg") and title in section, key
-    assert '<table id="sweep_overview">' in page
+        assert charts[key]["title"].startswith(title) and f'data-chart="{key}"' in page, key
+    # every point names its cell (hover) in the data the chart draws
+    plotted = {row["cell"] for row in chart_rows(charts["pareto_front"])}
+    assert plotted == set(CELLS)
+    assert '<table class="sortable" id="sweep_overview">' in page
     overview = (tmp_path / "report.md").read_text().split("## Sweep overview", 1)[1].split("\n## ", 1)[0]
     starred = {line.split("|")[1].strip() for line in overview.splitlines() if line.endswith("| ★ |")}
     assert starred == {"s-fp32", "s-int8", "s-int4"}
 
     # one thread count: no threads plot; a single run: no survey plots at all
     one_thread = {name: {**cell, "decode_tok_s": {2: cell["decode_tok_s"][2]}} for name, cell in CELLS.items()}
-    write_reports(tmp_path, sweep_of(one_thread), ("html",))
+    write_reports(tmp_path, sweep_of(one_thread), ("html",), kind="sweep")
     page = (tmp_path / "report.html").read_text()
-    assert 'id="pareto_front"' in page and 'id="threads_scaling"' not in page
-    write_reports(tmp_path, sweep_of({"s-int4": CELLS["s-int4"]}), ("html",))
-    assert 'id="pareto_front"' not in (tmp_path / "report.html").read_text()
+    assert "pareto_front" in page_charts(page) and "threads_scaling" not in page_charts(page)
+    write_reports(tmp_path, sweep_of({"s-int4": CELLS["s-int4"]}), ("html",), kind="sweep")
+    assert "pareto_front" not in page_charts((tmp_path / "report.html").read_text())

@@ -5,7 +5,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 python="${PYTHON:-python3.11}"
 command -v "$python" >/dev/null || { echo "error: $python not found. Fix: install Python 3.11 or set PYTHON=/path/to/python3.11" >&2; exit 2; }
-# System tools the Android path and its tests use: the real adb server, bubblewrap (the emulated
+# System tools the Android path and the report tests use: the real adb server, bubblewrap (the emulated
 # device's sandbox), a JDK and JUnit + Gson to compile and test the app's pure-Java core with javac,
 # and Maven to resolve the app's real libraries (onnxruntime, Robolectric, Android's API jar) from
 # Maven Central into ~/.m2, where they stay cached between runs.
@@ -16,12 +16,15 @@ command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || need+=(maven)
 [ -f /usr/share/java/junit4.jar ] || need+=(junit4)
 [ -f /usr/share/java/gson.jar ] || need+=(libgoogle-gson-java)
+# Debian's Chromium: report.html's browser tests (tests/test_report_page.py) drive it headless with
+# Playwright's driver from PyPI (no browser download)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing ${need[*]} (Debian packages)…" >&2
     apt-get install -y -q "${need[@]}" >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "${need[@]}" >/dev/null; }
   else
-    echo "warning: missing ${need[*]}; install them (Debian/Ubuntu: sudo apt-get install ${need[*]}) for the Android tests" >&2
+    echo "warning: missing ${need[*]}; install them (Debian/Ubuntu: sudo apt-get install ${need[*]}) for the Android and report-page tests" >&2
   fi
 fi
 # The Android build check (tests/test_android_build.py) compiles against Android 16's framework jar,

@@ -6,7 +6,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from slm_edge.analysis.loaded import LoadedRun
+from slm_edge.analysis.run import Row, RunAnalysis
 from slm_edge.records.trace import ArtifactFacts
+
+
+def headline_row(analysis: RunAnalysis) -> Row | None:
+    """The row a run is summed up by (its headline figures, a sweep cell's point): the longest prompt
+    at the thread count that decoded fastest there. None when no row decoded a token."""
+    rows = analysis.decoding_rows
+    if not rows:
+        return None
+    longest = max(r.prompt_length for r in rows)
+    return max((r for r in rows if r.prompt_length == longest), key=lambda r: r.decode_tok_s.median)
 
 
 def quantization_effect(runs: Sequence[LoadedRun]) -> list[dict]:
@@ -42,7 +53,9 @@ EVAL_QUALITY = "kl_mean"
 LOWER_IS_BETTER = {EVAL_QUALITY}
 
 
-def _quality(artifact: ArtifactFacts) -> tuple[float | None, str | None]:
+def quality_figure(artifact: ArtifactFacts) -> tuple[float | None, str | None]:
+    """The artifact's one quality figure and its name: eval's mean KL where it was evaluated, else
+    verify's agreement; (None, None) when neither ran."""
     evaluated = artifact.quality or {}
     if evaluated.get(EVAL_QUALITY) is not None:
         return evaluated[EVAL_QUALITY], EVAL_QUALITY
@@ -56,16 +69,14 @@ def cell_points(runs: Sequence[LoadedRun]) -> list[dict]:
     its fastest thread count (by median decode tok/s), beside what the artifact is."""
     points = []
     for run in runs:
-        artifact, rows = run.trace.artifact_facts, run.analysis.decoding_rows
-        if artifact is None or not artifact.to_json() or not rows:  # no host facts, or an empty section
+        artifact, best = run.trace.artifact_facts, headline_row(run.analysis)
+        if artifact is None or not artifact.to_json() or best is None:  # no host facts, or an empty section
             continue
-        longest = max(r.prompt_length for r in rows)
-        best = max((r for r in rows if r.prompt_length == longest), key=lambda r: r.decode_tok_s.median)
-        quality, quality_key = _quality(artifact)
+        quality, quality_key = quality_figure(artifact)
         points.append({
             "cell": run.name, "model": artifact.name, "backend": artifact.backend,
             "scheme": artifact.scheme, "parameters": artifact.parameters,
-            "threads": best.threads, "prompt_length": longest,
+            "threads": best.threads, "prompt_length": best.prompt_length,
             "prefill_ms": best.prefill_ms.median, "prefill_tok_s": best.prefill_tok_s.median,
             "decode_tok_s": best.decode_tok_s.median, "peak_memory_bytes": run.analysis.peak_increase_bytes,
             "quality": quality, "quality_metric": quality_key,

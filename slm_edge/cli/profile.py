@@ -43,7 +43,7 @@ def profile(artifact, emulated, serial, prompt_lengths, decode_tokens, repeats, 
 
     from slm_edge.device.local import LocalDevice
     from slm_edge.workflows.profile import ProfileOptions, profile_artifact
-    from slm_edge.report import terminal_table
+    from slm_edge.report import headline_table, terminal_table
 
     if serial and emulated:
         raise BadInput("both --emulated and --device given", "choose one: --emulated (this machine) or --device SERIAL")
@@ -66,6 +66,7 @@ def profile(artifact, emulated, serial, prompt_lengths, decode_tokens, repeats, 
     with console.status(f"profiling {artifact} on {'the emulated device' if emulated else serial}…"):
         outcome = profile_artifact(artifact, device, options, out)
     results.print(terminal_table([outcome.run]))
+    results.print(headline_table([outcome.run]))
     for warning in outcome.analysis.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     console.print(f"reports in {out}: report.md, report.html, report.json, report.csv, perfetto.json")

@@ -149,6 +149,9 @@ class ArtifactFacts(JsonRecord):
     quality: Mapping[str, Any] | None = optional()  # eval.json's latest headline figures, None when not evaluated
     full_logits: bool | None = optional()  # an ExecuTorch eval export: prefill runs the LM head on every position
     architecture: Mapping[str, Any] | None = optional()  # the manifest's architecture facts (the survey findings' regressors)
+    # what was built and how (the manifest's source, export path, quantization, file sizes, library
+    # versions, when and how long): the report's "what was measured" and its export command
+    provenance: Mapping[str, Any] | None = optional()
 
 
 @dataclass(frozen=True)

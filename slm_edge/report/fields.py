@@ -133,3 +133,131 @@ def texts(cols: Sequence[Column], fields: Mapping[str, Field], record) -> list[s
 
 def run_rows(runs: Sequence[LoadedRun]) -> list[RunRow]:
     return [RunRow(run, row) for run in runs for row in run.analysis.rows]
+
+
+# The headline: a run summed up by its headline row (analysis.compare.headline_row: the longest
+# prompt at the fastest thread count) and its run-wide figures. HTML cards, the comparison table,
+# Markdown and the terminal all read these definitions.
+
+@dataclass(frozen=True)
+class Headline:
+    run: LoadedRun
+    row: Row | None  # None: nothing decoded
+
+    @classmethod
+    def of(cls, run: LoadedRun) -> Headline:
+        from slm_edge.analysis.compare import headline_row
+
+        return cls(run, headline_row(run.analysis))
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A headline figure: a Stat over repeats (p50, p90 and spread) or a single value."""
+
+    key: str
+    label: str
+    unit: str
+    get: Callable[[Headline], object]  # a Stat, a number, or None where the run lacks it
+    text: Callable[[object], str]
+    higher_is_better: bool | None  # None: a ratio to a baseline would say nothing good or bad
+
+
+def _row_stat(metric: str) -> Callable[[Headline], object]:
+    return lambda h: getattr(h.row, metric) if h.row is not None else None
+
+
+def _quality(h: Headline):
+    from slm_edge.analysis.compare import quality_figure
+
+    facts = h.run.trace.artifact_facts
+    return quality_figure(facts)[0] if facts else None
+
+
+def _quality_name(h: Headline) -> str | None:
+    from slm_edge.analysis.compare import quality_figure
+
+    facts = h.run.trace.artifact_facts
+    return quality_figure(facts)[1] if facts else None
+
+
+def _signed(digits: int) -> Callable[[object], str]:
+    return lambda v: "—" if v is None else f"{v:+.{digits}f}"
+
+
+HEADLINE_FIGURES: tuple[Figure, ...] = (
+    Figure("ttft_ms", "TTFT", "ms", _row_stat("ttft_ms"), fixed(1), False),
+    Figure("prefill_tok_s", "prefill", "tok/s", _row_stat("prefill_tok_s"), fixed(1), True),
+    Figure("decode_tok_s", "decode", "tok/s", _row_stat("decode_tok_s"), fixed(1), True),
+    Figure("decode_step_ms", "decode step", "ms", _row_stat("decode_step_ms"), fixed(2), False),
+    Figure("peak_memory_bytes", "peak memory over baseline", "MiB", lambda h: h.run.analysis.peak_increase_bytes,
+           lambda v: "—" if v is None else f"{v / 2**20:.1f}", False),
+    Figure("peak_rss_bytes", "peak RSS", "MiB", lambda h: h.run.analysis.peak_hwm_bytes,
+           lambda v: "—" if v is None else f"{v / 2**20:.1f}", False),
+    Figure("quality", "quality", "", _quality, lambda v: "—" if v is None else f"{v:.4g}", None),
+    Figure("temperature_rise_c", "temperature rise", "°C", lambda h: h.run.analysis.temperature_rise_c,
+           _signed(1), False),
+    Figure("frequency_drop", "CPU frequency drop", "", lambda h: h.run.analysis.frequency_drop, percent, False),
+)
+FIGURES = {f.key: f for f in HEADLINE_FIGURES}
+
+
+@dataclass(frozen=True)
+class FigureText:
+    """How a headline figure reads: its value (p50 for a Stat), p90 and spread (CV, min–max)."""
+
+    value: float | None
+    text: str
+    p90: str | None
+    spread: str | None
+    label: str
+
+
+def figure_text(figure: Figure, headline: Headline) -> FigureText:
+    from slm_edge.analysis.run import Stat
+
+    raw = figure.get(headline)
+    label = figure.label
+    if figure.key == "quality" and raw is not None:
+        label = f"quality ({_quality_name(headline).replace('_', ' ')})"
+    if isinstance(raw, Stat):
+        spread = (f"CV {raw.cv:.1%}, " if raw.cv is not None else "") + \
+                 f"{figure.text(raw.min)}–{figure.text(raw.max)} over {raw.n}"
+        return FigureText(raw.median, figure.text(raw.median), figure.text(raw.p90), spread, label)
+    return FigureText(None if raw is None else float(raw), figure.text(raw), None, None, label)
+
+
+def present_figures(headlines: Sequence[Headline]) -> list[Figure]:
+    """The figures at least one of the runs has (quality, heat: only where measured)."""
+    return [f for f in HEADLINE_FIGURES if any(f.get(h) is not None for h in headlines)]
+
+
+def ratio_text(figure: Figure, value: float | None, baseline: float | None) -> str:
+    """value / baseline as '×1.23', marked better (▲) or worse (▼) by the figure's direction."""
+    if value is None or not baseline:
+        return ""
+    ratio = value / baseline
+    if figure.higher_is_better is None or abs(ratio - 1) < 0.005:
+        return f"×{ratio:.2f}"
+    better = (ratio > 1) == figure.higher_is_better
+    return f"×{ratio:.2f} {'▲' if better else '▼'}"
+
+
+def headline_grid(runs: Sequence[LoadedRun], baseline: str | None = None
+                  ) -> tuple[list[Headline], list[tuple[Figure, list[tuple[FigureText, str]]]]]:
+    """Every present headline figure for every run, with its ratio to the baseline run (the first
+    when None; no ratios for a single run): what the terminal, Markdown and HTML tables show."""
+    headlines = [Headline.of(run) for run in runs]
+    base = next((h for h in headlines if h.run.name == baseline), headlines[0])
+    grid = []
+    for figure in present_figures(headlines):
+        base_value = figure_text(figure, base).value
+        grid.append((figure, [(figure_text(figure, h),
+                               ratio_text(figure, figure_text(figure, h).value, base_value) if len(runs) > 1 else "")
+                              for h in headlines]))
+    return headlines, grid
+
+
+def headline_cell(shown: FigureText, ratio: str) -> str:
+    """One figure of one run in a table: 'p50 (p90 …) ×ratio'."""
+    return shown.text + (f" (p90 {shown.p90})" if shown.p90 else "") + (f" {ratio}" if ratio else "")

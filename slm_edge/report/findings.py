@@ -120,14 +120,20 @@ def findings_html(f: Findings, figures: dict[str, str]) -> str:
             f"{plots}</section>")
 
 
+def _svg(figure) -> str:
+    import io
+
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    return buffer.getvalue()[buffer.getvalue().index("<svg"):]
+
+
 def findings_plots(f: Findings) -> dict[str, str]:
     """The survey's figure forms, as inline SVG (matplotlib)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from slm_edge.report.plots import _svg
 
     out = {}
     if len(f.points) < 2:

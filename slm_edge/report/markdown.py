@@ -10,7 +10,7 @@ from slm_edge.analysis.loaded import LoadedRun
 from slm_edge.analysis.run import OpBreakdown, RunAnalysis
 from slm_edge.quality.verdict import quality_line
 from slm_edge.report.fields import (CELL_FIELDS, QUANTIZATION_FIELDS, ROW_FIELDS, Column, Field, RunRow, columns,
-                                    headers, mib, texts)
+                                    headers, headline_cell, headline_grid, mib, texts)
 
 RUN_COLUMNS = columns(
     "threads", "prompt_length", "ttft_ms_median", "prefill_tok_s_median", "prefill_tok_s_cv",
@@ -30,8 +30,8 @@ def table(cols: Sequence[Column], fields: Mapping[str, Field], records) -> list[
             + ["| " + " | ".join(texts(cols, fields, record)) + " |" for record in records])
 
 
-def markdown(runs: Sequence[LoadedRun]) -> str:
-    lines = ["# slm-edge profile", ""] + sweep_markdown(runs)
+def markdown(runs: Sequence[LoadedRun], baseline: str | None = None) -> str:
+    lines = ["# slm-edge profile", ""] + headline_markdown(runs, baseline) + sweep_markdown(runs)
     for run in runs:
         lines += _run_markdown(run)
     return "\n".join(lines) + "\n"
@@ -104,6 +104,19 @@ def _op_breakdown_markdown(ops: OpBreakdown) -> list[str]:
                   "runs (ETRecord); a block whose nodes span categories is 'mixed'. executorch's custom SDPA and "
                   "KV-cache ops are placed by name.", ""]
     return lines
+
+
+def headline_markdown(runs: Sequence[LoadedRun], baseline: str | None = None) -> list[str]:
+    """The headline figures (as report.html's cards and comparison table), a column per run."""
+    headlines, grid = headline_grid(runs, baseline)
+    several = len(runs) > 1
+    lines = ["## Headline", "", "Each run at its longest prompt and fastest thread count: p50 over repeats (p90)"
+             + (f", × the baseline {baseline or runs[0].name}" if several else "") + ".", "",
+             "| figure | " + " | ".join(h.run.name for h in headlines) + " |", "|---|" + "---|" * len(headlines)]
+    for figure, cells in grid:
+        label = f"{cells[0][0].label} ({figure.unit})" if figure.unit else cells[0][0].label
+        lines.append(f"| {label} | " + " | ".join(headline_cell(shown, ratio) for shown, ratio in cells) + " |")
+    return lines + [""]
 
 
 def sweep_markdown(runs: Sequence[LoadedRun]) -> list[str]:

@@ -117,7 +117,17 @@ def artifact_facts(folder: Path, manifest: Manifest, engine: str | None = None) 
                          max_seq_len=manifest.max_seq_len, predicted_memory=freeze(manifest.predicted_memory.to_json()),
                          verify=freeze(verified), quality=freeze(latest_summary(folder, engine)),
                          full_logits=True if manifest.runtime.full_logits else None,
-                         architecture=freeze(manifest.architecture.to_json()))
+                         architecture=freeze(manifest.architecture.to_json()), provenance=freeze(provenance(manifest)))
+
+
+def provenance(manifest: Manifest) -> dict:
+    """The manifest's account of what was built, as reports show it (no hashes but the source's)."""
+    document = manifest.to_json()
+    return {"source": document["source"], "export_path": document.get("export_path"),
+            "export_path_reason": document.get("export_path_reason"), "quantization": document["quantization"],
+            "files": {name: entry["bytes"] for name, entry in document["files"].items()},
+            "versions": document.get("versions"), "created_utc": document.get("created_utc"),
+            "export_seconds": (document.get("export") or {}).get("wall_seconds"), "cache_key": document.get("cache_key")}
 
 
 def push_artifact(device: Device, folder: Path, manifest: Manifest, remote_dir: str) -> dict:

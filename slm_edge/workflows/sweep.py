@@ -191,7 +191,7 @@ def write_sweep_reports(out: Path, runs: list[LoadedRun]) -> list[dict]:
     buys (quantization.json/.md) and the survey's findings tested on them (findings.json/.md);
     returns the quantization table."""
     out = Path(out)
-    write_reports(out, runs, ("json", "csv", "md", "html"))
+    write_reports(out, runs, ("json", "csv", "md", "html"), kind="sweep")
     effect = quantization_effect(runs)
     cache.atomic_write_text(out / "quantization.json", json.dumps(effect, indent=2) + "\n")
     cache.atomic_write_text(out / "quantization.md", quantization_markdown(effect))
