@@ -71,14 +71,15 @@ ops: true
 def _script_heat(trace_path: Path) -> None:
     """Known heat signals on the trace's clock: two clusters (4 little cores at 1.8 GHz, 4 big at
     2.8 GHz) whose big cores throttle from 2.8 to 2.0 GHz while the CPU warms 40 → 52 °C; the host saw
-    the battery at 30.5 → 33.0 °C and thermal status 0 → 2."""
+    the battery at 30.5 → 33.0 °C and thermal status 0 → 2; the battery gave 1 A at 4 V (4 W)."""
     trace = json.loads(trace_path.read_text())
     trace["device"]["cores"] = 8
     trace["device"]["cpu_max_freq_khz"] = [1_800_000] * 4 + [2_800_000] * 4
     end = max(s["t_ms"] for s in trace["memory_samples"])
     steps = 10
     trace["cpu_samples"] = [{"t_ms": end * i / steps, "temp_c": 40 + 12 * i / steps,
-                             "freq_khz": [1_800_000] * 4 + [int(2_800_000 - 800_000 * i / steps)] * 4}
+                             "freq_khz": [1_800_000] * 4 + [int(2_800_000 - 800_000 * i / steps)] * 4,
+                             "battery_current_ua": -1_000_000, "battery_voltage_mv": 4000.0, "plugged": False}
                             for i in range(steps + 1)]
     origin = trace["clock"]["wall_origin_ms"]
     trace["host"]["context_samples"] = [
@@ -167,6 +168,12 @@ def test_page_loads_offline_renders_every_chart_and_is_screenshotted(pages, open
             assert signal in heat
         assert "cores 4-7 (2.8 GHz)" in heat and "cores 0-3 (1.8 GHz)" in heat
         assert page.locator('.figure[data-key="temperature_rise_c"] .value').text_content() == "+12.0"
+        assert "power (W)" in heat
+        energy = json.loads((path.parent / "report.json").read_text())["energy"]
+        assert energy["average_w"] == pytest.approx(4.0)
+        card = page.locator('.figure[data-key="energy_decode_mj"] .value').text_content()
+        assert float(card) == pytest.approx(energy["decode"]["mj_per_token"], abs=0.006)
+        assert page.locator("#energy_table").count() == 1
     else:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         # the page's top 2,400 px as JPEG: what a reader sees first, small enough to keep in the repository

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from slm_edge.analysis.energy import CHARGING_NOTE, Energy, energy, power_series, was_plugged
+from slm_edge.analysis.sustained import Sustained, sustained
 from slm_edge.records._json import thaw
 from slm_edge.records.trace import Trace
 
@@ -220,6 +222,9 @@ class RunAnalysis:
     warnings: tuple[str, ...]
     errors: tuple[Mapping, ...]
     note: str = RSS_NOTE
+    energy: Energy | None = None  # per prefill and decoded token, where the device reported power
+    sustained: Sustained | None = None  # profile --sustained: throughput over time and throttling figures
+    cooldown: Mapping | None = None  # profile --cooldown: gates, seconds waited, how many timed out
 
     @property
     def decoding_rows(self) -> list[Row]:
@@ -228,7 +233,9 @@ class RunAnalysis:
 
     @classmethod
     def from_json(cls, data: Mapping) -> RunAnalysis:
-        return cls(**{**data, "memory_breakdown": MemoryBreakdown.from_json(data["memory_breakdown"]),
+        return cls(**{**data, "energy": Energy.from_json(data.get("energy")),
+                      "sustained": Sustained.from_json(data.get("sustained")),
+                      "memory_breakdown": MemoryBreakdown.from_json(data["memory_breakdown"]),
                       "op_breakdown": tuple(OpBreakdown.from_json(o) for o in data["op_breakdown"]),
                       "rows": tuple(Row.from_json(r) for r in data["rows"]),
                       "warnings": tuple(data["warnings"]), "errors": tuple(data["errors"])})
@@ -345,6 +352,28 @@ def analyze(trace: Trace) -> RunAnalysis:
         warnings.append("the artifact returns every position's logits (exported with --full-logits, for eval): "
                         "its prefill and TTFT include the LM head over every prompt token; profile an export "
                         "without it to measure what ships")
+    gates = [r["cooldown"] for r in trace.measured_runs if isinstance(r.get("cooldown"), Mapping)]
+    if trace.sustained and isinstance(trace.sustained.get("cooldown"), Mapping):
+        gates.append(trace.sustained["cooldown"])
+    cooldown = None
+    if gates:
+        cooldown = {"gates": len(gates), "waited_s": sum(g["waited_ms"] for g in gates) / 1000,
+                    "longest_wait_s": max(g["waited_ms"] for g in gates) / 1000,
+                    "timed_out": sum(g["outcome"] == "timed_out" for g in gates),
+                    "no_sensor": sum(g["outcome"] == "no_sensor" for g in gates)}
+        if cooldown["timed_out"]:
+            warnings.append(f"the cool-down gate gave up before {cooldown['timed_out']} of {len(gates)} repeats "
+                            f"(longest wait {cooldown['longest_wait_s']:.0f} s): they started warm")
+        if cooldown["no_sensor"]:
+            warnings.append("the cool-down gate had no temperature or thermal status to judge: it did not wait")
+    run_energy = energy(trace)
+    if power_series(trace)[0] and was_plugged(trace):
+        warnings.append(CHARGING_NOTE)
+    run_sustained = sustained(trace)
+    if run_sustained and run_sustained.drop > FREQ_DROP_WARN:
+        warnings.append(f"sustained decode fell {run_sustained.drop:.0%} from the first to the last "
+                        f"{run_sustained.span_s:.0f} s ({run_sustained.first_minute_tok_s:.1f} → "
+                        f"{run_sustained.last_minute_tok_s:.1f} tok/s): throttling or contention")
     if trace.status != "complete":
         errors = "; ".join(f"{e['phase']}: {e['message']}" for e in trace.errors) or "no error recorded"
         warnings.append(f"trace is {trace.status}: {errors}")
@@ -355,4 +384,5 @@ def analyze(trace: Trace) -> RunAnalysis:
         baseline_rss_bytes=baseline, peak_hwm_bytes=peak_hwm, peak_increase_bytes=peak_hwm - baseline,
         frequency_drop=drop, temperature_rise_c=rise,
         rows=tuple(rows), warnings=tuple(warnings), errors=tuple(thaw(trace.errors)),
+        energy=run_energy, sustained=run_sustained, cooldown=cooldown,
     )

@@ -43,7 +43,8 @@ class HeatSample:
     value: float
 
 
-HEAT_SIGNALS = ("CPU temperature (°C)", "CPU frequency (MHz)", "battery temperature (°C)", "thermal status")
+HEAT_SIGNALS = ("CPU temperature (°C)", "CPU frequency (MHz)", "battery temperature (°C)", "thermal status",
+                "power (W)")
 
 
 def clusters(max_freq_khz: Sequence[int | None] | None, cores: int) -> dict[str, list[int]]:
@@ -71,6 +72,11 @@ def heat_samples(trace: Trace) -> list[HeatSample]:
             readings = [freqs[c] for c in cores if c < len(freqs) and freqs[c]]
             if readings:
                 out.append(HeatSample(t_s, HEAT_SIGNALS[1], name, statistics.fmean(readings) / 1000))
+        # the app's probes (BatteryProbe, ThermalProbe) sample these on the phone itself
+        if isinstance(sample.get("battery_temp_c"), (int, float)):
+            out.append(HeatSample(t_s, HEAT_SIGNALS[2], "battery", float(sample["battery_temp_c"])))
+        if isinstance(sample.get("thermal_status"), int):
+            out.append(HeatSample(t_s, HEAT_SIGNALS[3], "thermal status", float(sample["thermal_status"])))
     origin = trace.clock.get("wall_origin_ms")
     for sample in (trace.host.context_samples or ()) if trace.host and origin is not None else ():
         if not isinstance(sample, Mapping) or sample.get("t_wall_ms") is None:

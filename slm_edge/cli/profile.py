@@ -36,8 +36,22 @@ from slm_edge.runtime.engines import ENGINES
 @click.option("--runner", type=click.Choice(["python", "app"]), default="python", show_default=True,
               help="With --emulated, what runs the loop: python = the Linux runner (every engine, no JDK needed); "
                    "app = the profiler app's own Java code on this machine's JVM (ONNX artifacts, the code a phone runs).")
+@click.option("--sustained", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+              help="Decode without a pause for SECONDS (the first prompt length, re-prefilled when the context fills; "
+                   "the first thread count) and report throughput, temperature and frequency over time.")
+@click.option("--cooldown", is_flag=True, help="Before each measured repeat, wait until the device is cool again "
+              "(thermal status 0 and the temperature back near the start's, or at --cooldown-temp).")
+@click.option("--cooldown-temp", type=float, default=None, metavar="CELSIUS",
+              help="With --cooldown: cool means at or below this temperature.")
+@click.option("--cooldown-within", type=click.FloatRange(min=0), default=None, metavar="CELSIUS",
+              help="With --cooldown: cool means within this many °C of the temperature at the start [default: 2].")
+@click.option("--cooldown-max-wait", type=click.FloatRange(min=0), default=300.0, show_default=True, metavar="SECONDS",
+              help="With --cooldown: the longest wait before a repeat (recorded as timed out).")
+@click.option("--cpus", default=None, metavar="LIST|MASK|big|mid|little",
+              help="Pin the run to these cores: 0,1 or 0-3, a hex mask (0xf0), or a cluster by maximum frequency.")
 def profile(artifact, emulated, serial, prompt_lengths, decode_tokens, repeats, warmup, threads, sample_interval_ms,
-            timeout_s, out, keep, lock_wait_s, ops, engine, mode, runner):
+            timeout_s, out, keep, lock_wait_s, ops, engine, mode, runner, sustained, cooldown, cooldown_temp,
+            cooldown_within, cooldown_max_wait, cpus):
     """Profile ARTIFACT: prefill and decode latency, TTFT, memory; writes a run folder of reports."""
     import time
 
@@ -52,10 +66,20 @@ def profile(artifact, emulated, serial, prompt_lengths, decode_tokens, repeats, 
     if serial and runner != "python":
         raise BadInput("--runner chooses what runs on the emulated device; on a phone the profiler app always runs",
                            "drop --runner, or use it with --emulated")
+    if (cooldown_temp is not None or cooldown_within is not None) and not cooldown:
+        raise BadInput("--cooldown-temp/--cooldown-within given without --cooldown", "add --cooldown")
+    if sustained and (mode != "steps" or ops):
+        raise BadInput("--sustained runs its own decode loop; it does not combine with --mode llm-runner or --ops",
+                       "drop --mode/--ops, or profile them in a separate run")
+    gate = None
+    if cooldown:
+        gate = {"max_wait_s": cooldown_max_wait, "temp_c": cooldown_temp,
+                "within_c": cooldown_within if cooldown_within is not None or cooldown_temp is not None else 2.0}
     options = ProfileOptions(prompt_lengths=int_list(prompt_lengths, "--prompt-lengths"), decode_tokens=decode_tokens,
                              repeats=repeats, warmup=warmup, threads=int_list(threads, "--threads"),
                              sample_interval_ms=sample_interval_ms, timeout_s=timeout_s, keep=keep,
-                             mode=mode.replace("-", "_"), engine=engine, ops=ops, lock_wait_s=lock_wait_s)
+                             mode="sustained" if sustained else mode.replace("-", "_"), engine=engine, ops=ops,
+                             lock_wait_s=lock_wait_s, sustained_s=sustained, cooldown=gate, cpus=cpus)
     out = out or Path("runs") / f"{Path(artifact).resolve().name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if serial:
         from slm_edge.device.adb import open_device

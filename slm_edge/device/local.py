@@ -35,6 +35,11 @@ class LocalDevice(Device):
         self.root = Path(root) if root else cache.root_for("emulated-device") / serial
         self.root.mkdir(parents=True, exist_ok=True)
 
+    @property
+    def runs_app(self) -> bool:
+        """The profiler app's Java loop (not the Linux runner) runs the profile."""
+        return self.runner == "app"
+
     def _path(self, remote: str) -> Path:
         relative = PurePosixPath(remote)
         if relative.is_absolute() or ".." in relative.parts:

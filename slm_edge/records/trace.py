@@ -87,6 +87,9 @@ class RunConfig(_Document):
     ops: bool = False
     seed: int = 0
     trace_file: str = TRACE_FILE
+    sustained_s: float | None = optional()  # mode sustained: seconds of decoding without a pause
+    cooldown: Mapping[str, Any] | None = optional()  # {max_wait_s, temp_c, within_c, poll_s}: the gate before each repeat
+    cpus: tuple[int, ...] | None = optional()  # cores the runner is pinned to
 
     LABEL: ClassVar[str] = "run config"
     SCHEMA_NAME: ClassVar[str] = "run_config"
@@ -97,6 +100,8 @@ class RunConfig(_Document):
         """The longest prompt plus the decode tokens (eval: the longest chunk): what the artifact's max length must hold."""
         if self.mode == "eval":
             return max(len(chunk) for chunk in self.eval["chunks"])
+        if self.mode == "sustained":  # decodes to the end of the context, then prefills again
+            return self.prompt_lengths[0] + 1
         return max(self.prompt_lengths) + self.decode_tokens
 
 
@@ -190,6 +195,7 @@ class Trace(_Document):
     errors: tuple[Mapping[str, Any], ...] = ()
     op_profiles: tuple[Mapping[str, Any], ...] | None = optional()
     eval: Mapping[str, Any] | None = optional()  # mode eval: per chunk the scored tokens' log-probabilities and argmax
+    sustained: Mapping[str, Any] | None = optional()  # mode sustained: {threads, prompt_length, seconds, segments}
     host: HostSection | None = sub(HostSection, omit_none=True)
 
     LABEL: ClassVar[str] = "trace"
@@ -225,8 +231,9 @@ class Trace(_Document):
 
     @property
     def has_measurements(self) -> bool:
-        """Something was measured: a run, or (eval mode) a scored chunk."""
-        return bool(self.runs) or bool(self.eval and self.eval.get("chunks"))
+        """Something was measured: a run, (eval mode) a scored chunk, or (sustained) a segment."""
+        return (bool(self.runs) or bool(self.eval and self.eval.get("chunks"))
+                or bool(self.sustained and self.sustained.get("segments")))
 
     @property
     def measured_runs(self) -> tuple[Mapping[str, Any], ...]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from slm_edge.analysis.compare import LOWER_IS_BETTER, cell_points, pareto_front, threads_scaling
+from slm_edge.analysis.energy import power_series
 from slm_edge.analysis.loaded import LoadedRun
 from slm_edge.analysis.timeline import heat_samples, phase_spans
 from slm_edge.contract import ET_OP_CATEGORIES
@@ -123,6 +124,13 @@ def peak_preserving(samples: Sequence, limit: int = MAX_MEMORY_POINTS) -> list:
     return [max(samples[i:i + size], key=lambda s: s["rss_bytes"]) for i in range(0, len(samples), size)]
 
 
+def peak_preserving_power(series: Sequence, limit: int = MAX_MEMORY_POINTS) -> list:
+    if len(series) <= limit:
+        return list(series)
+    size = -(-len(series) // limit)
+    return [max(series[i:i + size], key=lambda p: p.watts) for i in range(0, len(series), size)]
+
+
 def memory_over_time(runs: Sequence[LoadedRun]) -> dict | None:
     data = [{"run": run.name, "t": s["t_ms"] / 1000, "rss": s["rss_bytes"] / MIB, "phase": s.get("phase") or ""}
             for run in runs for s in peak_preserving(run.trace.memory_samples)]
@@ -142,8 +150,8 @@ def memory_over_time(runs: Sequence[LoadedRun]) -> dict | None:
         if spans:
             layers.insert(0, alt.Chart(alt.Data(values=spans)).mark_rect(opacity=0.18).encode(
                 x="start:Q", x2="end:Q",
-                fill=alt.Fill("phase:N", scale=alt.Scale(domain=["load", "prefill", "decode", "ops"],
-                                                         range=["#d62728", "#ff7f0e", "#2ca02c", "#9467bd"])),
+                fill=alt.Fill("phase:N", scale=alt.Scale(domain=["load", "prefill", "decode", "ops", "cooldown", "sustained"],
+                                                         range=["#d62728", "#ff7f0e", "#2ca02c", "#9467bd", "#1f77b4", "#2ca02c"])),
                 tooltip=["phase:N", alt.Tooltip("run:N", title="measured run"), alt.Tooltip("start:Q", format=".3f"),
                          alt.Tooltip("end:Q", format=".3f")]))
     chart = alt.layer(*layers).resolve_scale(color="independent").properties(width=560, height=260)
@@ -209,6 +217,10 @@ def heat_over_time(runs: Sequence[LoadedRun]) -> dict | None:
     several = len(runs) > 1
     data = [{"signal": s.signal, "series": f"{run.name} {s.series}" if several else s.series, "t": s.t_s,
              "value": s.value} for run in runs for s in heat_samples(run.trace)]
+    for run in runs:
+        series, source = power_series(run.trace)
+        data += [{"signal": "power (W)", "series": f"{run.name} {source}" if several else source, "t": p.t_s,
+                  "value": p.watts} for p in peak_preserving_power(series)]
     if not data:
         return None
     alt = _alt()
@@ -223,6 +235,31 @@ def heat_over_time(runs: Sequence[LoadedRun]) -> dict | None:
     return _spec(chart, "Temperature, thermal status and CPU frequency over time")
 
 
+def sustained_throughput(runs: Sequence[LoadedRun]) -> dict | None:
+    """Decode tok/s over time in a sustained run (windows of analysis.sustained), with each run's
+    starting level and the 10% and 25% drop lines."""
+    data, rules = [], []
+    for run in runs:
+        figures = run.analysis.sustained
+        if figures is None:
+            continue
+        data += [{"run": run.name, "t": p.t_s, "tok_s": p.tok_s} for p in figures.points]
+        rules += [{"run": run.name, "level": label, "tok_s": figures.initial_tok_s * factor}
+                  for label, factor in (("start", 1.0), ("−10%", 0.9), ("−25%", 0.75))]
+    if not data:
+        return None
+    alt = _alt()
+    pick = _toggle(alt, "run")
+    line = alt.Chart(alt.Data(values=data)).mark_line(point=True).encode(
+        x=alt.X("t:Q", title="time since the runner started (s)"), y=alt.Y("tok_s:Q", title="decode tok/s (window)"),
+        color="run:N", opacity=_faded(alt, pick),
+        tooltip=["run:N", alt.Tooltip("t:Q", format=".1f"), alt.Tooltip("tok_s:Q", format=".1f")]).add_params(pick)
+    levels = alt.Chart(alt.Data(values=rules)).mark_rule(strokeDash=[4, 3], color="grey").encode(
+        y="tok_s:Q", tooltip=["run:N", "level:N", alt.Tooltip("tok_s:Q", format=".1f")])
+    return _spec(alt.layer(levels, line).properties(width=560, height=240),
+                 "Sustained decode throughput over time (dashed: start, −10%, −25%)")
+
+
 RUN_CHARTS = {
     "prefill_latency_vs_prompt_length": prefill_latency,
     "decode_latency_over_sequence": decode_over_sequence,
@@ -231,6 +268,7 @@ RUN_CHARTS = {
     "memory_breakdown": memory_breakdown,
     "latency_by_op_category": op_categories,
     "heat_over_time": heat_over_time,
+    "sustained_throughput": sustained_throughput,
 }
 
 SURVEY_TITLES = {

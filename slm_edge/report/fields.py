@@ -161,6 +161,7 @@ class Figure:
     get: Callable[[Headline], object]  # a Stat, a number, or None where the run lacks it
     text: Callable[[object], str]
     higher_is_better: bool | None  # None: a ratio to a baseline would say nothing good or bad
+    note: Callable[[Headline], str | None] = lambda h: None  # a single value's spread or scope, where it has one
 
 
 def _row_stat(metric: str) -> Callable[[Headline], object]:
@@ -181,6 +182,23 @@ def _quality_name(h: Headline) -> str | None:
     return quality_figure(facts)[1] if facts else None
 
 
+def _energy(h: Headline, phase: str, field: str):
+    phase_energy = getattr(h.run.analysis.energy, phase, None) if h.run.analysis.energy else None
+    return getattr(phase_energy, field) if phase_energy else None
+
+
+def _energy_note(h: Headline, phase: str) -> str | None:
+    phase_energy = getattr(h.run.analysis.energy, phase, None) if h.run.analysis.energy else None
+    if phase_energy is None:
+        return None
+    error = "" if phase_energy.mj_per_token_error is None else f"± {phase_energy.mj_per_token_error:.2f} mJ, "
+    return f"{error}{phase_energy.average_w:.2f} W over {phase_energy.seconds:.1f} s, {phase_energy.tokens} tokens"
+
+
+def _sustained(h: Headline, field: str):
+    return getattr(h.run.analysis.sustained, field) if h.run.analysis.sustained else None
+
+
 def _signed(digits: int) -> Callable[[object], str]:
     return lambda v: "—" if v is None else f"{v:+.{digits}f}"
 
@@ -198,6 +216,27 @@ HEADLINE_FIGURES: tuple[Figure, ...] = (
     Figure("temperature_rise_c", "temperature rise", "°C", lambda h: h.run.analysis.temperature_rise_c,
            _signed(1), False),
     Figure("frequency_drop", "CPU frequency drop", "", lambda h: h.run.analysis.frequency_drop, percent, False),
+    Figure("energy_prefill_mj", "energy per prefill token", "mJ", lambda h: _energy(h, "prefill", "mj_per_token"),
+           fixed(2), False, lambda h: _energy_note(h, "prefill")),
+    Figure("energy_decode_mj", "energy per decoded token", "mJ", lambda h: _energy(h, "decode", "mj_per_token"),
+           fixed(2), False, lambda h: _energy_note(h, "decode")),
+    Figure("average_power_w", "average power", "W", lambda h: h.run.analysis.energy.average_w
+           if h.run.analysis.energy else None, fixed(2), False,
+           lambda h: f"{h.run.analysis.energy.source}, {h.run.analysis.energy.samples} samples"
+           if h.run.analysis.energy else None),
+    Figure("sustained_first_tok_s", "sustained decode, start", "tok/s", lambda h: _sustained(h, "first_minute_tok_s"),
+           fixed(1), True, lambda h: f"over the first {h.run.analysis.sustained.span_s:.0f} s"
+           if h.run.analysis.sustained else None),
+    Figure("sustained_last_tok_s", "sustained decode, end", "tok/s", lambda h: _sustained(h, "last_minute_tok_s"),
+           fixed(1), True, lambda h: f"over the last {h.run.analysis.sustained.span_s:.0f} s of "
+           f"{h.run.analysis.sustained.seconds:.0f} s" if h.run.analysis.sustained else None),
+    Figure("sustained_steady_tok_s", "sustained steady state", "tok/s", lambda h: _sustained(h, "steady_tok_s"),
+           fixed(1), True, lambda h: "median of the last quarter's windows" if h.run.analysis.sustained else None),
+    Figure("time_to_10pct_s", "time to −10%", "s", lambda h: _sustained(h, "time_to_10pct_s"), fixed(0), True),
+    Figure("time_to_25pct_s", "time to −25%", "s", lambda h: _sustained(h, "time_to_25pct_s"), fixed(0), True),
+    Figure("cooldown_waited_s", "cool-down waited", "s", lambda h: (h.run.analysis.cooldown or {}).get("waited_s"),
+           fixed(1), False, lambda h: "{gates} gates, {timed_out} timed out".format(**h.run.analysis.cooldown)
+           if h.run.analysis.cooldown else None),
 )
 FIGURES = {f.key: f for f in HEADLINE_FIGURES}
 
@@ -224,7 +263,7 @@ def figure_text(figure: Figure, headline: Headline) -> FigureText:
         spread = (f"CV {raw.cv:.1%}, " if raw.cv is not None else "") + \
                  f"{figure.text(raw.min)}–{figure.text(raw.max)} over {raw.n}"
         return FigureText(raw.median, figure.text(raw.median), figure.text(raw.p90), spread, label)
-    return FigureText(None if raw is None else float(raw), figure.text(raw), None, None, label)
+    return FigureText(None if raw is None else float(raw), figure.text(raw), None, figure.note(headline), label)
 
 
 def present_figures(headlines: Sequence[Headline]) -> list[Figure]:

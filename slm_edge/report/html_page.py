@@ -128,8 +128,10 @@ def _warnings(runs: Sequence[LoadedRun], several: bool) -> str:
 
 def _headline_cards(run: LoadedRun) -> str:
     headline = Headline.of(run)
+    sustained = run.trace.sustained
     where = (f"prompt {headline.row.prompt_length}, {headline.row.threads} threads, {headline.row.repeats} repeats"
-             if headline.row else "nothing decoded")
+             if headline.row else f"a sustained run: prompt {sustained['prompt_length']}, {sustained['threads']} "
+             f"threads, {sustained['seconds']:.0f} s" if sustained else "nothing decoded")
     cards = []
     for figure in present_figures([headline]):
         shown = figure_text(figure, headline)
@@ -224,8 +226,60 @@ def _heat(runs: Sequence[LoadedRun], spec: dict | None) -> str:
                 'thermal zones or cpufreq; a phone reports them).</p></section>')
     drops = "; ".join(f"{run.name}: frequency drop {run.analysis.frequency_drop:.0%}" for run in runs
                       if run.analysis.frequency_drop is not None)
+    gates = "; ".join("{name}: the cool-down gate waited {waited_s:.1f} s in all before {gates} repeats "
+                      "({timed_out} timed out)".format(name=run.name, **run.analysis.cooldown)
+                      for run in runs if run.analysis.cooldown)
+    drops = "; ".join(filter(None, (drops, gates)))
     return (f'<section id="heat"><h2>Heat and frequency</h2>{_chart("heat_over_time", spec)}'
             + (f'<p class="note">{e(drops)}</p>' if drops else "") + "</section>")
+
+
+def _energy(runs: Sequence[LoadedRun]) -> str:
+    from slm_edge.analysis.energy import CHARGING_NOTE, power_series, was_plugged
+
+    rows, notes = [], []
+    for run in runs:
+        found = run.analysis.energy
+        if found is None:
+            if power_series(run.trace)[0] and was_plugged(run.trace):
+                notes.append(f"{run.name}: {CHARGING_NOTE}.")
+            continue
+        cells = []
+        for phase in (found.prefill, found.decode):
+            cells.append("—" if phase is None else f"{phase.mj_per_token:.2f}" + (
+                f" ± {phase.mj_per_token_error:.2f}" if phase.mj_per_token_error is not None else "")
+                + f" ({phase.average_w:.2f} W, {phase.tokens} tokens)")
+        rows.append(f"<tr><th scope='row'>{e(run.name)}</th>" + "".join(f"<td>{e(c)}</td>" for c in cells)
+                    + f"<td>{found.average_w:.2f}</td><td>{e(found.source)} ({found.samples} samples)</td></tr>")
+    if not rows and not notes:
+        return ('<section id="energy"><h2>Energy</h2><p class="note">Not measured: the device reported no battery '
+                'current and voltage, power figure or energy counter during the run (a virtual machine has none). '
+                'On a phone the app samples BatteryManager while the run goes on; run it unplugged (README, '
+                '“Energy on a phone”).</p></section>')
+    table = "" if not rows else (
+        '<table id="energy_table"><thead><tr><th></th><th>prefill mJ/token</th><th>decode mJ/token</th>'
+        f'<th>average W</th><th>from</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        f'<p class="note">{e(runs[0].analysis.energy.note if runs[0].analysis.energy else "")}</p>')
+    return (f'<section id="energy"><h2>Energy</h2>{table}'
+            + "".join(f'<p class="warnings">{e(n)}</p>' for n in notes) + "</section>")
+
+
+def _sustained(runs: Sequence[LoadedRun], spec: dict | None) -> str:
+    if spec is None:
+        return ""
+    lines = []
+    for run in runs:
+        f = run.analysis.sustained
+        if f is None:
+            continue
+        drop = lambda t: "not reached" if t is None else f"{t:.0f} s"  # noqa: E731
+        lines.append(f"<li>{e(run.name)}: {f.seconds:.0f} s of decoding in {f.segments} segments; "
+                     f"{f.first_minute_tok_s:.1f} tok/s over the first {f.span_s:.0f} s, {f.last_minute_tok_s:.1f} "
+                     f"over the last (−{f.drop:.0%}); steady state {f.steady_tok_s:.1f}; 10% below the start after "
+                     f"{drop(f.time_to_10pct_s)}, 25% after {drop(f.time_to_25pct_s)}</li>")
+    return (f'<section id="sustained"><h2>Sustained load</h2>{_chart("sustained_throughput", spec)}'
+            f'<ul>{"".join(lines)}</ul><p class="note">Temperature, frequency and power over the same time are in '
+            f'the heat section below.</p></section>')
 
 
 def _reproduce(runs: Sequence[LoadedRun], page: str) -> str:
@@ -296,13 +350,15 @@ def render_html(runs: Sequence[LoadedRun], folder: Path | None = None, page: str
         body.append(f'<details><summary>Warnings of the cells ({sum(len(r.analysis.warnings) for r in runs)})'
                     f'</summary>{_warnings(runs, True)}</details>')
     else:
-        body.append('<section id="rows"><h2>Every measured row</h2><p class="note">Click a header to sort.</p>'
-                    + _sortable("run_rows", ROW_COLUMNS, ROW_FIELDS, run_rows(runs)) + "</section>")
+        if run_rows(runs):  # a sustained run has none: its figures are over time
+            body.append('<section id="rows"><h2>Every measured row</h2><p class="note">Click a header to sort.</p>'
+                        + _sortable("run_rows", ROW_COLUMNS, ROW_FIELDS, run_rows(runs)) + "</section>")
         run_specs = {key: build(runs) for key, build in charts.RUN_CHARTS.items()}
         specs.update({k: v for k, v in run_specs.items() if v is not None})
-        body.append('<section id="latency"><h2>Latency</h2>' + "".join(_chart(k, run_specs[k]) for k in (
+        latency = "".join(_chart(k, run_specs[k]) for k in (
             "prefill_latency_vs_prompt_length", "decode_latency_over_sequence", "token_latency_distribution"))
-            + "</section>")
+        if latency:
+            body.append(f'<section id="latency"><h2>Latency</h2>{latency}</section>')
         body.append('<section id="memory"><h2>Memory</h2>' + _chart("memory_over_time", run_specs["memory_over_time"])
                     + _chart("memory_breakdown", run_specs["memory_breakdown"]) + _memory_table(runs) + "</section>")
         if run_specs["latency_by_op_category"]:
@@ -312,7 +368,9 @@ def render_html(runs: Sequence[LoadedRun], folder: Path | None = None, page: str
                         + _chart("latency_by_op_category", run_specs["latency_by_op_category"],
                                  f'<figcaption>Traced runs, separate from the timed ones. {e(overhead)}</figcaption>')
                         + "</section>")
+        body.append(_sustained(runs, run_specs["sustained_throughput"]))
         body.append(_heat(runs, run_specs["heat_over_time"]))
+        body.append(_energy(runs))
         if len(runs) > 1:
             body.append(_findings(runs))
     body.append(_quality(runs))
@@ -325,7 +383,8 @@ def render_html(runs: Sequence[LoadedRun], folder: Path | None = None, page: str
     nav = "".join(f'<a href="#{anchor}">{label}</a>' for anchor, label in (
         ("measured", "what"), ("headline", "headline"), ("overview", "cells"), ("survey", "figures"),
         ("findings", "findings"), ("rows", "rows"), ("latency", "latency"), ("memory", "memory"), ("ops", "ops"),
-        ("heat", "heat"), ("quality", "quality"), ("reproduce", "reproduce"))
+        ("sustained", "sustained"), ("heat", "heat"), ("energy", "energy"), ("quality", "quality"),
+        ("reproduce", "reproduce"))
         if f'id="{anchor}"' in "".join(body))
     return f"""<!doctype html>
 <html lang="en" data-page="{kind}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

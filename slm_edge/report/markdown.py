@@ -43,8 +43,9 @@ def _run_markdown(run: LoadedRun) -> list[str]:
     lines = [f"## {run.name}", "",
              f"Device: {device['model']} — {device['cpu']}, {device['cores']} cores, {mib(device['ram_bytes'])} RAM, "
              f"{device['os']}. Status: **{analysis.status}**.", ""]
-    lines += table(RUN_COLUMNS, ROW_FIELDS, [RunRow(run, row) for row in analysis.rows])
-    lines += ["", f"Peak RSS (VmHWM) {mib(analysis.peak_hwm_bytes)}, {mib(analysis.peak_increase_bytes)} over "
+    if analysis.rows:
+        lines += table(RUN_COLUMNS, ROW_FIELDS, [RunRow(run, row) for row in analysis.rows]) + [""]
+    lines += [f"Peak RSS (VmHWM) {mib(analysis.peak_hwm_bytes)}, {mib(analysis.peak_increase_bytes)} over "
               f"the baseline of {mib(analysis.baseline_rss_bytes)}. {analysis.note}.", ""]
     lines += _memory_markdown(analysis)
     quality = (run.trace.artifact_facts.quality if run.trace.artifact_facts else None)

@@ -44,6 +44,16 @@ def profile_command(run: LoadedRun) -> list[str]:
     args += ["--emulated"] if trace.device.emulated or serial in (None, "emulated") else ["--device", str(serial)]
     if config.mode == "llm_runner":
         args += ["--mode", "llm-runner"]
+    if config.mode == "sustained" and config.sustained_s:
+        args += ["--sustained", f"{config.sustained_s:g}"]
+    if config.cooldown:
+        args.append("--cooldown")
+        for key, flag in (("temp_c", "--cooldown-temp"), ("within_c", "--cooldown-within"),
+                          ("max_wait_s", "--cooldown-max-wait")):
+            if config.cooldown.get(key) is not None:
+                args += [flag, f"{config.cooldown[key]:g}"]
+    if config.cpus:
+        args += ["--cpus", _joined(config.cpus)]
     if config.prompt_lengths:
         args += ["--prompt-lengths", _joined(config.prompt_lengths)]
     if config.decode_tokens:

@@ -25,21 +25,15 @@ from pathlib import Path  # noqa: E402
 from slm_edge import __version__  # noqa: E402
 from slm_edge.cache import atomic_write_text  # noqa: E402
 from slm_edge.contract import STATUS_PREFIX  # noqa: E402
-from slm_edge.errors import BadInput, RuntimeFailure, SlmEdgeError  # noqa: E402
+from slm_edge.errors import BadInput, SlmEdgeError  # noqa: E402
 from slm_edge.runner.scoring import score_chunk  # noqa: E402
-from slm_edge.progress import reset_peak_rss  # noqa: E402
-from slm_edge.runner.samplers import Sampler, device_facts, read_pss, read_status_memory  # noqa: E402
+from slm_edge.runner.cooldown import temperature_of, wait_until_cool  # noqa: E402
+from slm_edge.runner.op_runs import op_profile  # noqa: E402
+from slm_edge.runner.steps import decode, prefill, prompt_for  # noqa: E402,F401  (decode: tests read it here)
+from slm_edge.runner.samplers import Sampler, apply_cpu_mask, device_facts, read_pss, read_status_memory  # noqa: E402
 from slm_edge.records.manifest import Manifest  # noqa: E402
 from slm_edge.contract import TRACE_SCHEMA, TRACE_SCHEMA_VERSION  # noqa: E402
 from slm_edge.records.trace import RunConfig  # noqa: E402
-
-
-def prompt_for(length: int, vocab_size: int, seed: int) -> list[int]:
-    """A fixed pseudo-random prompt: latency does not depend on which tokens, only how many."""
-    import random
-
-    rng = random.Random(seed * 1_000_003 + length)
-    return [rng.randrange(3, vocab_size) for _ in range(length)]
 
 
 class TraceWriter:
@@ -130,7 +124,20 @@ def run(config_path: Path, emulated: bool = False, trace_dir: Path | None = None
         trace["software"]["runner_note"] = runner_note
     phase = "setup"
     run_index = None
+    trace["software"]["cpus_allowed"] = apply_cpu_mask(list(config.cpus) if config.cpus else None)
     sampler.start()
+    start_temp_c = temperature_of(sampler.cpu[0]) if sampler.cpu else None
+
+    def cooldown(run_index: int | None) -> dict | None:
+        """The gate before a measured repeat, its wait marked as a phase; None when not asked for."""
+        if not config.cooldown:
+            return None
+        status(phase="cooldown", run=run_index)
+        sampler.mark("cooldown", "start", run_index)
+        record = wait_until_cool(sampler.sample_cpu, config.cooldown, start_temp_c)
+        sampler.mark("cooldown", "end", run_index)
+        return record
+
     try:
         if config.mode == "eval" and config.longest_sequence > artifact.max_seq_len:
             raise BadInput(f"an eval chunk of {config.longest_sequence} tokens exceeds the artifact's max sequence length "
@@ -171,16 +178,23 @@ def run(config_path: Path, emulated: bool = False, trace_dir: Path | None = None
                     sampler.mark("eval", "end", index)
                     writer.flush(sampler)
                 continue
+            if config.mode == "sustained":
+                phase = "sustained"
+                _sustained(llm, config, threads, sampler, writer, cooldown(None))
+                break  # one thread count: the first
             for prompt_length in config.prompt_lengths:
                 prompt = prompt_for(prompt_length, artifact.vocab_size, config.seed)
                 for index in range(config.warmup + config.repeats):
                     warmup = index < config.warmup
                     run_index = len(trace["runs"])
+                    gate = None if warmup else cooldown(run_index)
                     phase = "prefill"
                     status(phase="warmup" if warmup else "run", run=run_index, threads=threads, prompt=prompt_length)
                     record = _one_run(llm, sampler, prompt, config.decode_tokens, run_index)
                     record.update(threads=threads, prompt_length=prompt_length, warmup=warmup,
                                   repeat=index if warmup else index - config.warmup)
+                    if gate is not None:
+                        record["cooldown"] = gate
                     trace["runs"].append(record)
                     writer.flush(sampler)
             llm = None
@@ -188,7 +202,7 @@ def run(config_path: Path, emulated: bool = False, trace_dir: Path | None = None
                 phase = "ops"
                 status(phase=phase, threads=threads)
                 trace.setdefault("op_profiles", []).append(
-                    _op_profile(config, base, manifest, threads, sampler, writer.path.parent))
+                    op_profile(config, base, manifest, threads, sampler, writer.path.parent))
                 writer.flush(sampler)
         sampler.stop()
         writer.flush(sampler, "complete")
@@ -198,37 +212,12 @@ def run(config_path: Path, emulated: bool = False, trace_dir: Path | None = None
         message = exc.one_line(cli=True) if isinstance(exc, SlmEdgeError) else f"{type(exc).__name__}: {exc}"
         trace["errors"].append({"phase": phase, "message": message, "run": run_index})
         sampler.stop()
-        writer.flush(sampler, "incomplete" if trace["runs"] or trace.get("eval", {}).get("chunks") else "failed")
+        measured = trace["runs"] or trace.get("eval", {}).get("chunks") or trace.get("sustained", {}).get("segments")
+        writer.flush(sampler, "incomplete" if measured else "failed")
         if not isinstance(exc, SlmEdgeError):
             traceback.print_exc()
         print(f"runner error in {phase}: {message}", file=sys.stderr)
         return 1
-
-
-def prefill(llm, prompt: list[int]) -> tuple[int, float, float]:
-    """One forward over the prompt: (first generated token, prefill ms, time to first token ms)."""
-    import torch
-
-    t0 = time.perf_counter_ns()
-    logits = llm.step(prompt, 0)
-    t1 = time.perf_counter_ns()
-    token = int(torch.argmax(logits))  # the first generated token exists from here: TTFT
-    t2 = time.perf_counter_ns()
-    return token, (t1 - t0) / 1e6, (t2 - t0) / 1e6
-
-
-def decode(llm, token: int, position: int, steps: int) -> list[float]:
-    """Greedy one-token steps; each step (forward + argmax) timed in microseconds."""
-    import torch
-
-    steps_us = []
-    for _ in range(steps):
-        s0 = time.perf_counter_ns()
-        logits = llm.step([token], position)
-        token = int(torch.argmax(logits))
-        steps_us.append((time.perf_counter_ns() - s0) / 1e3)
-        position += 1
-    return steps_us
 
 
 def _one_run(llm, sampler: Sampler, prompt: list[int], decode_tokens: int, run_index: int) -> dict:
@@ -251,86 +240,43 @@ def _one_run(llm, sampler: Sampler, prompt: list[int], decode_tokens: int, run_i
     }
 
 
-ET_OPS_WARMUP_STEPS = 2  # a prefill and steps before the traced ones, left out: the first run pays one-time costs
+SUSTAINED_FLUSH_S = 5.0  # how often a sustained run rewrites its trace (a kill keeps all but the last seconds)
 
 
-def _end_op_window(sampler: Sampler) -> None:
-    """Close the ops window with the process's VmHWM set back to its RSS, so the peak of later timed
-    runs is theirs and not the traced session's (a second copy of the model, profiler buffers). The freed
-    heap goes back to the system first (glibc's malloc_trim), else the reset starts from RSS it still holds."""
-    try:
-        import ctypes
+def _sustained(llm, config: RunConfig, threads: int, sampler: Sampler, writer: TraceWriter, gate: dict | None) -> None:
+    """Decode without a pause for sustained_s seconds: the first prompt length prefilled, one-token steps
+    until the context is full, then the same prompt again (a segment each), every step timed."""
+    prompt_length = config.prompt_lengths[0]
+    prompt = prompt_for(prompt_length, config.artifact.vocab_size, config.seed)
+    section = {"threads": threads, "prompt_length": prompt_length, "seconds": float(config.sustained_s), "segments": []}
+    if gate is not None:
+        section["cooldown"] = gate
+    writer.trace["sustained"] = section
+    deadline = time.perf_counter() + float(config.sustained_s)
+    last_flush = time.perf_counter()
+    import torch
 
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass  # not glibc: the peak after the window may include what the allocator kept
-    reset_peak_rss()
-    sampler.mark("ops", "end")
-
-
-def _op_profile(config: RunConfig, base: Path, manifest: Manifest, threads: int, sampler: Sampler,
-                trace_dir: Path | None = None) -> dict:
-    """Separate from the timed runs (tracing costs time): one prefill of the longest prompt and the
-    decode steps with the engine's own tracer on (onnxruntime's profiler, ExecuTorch's ETDump);
-    op time grouped by category."""
-    if config.artifact.engine == "executorch":
-        return _et_op_profile(config, base, manifest, threads, sampler, trace_dir or base)
-    from slm_edge.runner.ops import node_scopes, parse_profile, summarize_phases
-    from slm_edge.runtime.onnx_llm import OrtLlm
-
-    folder = base / config.artifact.dir
-    prefix = str(base / f"ort-profile-t{threads}")
-    # the window covers the traced session's load too: the reports' peak memory leaves it out
-    sampler.mark("ops", "start")
-    llm = OrtLlm(folder, manifest, threads=threads, profile_prefix=prefix)
-    prompt = prompt_for(max(config.prompt_lengths), config.artifact.vocab_size, config.seed)
-    token, _, _ = prefill(llm, prompt)
-    steps_us = decode(llm, token, len(prompt), config.decode_tokens)
-    profile_path = llm.session.end_profiling()
-    llm = None
-    runs = parse_profile(Path(profile_path), node_scopes(folder / config.artifact.model_file))
-    Path(profile_path).unlink(missing_ok=True)
-    _end_op_window(sampler)  # after reading the profile, which holds the graph and the profile's JSON
-    return {"engine": "onnxruntime", "threads": threads, "prompt_length": len(prompt),
-            "decode_step_us_traced": steps_us, "phases": summarize_phases(runs)}
-
-
-def _et_op_profile(config: RunConfig, base: Path, manifest: Manifest, threads: int, sampler: Sampler,
-                   out_dir: Path) -> dict:
-    """The program loaded with ETDump tracing; a warm-up prefill and steps, then the traced prefill and
-    decode steps; the ETDump is written beside the trace and read with executorch's Inspector against
-    the artifact's ETRecord (which maps each event to graph nodes and their module paths)."""
-    import subprocess
-
-    from slm_edge.contract import ETRECORD_FILE
-    from slm_edge.runtime.executorch_llm import EtLlm
-
-    folder = base / config.artifact.dir
-    etrecord = folder / ETRECORD_FILE
-    if not etrecord.is_file():
-        raise BadInput(f"the artifact has no {ETRECORD_FILE} (exported before {{ops}} knew ExecuTorch), so "
-                       "ETDump events cannot be mapped to the model's layers",
-                       "re-export it (`slm-edge export` with {force}), then profile with {ops} again")
-    sampler.mark("ops", "start")  # from the traced program's load: the reports' peak memory leaves it out
-    llm = EtLlm(folder / config.artifact.model_file, threads=threads, etdump=True)
-    prompt = prompt_for(max(config.prompt_lengths), config.artifact.vocab_size, config.seed)
-    token, _, _ = prefill(llm, prompt)
-    decode(llm, token, len(prompt), ET_OPS_WARMUP_STEPS)
-    token, _, _ = prefill(llm, prompt)
-    steps_us = decode(llm, token, len(prompt), config.decode_tokens)
-    etdump = llm.write_etdump(out_dir / f"etdump-t{threads}.etdp")
-    llm = None
-    # a child process: the Inspector's imports and the deserialized graph stay out of this process's peak RSS
-    done = subprocess.run([sys.executable, "-m", "slm_edge.runner.ops", str(etdump), str(etrecord),
-                           "--skip", str(1 + ET_OPS_WARMUP_STEPS)], capture_output=True, text=True)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeFailure(f"reading the ETDump with executorch's Inspector failed: {last}",
-                             f"check that {ETRECORD_FILE} belongs to this model.pte (re-export with {{force}})")
-    _end_op_window(sampler)
-    return {"engine": "executorch", "threads": threads, "prompt_length": len(prompt),
-            "decode_step_us_traced": steps_us, "etdump_file": etdump.name,
-            "warmup_executions": 1 + ET_OPS_WARMUP_STEPS, "phases": json.loads(done.stdout)}
+    # one phase marker pair for the whole run: per segment they would cost a small model more than its
+    # steps (a PSS read each); each segment's own times place its prefill and decode
+    status(phase="sustained", seconds=config.sustained_s)
+    sampler.mark("sustained", "start")
+    while time.perf_counter() < deadline:
+        segment = {"start_ms": sampler.now_ms()}
+        token, segment["prefill_ms"], _ = prefill(llm, prompt)
+        steps = segment["decode_step_us"] = []
+        section["segments"].append(segment)
+        position = len(prompt)
+        while position < config.artifact.max_seq_len - 1 and time.perf_counter() < deadline:
+            s0 = time.perf_counter_ns()
+            logits = llm.step([token], position)
+            token = int(torch.argmax(logits))
+            steps.append((time.perf_counter_ns() - s0) / 1e3)
+            position += 1
+        if time.perf_counter() - last_flush > SUSTAINED_FLUSH_S:
+            writer.flush(sampler)
+            last_flush = time.perf_counter()
+    sampler.mark("sustained", "end")
+    writer.flush(sampler)
 
 
 def llm_runner_seq_len(prompt_length: int, decode_tokens: int, max_seq_len: int) -> int:

@@ -44,6 +44,9 @@ class ProfileOptions:
     ops: bool = False  # per-op breakdown (onnxruntime's profiler), in runs separate from the timed ones
     lock_wait_s: float = 0.0  # how long to queue behind another profile on the same device
     eval_chunks: tuple[tuple[int, ...], ...] | None = None  # mode eval: the token chunks to score (workflows.evaluate)
+    sustained_s: float | None = None  # mode sustained: seconds of decoding without a pause
+    cooldown: dict | None = None  # the gate before each measured repeat: {max_wait_s, temp_c, within_c, poll_s}
+    cpus: str | None = None  # cores to pin the runner to, as --cpus takes them (resolve_cpus)
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,47 @@ class ProfileOutcome:
         return LoadedRun(name=self.run_dir.name, folder=self.run_dir, trace=self.trace, analysis=self.analysis)
 
 
-def build_config(manifest: Manifest, manifest_sha: str, artifact_remote_dir: str, options: ProfileOptions) -> RunConfig:
+CLUSTERS = ("big", "mid", "little")
+
+
+def resolve_cpus(spec: str, device: dict) -> list[int]:
+    """--cpus → core indices: '0,1', '0-3', a hex mask '0xf0', or a cluster (big: the cores of the
+    highest maximum frequency, little: the lowest, mid: those between), from the device's facts."""
+    cores = int(device.get("cores") or 1)
+    text = spec.strip().lower()
+    if text in CLUSTERS:
+        maxima = device.get("cpu_max_freq_khz") or []
+        known = sorted({f for f in maxima if f})
+        if not known:
+            raise BadInput(f"{{cpus}} {text} needs the cores' maximum frequencies, and this device reports none",
+                           "name the cores instead, e.g. {cpus} 0,1")
+        wanted = {"big": {known[-1]}, "little": {known[0]}, "mid": set(known[1:-1])}[text]
+        chosen = [core for core, f in enumerate(maxima) if f in wanted]
+        if not chosen:
+            raise BadInput(f"this device has no {text} cluster (maximum frequencies: "
+                           f"{', '.join(f'{f / 1e6:.2f} GHz' for f in known)})", "choose big or little, or name the cores")
+        return chosen
+    try:
+        if text.startswith("0x"):
+            mask = int(text, 16)
+            chosen = [core for core in range(mask.bit_length()) if mask >> core & 1]
+        else:
+            chosen = []
+            for part in text.split(","):
+                first, _, last = part.partition("-")
+                chosen += list(range(int(first), int(last or first) + 1))
+    except ValueError:
+        raise BadInput(f"{{cpus}} {spec!r} is not a core list, mask or cluster",
+                       "use e.g. 0,1 or 0-3 or 0xf0 or big/mid/little") from None
+    outside = [core for core in chosen if not 0 <= core < cores]
+    if not chosen or outside:
+        raise BadInput(f"{{cpus}} {spec!r} names cores the device does not have (it has 0-{cores - 1})",
+                       f"choose cores between 0 and {cores - 1}")
+    return sorted(set(chosen))
+
+
+def build_config(manifest: Manifest, manifest_sha: str, artifact_remote_dir: str, options: ProfileOptions,
+                 cpus: list[int] | None = None) -> RunConfig:
     from slm_edge.runtime.engines import resolve_engine
 
     meta = manifest.runtime.metadata or {}
@@ -80,10 +123,12 @@ def build_config(manifest: Manifest, manifest_sha: str, artifact_remote_dir: str
     measured = {"eval": {"chunks": [list(chunk) for chunk in options.eval_chunks]}} if options.mode == "eval" else {
         "prompt_lengths": options.prompt_lengths, "decode_tokens": options.decode_tokens, "repeats": options.repeats,
         "warmup": options.warmup}
+    heat = {key: value for key, value in (("sustained_s", options.sustained_s), ("cooldown", options.cooldown),
+                                           ("cpus", cpus)) if value}
     config = RunConfig.from_json({
         **RunConfig().to_json(), "artifact": artifact.to_json(), "mode": options.mode, **measured,
         "threads": options.threads, "sample_interval_ms": options.sample_interval_ms,
-        "memory_sampling": options.memory_sampling, "ops": options.ops, "seed": 0, "trace_file": TRACE_FILE})
+        "memory_sampling": options.memory_sampling, "ops": options.ops, "seed": 0, "trace_file": TRACE_FILE, **heat})
     if options.mode == "eval":
         return config
     if options.mode == "llm_runner" and not manifest.tokenizer:
@@ -169,12 +214,17 @@ def run_on_device(artifact: Path, device: Device, options: ProfileOptions, run_d
     remote_artifact = f"slm-edge/artifacts/{manifest_sha[:16]}"
     run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{time.perf_counter_ns() % 10**6:06d}"
     remote_run = f"slm-edge/runs/{run_id}"
-    config = build_config(manifest, manifest_sha, f"../../artifacts/{manifest_sha[:16]}", options)
+    device_info = device.info()
+    cpus = resolve_cpus(options.cpus, device_info) if options.cpus else None
+    config = build_config(manifest, manifest_sha, f"../../artifacts/{manifest_sha[:16]}", options, cpus)
     device.check_can_run(manifest, config)  # before anything is pushed
+    if getattr(device, "runs_app", True) and (config.mode == "sustained" or config.cooldown or config.cpus):
+        raise BadInput("{sustained}, {cooldown} and {cpus} are run by the Linux runner for now; the profiler app's "
+                       "loop does not implement them yet",
+                       "profile with {emulated} ({runner} python) or on a Linux board, or drop them")
 
     run_dir.mkdir(parents=True, exist_ok=True)
     cache.atomic_write_text(run_dir / RUN_CONFIG_FILE, json.dumps(config.to_json(), indent=2) + "\n")
-    device_info = device.info()
     pushed = push_artifact(device, artifact, manifest, remote_artifact)
     result = None
     try:  # from here on the run's files on the device are removed however it ends (unless --keep)

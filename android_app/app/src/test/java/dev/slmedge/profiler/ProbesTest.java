@@ -60,9 +60,11 @@ public class ProbesTest {
         ShadowBatteryManager battery = Shadow.extract(app.getSystemService(BatteryManager.class));
         battery.setIntProperty(BatteryManager.BATTERY_PROPERTY_CURRENT_NOW, -250_000);
         battery.setIntProperty(BatteryManager.BATTERY_PROPERTY_CHARGE_COUNTER, 3_000_000);
-        // ACTION_BATTERY_CHANGED is sticky: BatteryService sends it with these extras (tenths of °C)
+        battery.setLongProperty(BatteryManager.BATTERY_PROPERTY_ENERGY_COUNTER, 12_000_000_000L);
+        // ACTION_BATTERY_CHANGED is sticky: BatteryService sends it with these extras (tenths of °C, mV)
         Intent changed = new Intent(Intent.ACTION_BATTERY_CHANGED);
         changed.putExtra(BatteryManager.EXTRA_TEMPERATURE, 312);
+        changed.putExtra(BatteryManager.EXTRA_VOLTAGE, 3_870);
         changed.putExtra(BatteryManager.EXTRA_PLUGGED, BatteryManager.BATTERY_PLUGGED_USB);
         stickyBroadcast(changed);
 
@@ -70,6 +72,8 @@ public class ProbesTest {
         assertEquals(-250_000, sample.get("battery_current_ua"));
         assertEquals(3_000_000, sample.get("battery_charge_uah"));
         assertEquals(31.2, (Double) sample.get("battery_temp_c"), 1e-9);
+        assertEquals(3_870, sample.get("battery_voltage_mv"));
+        assertEquals(12_000_000_000L, sample.get("battery_energy_nwh"));
         assertEquals(true, sample.get("plugged"));
     }
 
@@ -79,6 +83,7 @@ public class ProbesTest {
         ShadowBatteryManager battery = Shadow.extract(app.getSystemService(BatteryManager.class));
         battery.setIntProperty(BatteryManager.BATTERY_PROPERTY_CURRENT_NOW, Integer.MIN_VALUE);
         battery.setIntProperty(BatteryManager.BATTERY_PROPERTY_CHARGE_COUNTER, Integer.MIN_VALUE);
+        battery.setLongProperty(BatteryManager.BATTERY_PROPERTY_ENERGY_COUNTER, Long.MIN_VALUE);
         Intent changed = new Intent(Intent.ACTION_BATTERY_CHANGED); // a sticky broadcast without the extras
         stickyBroadcast(changed);
 
@@ -87,6 +92,8 @@ public class ProbesTest {
         assertNull(sample.get("battery_current_ua"));
         assertNull(sample.get("battery_charge_uah"));
         assertNull(sample.get("battery_temp_c"));
+        assertNull(sample.get("battery_voltage_mv"));
+        assertNull(sample.get("battery_energy_nwh"));
         assertNull(sample.get("plugged"));
     }
 

@@ -6,7 +6,7 @@ import static org.junit.Assert.assertThrows;
 import org.junit.Test;
 
 public class PromptGeneratorTest {
-    // Expected values from the Linux runner: slm_edge.runner.loop.prompt_for(length, vocab, seed).
+    // Expected values from the Linux runner: slm_edge.runner.steps.prompt_for(length, vocab, seed).
     @Test
     public void matchesThePythonRunnersPrompts() {
         assertArrayEquals(new int[] {119, 192, 195, 67, 101, 25, 46, 73}, PromptGenerator.prompt(8, 320, 0));
