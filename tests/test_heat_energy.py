@@ -230,10 +230,29 @@ def test_sustained_run_through_the_emulated_device_writes_the_time_plots(artifac
     assert "--sustained 4" in (tmp_path / "run" / "report.html").read_text()
 
 
+def test_the_apps_java_loop_runs_sustained_and_gated_with_scripted_signals(artifact, tmp_path):
+    """--runner app: the profiler app's own Java loop (core + ONNX engine) on this JVM, reading the same
+    scripted /sys through its CpuReader and SysfsPowerProbe: the same trace sections as the Linux runner."""
+    frames = [Keyframe(0, 45.0, [2_000_000, 2_000_000], current_ua=-1_000_000)]
+    with ScriptedSysfs(tmp_path / "sysfs", frames, [2_000_000, 2_000_000]) as tree:
+        done = run_cli("profile", artifact, "--emulated", "--runner", "app", "--sustained", "3", "--prompt-lengths",
+                       "8", "--threads", "1", "--cooldown", "--cooldown-temp", "50", "--out", tmp_path / "run",
+                       env={**os.environ, **tree.env})
+    assert done.returncode == 0, done.stderr
+    trace = Trace.load(tmp_path / "run" / "trace.json")
+    assert trace.producer.name != "slm_edge.runner"
+    segments = trace.sustained["segments"]
+    assert len(segments) > 1 and all(len(s["decode_step_us"]) == 55 for s in segments[:-1])
+    assert trace.sustained["cooldown"]["outcome"] == "cool" and trace.sustained["cooldown"]["temp_c_before"] == 45
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["energy"]["average_w"] == pytest.approx(4.0) and report["sustained"]["segments"] == len(segments)
+
+
 def test_heat_options_are_refused_where_they_cannot_run(artifact, tmp_path):
-    done = run_cli("profile", artifact, "--emulated", "--runner", "app", "--sustained", "5", "--out", tmp_path / "a")
+    done = run_cli("profile", artifact, "--emulated", "--runner", "app", "--cpus", "0", "--prompt-lengths", "8",
+                   "--decode-tokens", "8", "--out", tmp_path / "a")
     assert done.returncode != 0 and "Traceback" not in done.stderr
-    assert "the profiler app's loop does not implement them yet" in done.stderr
+    assert "the profiler app cannot (Java has no affinity call)" in done.stderr
     done = run_cli("profile", artifact, "--emulated", "--cooldown-temp", "40", "--out", tmp_path / "b")
     assert done.returncode != 0 and "--cooldown-temp/--cooldown-within given without --cooldown" in done.stderr
     done = run_cli("profile", artifact, "--emulated", "--cpus", "7", "--out", tmp_path / "c")

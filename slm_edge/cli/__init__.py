@@ -9,6 +9,7 @@ import os
 import sys
 
 import click
+from rich.markup import escape
 
 from slm_edge import __version__
 from slm_edge.cli import cards, devices, evaluate, export, profile, recommend, report, sweep, verify
@@ -37,7 +38,8 @@ class Cli(click.Group):
         try:
             return super().invoke(ctx)
         except SlmEdgeError as err:
-            console.print(f"[bold red]error:[/bold red] {err.one_line(cli=True)}", highlight=False, soft_wrap=True)
+            # escaped: a message may hold brackets (a path, pip's "slm-edge[ray]") that rich would read as markup
+            console.print(f"[bold red]error:[/bold red] {escape(err.one_line(cli=True))}", highlight=False, soft_wrap=True)
             sys.exit(EXIT_CODES[err.kind])
         except click.exceptions.Exit:
             raise
@@ -47,7 +49,7 @@ class Cli(click.Group):
             if os.environ.get("SLM_EDGE_DEBUG"):
                 raise
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-            console.print(f"[bold red]internal error:[/bold red] {type(exc).__name__}: {first}. "
+            console.print(f"[bold red]internal error:[/bold red] {type(exc).__name__}: {escape(first)}. "
                           "Fix: rerun with SLM_EDGE_DEBUG=1 for the traceback and report it", highlight=False, soft_wrap=True)
             sys.exit(EXIT_BUG)
         except KeyboardInterrupt:

@@ -19,14 +19,39 @@ from slm_edge.errors import BadInput, DeviceGone
               help="Run only these backends of the spec (comma-separated: executorch, onnx).")
 @click.option("--schemes", callback=lambda ctx, param, value: value.split(",") if value else None,
               help="Run only these quantization schemes of the spec (comma-separated, e.g. int4,8da4w).")
-def sweep(spec, out, models, backends, schemes):
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Exports at a time on this machine (fewer if its free memory cannot hold them).")
+@click.option("--devices", callback=lambda ctx, param, value: value.split(",") if value else None,
+              help="Profile on these devices at once, one worker each: adb serials, or emulated / emulated-NAME.")
+@click.option("--ray", "ray_address", metavar="ADDRESS|local",
+              help="Run the cells on a Ray cluster (exports on CPU workers, profiles on the nodes that own devices); "
+                   "local: a one-node cluster of this machine. Needs pip install 'slm-edge[ray]'.")
+@click.option("--store", metavar="FOLDER|URL",
+              help="With --ray: where nodes share artifacts (a shared folder, or an fsspec URL such as s3://bucket/x).")
+def sweep(spec, out, models, backends, schemes, jobs, devices, ray_address, store):
     """Export (cached), verify and profile every model × backend × scheme of SPEC, then one combined report."""
     from slm_edge.report import quantization_markdown, terminal_table
     from slm_edge.workflows.sweep import completed_runs, load_spec, run_sweep, write_sweep_reports
 
     loaded = load_spec(spec)
     out = out or Path("runs") / f"sweep-{loaded.name}"
-    state = run_sweep(loaded.only(models, backends, schemes), out, progress=lambda line: console.print(line, highlight=False))
+    chosen = loaded.only(models, backends, schemes)
+    progress = lambda line: console.print(line, highlight=False)  # noqa: E731
+    if ray_address and (devices or jobs > 1):
+        raise BadInput("--ray runs the cells on the cluster's nodes and devices; --jobs and --devices are for one "
+                       "machine", "drop --jobs/--devices, or drop --ray")
+    if store and not ray_address:
+        raise BadInput("--store is where a Ray cluster's nodes share artifacts", "use it with --ray")
+    if ray_address:
+        from slm_edge.workflows.scale import ray_sweep
+
+        state = ray_sweep(chosen, out, address=ray_address, store=str(store) if store else None, progress=progress)
+    elif devices or jobs > 1:
+        from slm_edge.workflows.scale import parallel_sweep
+
+        state = parallel_sweep(chosen, out, jobs=jobs, devices=devices, progress=progress)
+    else:
+        state = run_sweep(chosen, out, progress=progress)
     runs = completed_runs(out, state)  # every complete cell of the folder: earlier parts' too
     if runs:
         effect = write_sweep_reports(out, runs)

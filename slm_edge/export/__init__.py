@@ -116,7 +116,7 @@ def export_model(source: ModelSource, request: ExportConfig | ExportRequest, out
                                                            config.executorch.embedding_quant))
         _build(source, config, path, path_reason, key, cached, timer)
     manifest = Manifest.read(cached)
-    folder = _place(cached, out) if out else cached
+    folder = place_artifact(cached, out) if out else cached
     return ExportOutcome(folder=folder, manifest=manifest, from_cache=from_cache)
 
 
@@ -187,7 +187,7 @@ def _copy_tokenizer(source: ModelSource, staging: Path) -> str | None:
     return "tokenizer.json" if "tokenizer.json" in copied else (copied[0] if copied else None)
 
 
-def _place(cached: Path, out: Path) -> Path:
+def place_artifact(cached: Path, out: Path) -> Path:
     """Copy a finished artifact to the caller's `out` folder (hard links when on the same disk)."""
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not (out / MANIFEST).is_file():

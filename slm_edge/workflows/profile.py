@@ -218,10 +218,9 @@ def run_on_device(artifact: Path, device: Device, options: ProfileOptions, run_d
     cpus = resolve_cpus(options.cpus, device_info) if options.cpus else None
     config = build_config(manifest, manifest_sha, f"../../artifacts/{manifest_sha[:16]}", options, cpus)
     device.check_can_run(manifest, config)  # before anything is pushed
-    if getattr(device, "runs_app", True) and (config.mode == "sustained" or config.cooldown or config.cpus):
-        raise BadInput("{sustained}, {cooldown} and {cpus} are run by the Linux runner for now; the profiler app's "
-                       "loop does not implement them yet",
-                       "profile with {emulated} ({runner} python) or on a Linux board, or drop them")
+    if getattr(device, "runs_app", True) and config.cpus:
+        raise BadInput("{cpus} pins the Linux runner's threads; the profiler app cannot (Java has no affinity call)",
+                       "drop {cpus} on a phone, or profile with {emulated} ({runner} python) or on a Linux board")
 
     run_dir.mkdir(parents=True, exist_ok=True)
     cache.atomic_write_text(run_dir / RUN_CONFIG_FILE, json.dumps(config.to_json(), indent=2) + "\n")

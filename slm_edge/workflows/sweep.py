@@ -119,46 +119,68 @@ def _state(out: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {"cells": {}}
 
 
-def run_cell(cell: Cell, spec: SweepSpec, out: Path) -> None:
-    """Export (cached), verify and profile one cell into out/cells/<name>; raises SlmEdgeError."""
-    from slm_edge.quality.evaluate import EvalRequest, evaluate_artifact
-    from slm_edge.quality.verify import verify_artifact
-    from slm_edge.device.local import LocalDevice
-    from slm_edge.export import export_model
+def export_settings(cell: Cell, spec: SweepSpec):
+    """The cell's model source and export config: `slm-edge export`'s defaults with the sweep's length
+    (capped at the model's positions)."""
     from slm_edge.export.config import ExportConfig
     from slm_edge.model.sources import resolve_source
-    from slm_edge.progress import StageTimer
-    from slm_edge.workflows.profile import ProfileOptions, profile_artifact
 
     source = resolve_source(cell.model, random_weights=cell.random_weights)
-    # the same defaults as `slm-edge export`, with the sweep's length (capped at the model's positions)
-    config = ExportConfig.from_settings(backend=cell.backend, quant=cell.quant).resolved(
+    return source, ExportConfig.from_settings(backend=cell.backend, quant=cell.quant).resolved(
         source.config, default_max_seq_len=spec.max_seq_len)
-    outcome = export_model(source, config, out / "artifacts" / cell.name, timer=StageTimer(quiet=True))
+
+
+def export_cell(cell: Cell, spec: SweepSpec, out: Path) -> Path:
+    """Export (cached), verify and evaluate one cell into out/artifacts/<name>; returns that folder
+    (verify.json and eval.json beside the artifact, where the profile reads them). Raises SlmEdgeError."""
+    from slm_edge.quality.evaluate import EvalRequest, evaluate_artifact
+    from slm_edge.quality.verify import verify_artifact
+    from slm_edge.export import export_model
+    from slm_edge.progress import StageTimer
+
+    source, config = export_settings(cell, spec)
+    outcome = export_model(source, config, Path(out) / "artifacts" / cell.name, timer=StageTimer(quiet=True))
     if spec.verify:
         verify_artifact(outcome.folder, steps=spec.verify_steps)
     if spec.eval:  # before the profile, which records the figures with the run
         evaluate_artifact(outcome.folder, EvalRequest(corpus=spec.eval_corpus, tokens=spec.eval_tokens))
-    device = LocalDevice()
+    return outcome.folder
+
+
+def profile_cell(cell: Cell, spec: SweepSpec, artifact: Path, device, run_dir: Path) -> None:
+    """Profile one exported cell on `device` into run_dir (the device's lock held meanwhile)."""
+    from slm_edge.workflows.profile import ProfileOptions, profile_artifact
+
     threads = sorted({device.info()["cores"] if t == DEVICE_THREADS else t for t in spec.threads})
     options = ProfileOptions(prompt_lengths=spec.prompt_lengths, decode_tokens=spec.decode_tokens,
                              repeats=spec.repeats, warmup=spec.warmup, threads=threads, ops=spec.ops)
-    profile_artifact(outcome.folder, device, options, out / "cells" / cell.name)
+    profile_artifact(artifact, device, options, run_dir)
+
+
+def run_cell(cell: Cell, spec: SweepSpec, out: Path) -> None:
+    """Export, verify, evaluate and profile one cell on the emulated device; raises SlmEdgeError."""
+    from slm_edge.device.local import LocalDevice
+
+    profile_cell(cell, spec, export_cell(cell, spec, out), LocalDevice(), Path(out) / "cells" / cell.name)
+
+
+def is_complete(out: Path, cell: Cell) -> bool:
+    from slm_edge.records.trace import Trace
+
+    trace_path = Path(out) / "cells" / cell.name / TRACE_FILE
+    return trace_path.is_file() and Trace.load(trace_path).status == "complete"
 
 
 def run_sweep(spec: SweepSpec, out: Path, *, progress=print) -> dict:
     """Run every cell not complete before; returns the state (as sweep.json holds it). A cell whose
     device is gone ends the sweep: state["stopped"] then names it and its error."""
-    from slm_edge.records.trace import Trace
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     state = _state(out)
     state["spec"] = spec.name
     state.pop("stopped", None)
     for index, cell in enumerate(spec.cells):
-        trace_path = out / "cells" / cell.name / TRACE_FILE
-        if trace_path.is_file() and Trace.load(trace_path).status == "complete":
+        if is_complete(out, cell):
             state["cells"][cell.name] = {**state["cells"].get(cell.name, {}), "status": "complete"}
             progress(f"{cell.name}: done before, kept")
             continue

@@ -12,18 +12,22 @@ import java.util.List;
 /**
  * CPU frequency and temperature from sysfs. AOSP policy lets apps read scaling_cur_freq, vendors
  * may block it: an unreadable core is null, no readable core at all is null.
+ *
+ * <p>sysfs is read under SLM_EDGE_SYSFS_ROOT (default /), as the Linux runner's readers do
+ * (slm_edge/runner/samplers.py's sysfs()): on a desktop JVM the emulated device points it at the tree
+ * its scripted signals write; on a phone the variable is unset and this reads /sys.
  */
 public final class CpuReader {
+    public static final String SYSFS_ROOT_ENV = "SLM_EDGE_SYSFS_ROOT";
 
     private final File thermalRoot;
     private final List<File> cores;
 
     public CpuReader() {
-        this(new File("/sys/devices/system/cpu"), new File("/sys/class/thermal"));
+        this(sysfs("devices/system/cpu"), sysfs("class/thermal"));
     }
 
     public CpuReader(File cpuRoot, File thermalRoot) {
-
         this.thermalRoot = thermalRoot;
         this.cores = listCores(cpuRoot);
     }
@@ -72,6 +76,20 @@ public final class CpuReader {
         return cores.isEmpty() ? Runtime.getRuntime().availableProcessors() : cores.size();
     }
 
+    /** A path under /sys, or under $SLM_EDGE_SYSFS_ROOT/sys when that is set (read at each call). */
+    public static File sysfs(String relative) {
+        return new File(sysfsDir(), relative);
+    }
+
+    /** The folder that stands for /sys: $SLM_EDGE_SYSFS_ROOT/sys, or /sys. */
+    public static File sysfsDir() {
+        return sysfsRoot(System.getenv(SYSFS_ROOT_ENV));
+    }
+
+    /** ROOT/sys for a root from the environment; null or empty: the real /sys. */
+    static File sysfsRoot(String root) {
+        return new File(root == null || root.isEmpty() ? "/" : root, "sys");
+    }
 
     static Long readLong(File file) {
         try {

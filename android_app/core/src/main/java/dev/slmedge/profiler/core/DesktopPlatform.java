@@ -8,15 +8,20 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** A plain JVM on Linux (or anywhere): device facts from /proc and system properties. */
+/**
+ * A plain JVM on Linux (or anywhere): device facts from /proc and system properties, power from sysfs
+ * (under SLM_EDGE_SYSFS_ROOT, as CpuReader), the same figures the Linux runner records.
+ */
 public final class DesktopPlatform implements Platform {
     public static final String PRODUCER = "slm-edge-profiler-core";
     public static final String VERSION = "1.0.0";
 
     private final CpuReader cpu;
+    private final List<DeviceProbe> probes;
 
     public DesktopPlatform(CpuReader cpu) {
         this.cpu = cpu;
+        this.probes = List.of(new SysfsPowerProbe());
     }
 
     @Override
@@ -64,7 +69,7 @@ public final class DesktopPlatform implements Platform {
 
     @Override
     public List<DeviceProbe> probes() {
-        return List.of();
+        return probes;
     }
 
     @Override

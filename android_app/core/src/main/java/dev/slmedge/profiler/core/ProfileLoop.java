@@ -20,8 +20,16 @@ import java.util.Map;
  *
  * <p>Mode eval scores given tokens instead (teacher forcing): one load, then for each chunk a new
  * sequence fed one token per step, recording log_softmax(logits)[next token] and the argmax after each.
+ *
+ * <p>Mode sustained decodes without a pause for sustained_s seconds at the first thread count: the first
+ * prompt length prefilled, greedy steps until the context is full, then the same prompt again (a segment
+ * each). With a cooldown in the config, each measured repeat (and the sustained run) first waits until
+ * the device is cool again ({@link Cooldown}).
  */
 public final class ProfileLoop {
+    /** How often a sustained run rewrites its trace (the Linux runner's SUSTAINED_FLUSH_S). */
+    static final long SUSTAINED_FLUSH_NS = 5_000_000_000L;
+
     /** How the run ended: the host reads these as the instrumentation result. */
     public record Outcome(String status, File trace, String sha256, String error) {
         public boolean complete() {
@@ -40,6 +48,8 @@ public final class ProfileLoop {
 
     private String phase = "setup";
     private Integer runIndex;
+    private Cooldown.Clock cooldownClock = Cooldown.SYSTEM;
+    private Double startTempC; // the first CPU sample's temperature: cooldown's within_c counts from it
 
     public ProfileLoop(RunConfig config, File configFile, File traceDir, EngineFactory engines, Platform platform,
                        StatusListener listener) {
@@ -58,6 +68,12 @@ public final class ProfileLoop {
         this.cpuReader = cpuReader;
     }
 
+    /** The clock the cool-down gate waits on (tests pass one that only moves when slept on). */
+    ProfileLoop withCooldownClock(Cooldown.Clock clock) {
+        this.cooldownClock = clock;
+        return this;
+    }
+
     public Outcome run() {
         long originNs = System.nanoTime();
         TraceWriter writer = new TraceWriter(new File(traceDir, config.traceFile), config, platform,
@@ -66,6 +82,8 @@ public final class ProfileLoop {
         Sampler sampler = new Sampler(originNs, config.sampleIntervalMs, config.memorySampling, memoryReader,
                 cpuReader, platform);
         sampler.start();
+        Map<String, Object> firstCpu = sampler.firstCpuSample();
+        startTempC = firstCpu == null ? null : Cooldown.temperatureOf(firstCpu);
         try {
             writer.flush(sampler, null); // a trace exists from the start: the host sees "running"
             measure(writer, sampler);
@@ -92,6 +110,11 @@ public final class ProfileLoop {
                     + "max sequence length " + config.artifact.maxSeqLen
                     + " (use shorter chunks or re-export with a larger --max-seq-len)");
         }
+        if (config.sustained() && config.longestSequence() > config.artifact.maxSeqLen) {
+            throw new ProfileException("a sustained run's prompt of " + config.promptLengths.get(0) + " tokens leaves "
+                    + "no room to decode in the artifact's max sequence length " + config.artifact.maxSeqLen
+                    + " (use a shorter prompt length or re-export with a larger --max-seq-len)");
+        }
         if (config.longestSequence() > config.artifact.maxSeqLen) {
             throw new ProfileException("prompt " + Collections.max(config.promptLengths) + " + decode "
                     + config.decodeTokens + " tokens exceed the artifact's max sequence length "
@@ -101,6 +124,10 @@ public final class ProfileLoop {
         JsonObject manifest = Manifests.read(artifactDir, config.artifact.manifestSha256);
         if (config.evalChunks != null) {
             evaluate(artifactDir, manifest, config.threads.get(0), sampler, writer);
+            return;
+        }
+        if (config.sustained()) {
+            sustained(artifactDir, manifest, config.threads.get(0), sampler, writer);
             return;
         }
         for (int threads : config.threads) {
@@ -116,10 +143,14 @@ public final class ProfileLoop {
                     for (int index = 0; index < config.warmup + config.repeats; index++) {
                         Map<String, Object> record = TraceWriter.runRecord(threads, promptLength, index, config.warmup);
                         runIndex = writer.runs().size();
+                        Map<String, Object> gate = index < config.warmup ? null : cooldown(sampler, runIndex);
                         phase = "prefill";
                         status("phase", index < config.warmup ? "warmup" : "run", "run", runIndex, "threads", threads,
                                 "prompt", promptLength);
                         record.putAll(oneRun(engine, sampler, prompt));
+                        if (gate != null) {
+                            record.put("cooldown", gate);
+                        }
                         writer.runs().add(record);
                         writer.flush(sampler, null);
                     }
@@ -132,6 +163,74 @@ public final class ProfileLoop {
                 new OpProfileRun(config, artifactDir, manifest, threads, sampler, writer, engines).run();
                 writer.flush(sampler, null);
             }
+        }
+    }
+
+    /**
+     * The cool-down gate before a measured repeat (run: its index; null before the sustained run), its
+     * wait marked as a phase; null when the config asks for none. Warm-ups are never gated.
+     */
+    private Map<String, Object> cooldown(Sampler sampler, Integer run) throws InterruptedException {
+        if (config.cooldown == null) {
+            return null;
+        }
+        phase = "cooldown";
+        if (run == null) {
+            status("phase", phase);
+        } else {
+            status("phase", phase, "run", run);
+        }
+        sampler.mark("cooldown", "start", run);
+        Map<String, Object> record = Cooldown.waitUntilCool(sampler::sampleCpu, config.cooldown, startTempC,
+                cooldownClock);
+        sampler.mark("cooldown", "end", run);
+        return record;
+    }
+
+    /**
+     * Mode sustained: one load, the gate, then segments until sustained_s has passed. One phase marker
+     * pair for the whole run: per segment they would cost a small model more than its steps (a PSS read
+     * each); each segment's own times place its prefill and decode. The trace is rewritten at most every
+     * SUSTAINED_FLUSH_NS, so a kill keeps all but the last seconds.
+     */
+    private void sustained(File artifactDir, JsonObject manifest, int threads, Sampler sampler, TraceWriter writer)
+            throws Exception {
+        try (Engine engine = load(artifactDir, manifest, threads, sampler, writer)) {
+            Map<String, Object> gate = cooldown(sampler, null);
+            int promptLength = config.promptLengths.get(0);
+            int[] prompt = PromptGenerator.prompt(promptLength, config.artifact.vocabSize, config.seed);
+            writer.startSustained(threads, promptLength, config.sustainedS, gate);
+            phase = "sustained";
+            status("phase", phase, "seconds", config.sustainedS);
+            sampler.mark("sustained", "start", null);
+            long deadline = System.nanoTime() + Math.round(config.sustainedS * 1e9);
+            long lastFlush = System.nanoTime();
+            int lastPosition = config.artifact.maxSeqLen - 1;
+            int[] input = new int[1];
+            while (System.nanoTime() - deadline < 0) {
+                Map<String, Object> segment = new LinkedHashMap<>();
+                segment.put("start_ms", sampler.nowMs());
+                long t0 = System.nanoTime();
+                float[] logits = engine.step(prompt, 0);
+                segment.put("prefill_ms", (System.nanoTime() - t0) / 1e6);
+                int token = Greedy.argmax(logits);
+                List<Double> stepsUs = new ArrayList<>();
+                segment.put("decode_step_us", stepsUs);
+                writer.sustainedSegments().add(segment); // kept even if a step fails below
+                for (int position = prompt.length; position < lastPosition && System.nanoTime() - deadline < 0;
+                        position++) {
+                    long s0 = System.nanoTime();
+                    input[0] = token;
+                    token = Greedy.argmax(engine.step(input, position));
+                    stepsUs.add((System.nanoTime() - s0) / 1e3);
+                }
+                if (System.nanoTime() - lastFlush > SUSTAINED_FLUSH_NS) {
+                    writer.flush(sampler, null);
+                    lastFlush = System.nanoTime();
+                }
+            }
+            sampler.mark("sustained", "end", null);
+            writer.flush(sampler, null);
         }
     }
 

@@ -22,17 +22,22 @@ import java.util.Set;
 public final class RunConfig {
     public static final String SCHEMA = Contract.CONFIG_SCHEMA;
     public static final List<String> ENGINES = List.of("executorch", "onnxruntime", "onnxruntime-genai");
-    public static final List<String> MODES = List.of("steps", "llm_runner", "eval");
+    public static final List<String> MODES = List.of("steps", "llm_runner", "eval", "sustained");
     public static final String EVAL = "eval";
+    public static final String SUSTAINED = "sustained";
     // The Linux runner's default (the schema's 10 ms costs ~4% of a decode step on 2 cores).
     static final double DEFAULT_SAMPLE_INTERVAL_MS = 50.0;
 
     private static final Set<String> TOP_LEVEL = Set.of("schema", "schema_version", "artifact", "mode",
             "prompt_lengths", "decode_tokens", "repeats", "warmup", "threads", "sample_interval_ms",
-            "memory_sampling", "ops", "seed", "trace_file", "eval");
+            "memory_sampling", "ops", "seed", "trace_file", "eval", "sustained_s", "cooldown");
+    // No "cpus": an app cannot pin its threads (Java has no affinity API), so the host refuses --cpus for it
+    // and a config that asks is refused here as an unknown field rather than silently run unpinned.
     // The measurement matrix of steps/llm_runner: an eval run scores given tokens instead.
     private static final List<String> MATRIX = List.of("prompt_lengths", "decode_tokens", "repeats", "warmup");
     private static final Set<String> EVAL_FIELDS = Set.of("chunks");
+    private static final Set<String> COOLDOWN_FIELDS = Set.of("max_wait_s", "temp_c", "within_c", "poll_s");
+    static final double MAX_SUSTAINED_S = 86400;
     private static final Set<String> ARTIFACT = Set.of("dir", "model_file", "engine", "manifest_sha256",
             "max_seq_len", "vocab_size", "bos_id", "tokenizer_file");
 
@@ -51,6 +56,10 @@ public final class RunConfig {
     public final String traceFile;
     /** Mode eval: the token sequences to score, each at least 2 tokens; null in the other modes. */
     public final List<int[]> evalChunks;
+    /** Mode sustained: how long to decode without a pause, in seconds; null when the config has none. */
+    public final Double sustainedS;
+    /** The cool-down gate before each measured repeat (and the sustained run); null: no gate. */
+    public final Cooldown.Settings cooldown;
 
     /** What the config says about the model files (artifact.dir is relative to the config file). */
     public static final class Artifact {
@@ -134,6 +143,20 @@ public final class RunConfig {
             throw f.error("trace_file", "must be a plain file name");
         }
         traceFile = file;
+        // The schema allows sustained_s in any mode (the other modes ignore it); sustained cannot run without it.
+        sustainedS = f.has("sustained_s") ? f.number("sustained_s", 0) : null;
+        if (sustainedS != null && !(sustainedS > 0 && sustainedS <= MAX_SUSTAINED_S)) {
+            throw f.error("sustained_s", "must be above 0 and at most " + (int) MAX_SUSTAINED_S);
+        }
+        if (sustained() && sustainedS == null) {
+            throw new ConfigException("run config is missing sustained_s (mode sustained decodes for that many seconds)");
+        }
+        cooldown = f.has("cooldown") ? cooldown(f.object("cooldown")) : null;
+    }
+
+    /** Mode sustained: decode without a pause for sustained_s seconds at the first thread count. */
+    public boolean sustained() {
+        return SUSTAINED.equals(mode);
     }
 
     public static RunConfig parse(String json) throws ConfigException {
@@ -172,7 +195,28 @@ public final class RunConfig {
             }
             return longest;
         }
+        if (sustained()) { // decodes to the end of the context, then prefills again
+            return promptLengths.get(0) + 1;
+        }
         return Collections.max(promptLengths) + decodeTokens;
+    }
+
+    /** cooldown: max_wait_s (required, at least 0), temp_c and within_c (numbers or null), poll_s (above 0, at most 60). */
+    private static Cooldown.Settings cooldown(Fields gate) throws ConfigException {
+        gate.onlyKnown(COOLDOWN_FIELDS);
+        double maxWaitS = gate.requiredNumber("max_wait_s");
+        if (!(maxWaitS >= 0)) {
+            throw gate.error("max_wait_s", "must be at least 0");
+        }
+        Double withinC = gate.nullableNumber("within_c");
+        if (withinC != null && !(withinC >= 0)) {
+            throw gate.error("within_c", "must be at least 0");
+        }
+        double pollS = gate.number("poll_s", Cooldown.DEFAULT_POLL_S);
+        if (!(pollS > 0 && pollS <= 60)) {
+            throw gate.error("poll_s", "must be above 0 and at most 60");
+        }
+        return new Cooldown.Settings(maxWaitS, gate.nullableNumber("temp_c"), withinC, pollS);
     }
 
     /** eval.chunks: a non-empty list of token lists, each of at least 2 ids in [0, vocabSize). */
@@ -333,14 +377,19 @@ public final class RunConfig {
         }
 
         double number(String key, double fallback) throws ConfigException {
-            if (!object.has(key)) {
-                return fallback;
-            }
+            return object.has(key) ? requiredNumber(key) : fallback;
+        }
+
+        double requiredNumber(String key) throws ConfigException {
             JsonPrimitive value = primitive(key, "a number");
             if (!value.isNumber()) {
                 throw error(key, "must be a number");
             }
             return value.getAsDouble();
+        }
+
+        Double nullableNumber(String key) throws ConfigException {
+            return object.has(key) && !object.get(key).isJsonNull() ? requiredNumber(key) : null;
         }
 
         boolean bool(String key, boolean fallback) throws ConfigException {

@@ -25,6 +25,7 @@ public final class Sampler {
     private final List<Map<String, Object>> memory = new ArrayList<>();
     private final List<Map<String, Object>> cpu = new ArrayList<>();
     private final List<Map<String, Object>> markers = new ArrayList<>();
+    private final Object probeLock = new Object();
     private volatile String phase = "idle";
     // A latch, not Thread.interrupt(): an interrupt would abort a /proc read mid-way.
     private final CountDownLatch stopSignal = new CountDownLatch(1);
@@ -67,17 +68,31 @@ public final class Sampler {
         }
     }
 
-    public void sampleCpu() {
-        Map<String, Object> entry = new LinkedHashMap<>();
-        entry.put("t_ms", nowMs());
-        entry.put("freq_khz", cpuReader.currentFrequenciesKhz());
-        entry.put("temp_c", cpuReader.temperatureC());
-        for (Platform.DeviceProbe probe : platform.probes()) {
-            probe.addTo(entry);
+    /**
+     * CPU frequency and temperature plus the platform's probes (thermal status, battery), appended to
+     * cpu_samples and returned: the cool-down gate judges the same sample the trace keeps.
+     */
+    public Map<String, Object> sampleCpu() {
+        // One reading at a time: the gate samples from the loop's thread while the sampler thread runs,
+        // and the probes keep state (the thermal headroom cache); samples also stay in time order.
+        synchronized (probeLock) {
+            Map<String, Object> entry = new LinkedHashMap<>();
+            entry.put("t_ms", nowMs());
+            entry.put("freq_khz", cpuReader.currentFrequenciesKhz());
+            entry.put("temp_c", cpuReader.temperatureC());
+            for (Platform.DeviceProbe probe : platform.probes()) {
+                probe.addTo(entry);
+            }
+            synchronized (this) {
+                cpu.add(entry);
+            }
+            return entry;
         }
-        synchronized (this) {
-            cpu.add(entry);
-        }
+    }
+
+    /** The run's first CPU sample (taken by start()), or null before it: the gate's starting temperature. */
+    public synchronized Map<String, Object> firstCpuSample() {
+        return cpu.isEmpty() ? null : cpu.get(0);
     }
 
     /** A phase boundary: a marker and an immediate memory sample (with PSS at the end). */

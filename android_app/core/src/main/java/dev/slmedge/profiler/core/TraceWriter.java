@@ -38,6 +38,7 @@ public final class TraceWriter {
     private final List<Map<String, Object>> runs = new ArrayList<>();
     private final List<Map<String, Object>> errors = new ArrayList<>();
     private final List<Map<String, Object>> evalChunks = new ArrayList<>();
+    private final List<Map<String, Object>> sustainedSegments = new ArrayList<>();
     private String lastSha256;
 
     public TraceWriter(File file, RunConfig config, Platform platform, MemoryReader.Reading baseline,
@@ -105,9 +106,31 @@ public final class TraceWriter {
         return evalChunks;
     }
 
-    /** True while nothing was measured (no run, no scored chunk): a failure now makes the trace "failed". */
+    /** Mode sustained's segments (trace "sustained"."segments"); always empty in the other modes. */
+    public List<Map<String, Object>> sustainedSegments() {
+        return sustainedSegments;
+    }
+
+    /**
+     * The trace's sustained section, added when the sustained run begins (after the load and the gate,
+     * as the Linux runner does); segments are appended to sustainedSegments() as they are measured.
+     * gate: the cool-down record, or null when no gate ran.
+     */
+    public void startSustained(int threads, int promptLength, double seconds, Map<String, Object> gate) {
+        Map<String, Object> sustained = new LinkedHashMap<>();
+        sustained.put("threads", threads);
+        sustained.put("prompt_length", promptLength);
+        sustained.put("seconds", seconds);
+        sustained.put("segments", sustainedSegments);
+        if (gate != null) {
+            sustained.put("cooldown", gate);
+        }
+        trace.put("sustained", sustained);
+    }
+
+    /** True while nothing was measured (no run, scored chunk or sustained segment): a failure now makes the trace "failed". */
     public boolean measuredNothing() {
-        return runs.isEmpty() && evalChunks.isEmpty();
+        return runs.isEmpty() && evalChunks.isEmpty() && sustainedSegments.isEmpty();
     }
 
     /** One scored chunk: its length, the L-1 log-probabilities and argmaxes, and its wall time. */

@@ -33,6 +33,16 @@ public class CpuReaderTest {
     }
 
     @Test
+    public void sysfsIsReadUnderTheRootTheEnvironmentNames() {
+        // SLM_EDGE_SYSFS_ROOT as the Linux runner's sysfs(): ROOT/sys/..., unset (a phone) or empty: /sys
+        assertEquals(new File("/sys"), CpuReader.sysfsRoot(null));
+        assertEquals(new File("/sys"), CpuReader.sysfsRoot(""));
+        assertEquals(new File("/tmp/scripted/sys"), CpuReader.sysfsRoot("/tmp/scripted"));
+        String root = System.getenv(CpuReader.SYSFS_ROOT_ENV);
+        assertEquals(new File(CpuReader.sysfsRoot(root), "class/thermal"), CpuReader.sysfs("class/thermal"));
+    }
+
+    @Test
     public void temperatureIsTheHottestZone() throws Exception {
         write("thermal/thermal_zone0/temp", "41000");
         write("thermal/thermal_zone1/temp", "57500\n");

@@ -1,6 +1,7 @@
 package dev.slmedge.profiler.core;
 
 import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertNotEquals;
 import static org.junit.Assert.assertNull;
 import static org.junit.Assert.assertTrue;
@@ -64,6 +65,7 @@ public class ProfileLoopTest {
         assertEquals(0, trace.getAsJsonArray("errors").size());
         assertTrue(trace.getAsJsonArray("memory_samples").size() >= runs.size() * 4); // phase boundaries at least
         assertTrue(trace.getAsJsonObject("software").get("runtime").getAsString().startsWith("TinyEngine"));
+        assertValidTrace(trace);
     }
 
     @Test
@@ -158,33 +160,11 @@ public class ProfileLoopTest {
 
     /** TinyEngine that throws on its Nth step (counting from 1), to end an eval run mid-way. */
     private static EngineFactory failingOnStep(int failingStep) {
-        AtomicInteger steps = new AtomicInteger();
-        return engine -> new Engine() {
-            private final TinyEngine tiny = new TinyEngine(96, 64, 0);
-
-            @Override
-            public void load(File artifactDir, JsonObject manifest, int threads) {
-                tiny.load(artifactDir, manifest, threads);
+        return hooked(64, (step, tokens, position) -> {
+            if (step == failingStep) {
+                throw new IllegalStateException("step " + failingStep + " failed");
             }
-
-            @Override
-            public float[] step(int[] tokens, int startPos) throws Exception {
-                if (steps.incrementAndGet() == failingStep) {
-                    throw new IllegalStateException("step " + failingStep + " failed");
-                }
-                return tiny.step(tokens, startPos);
-            }
-
-            @Override
-            public String describe() {
-                return tiny.describe();
-            }
-
-            @Override
-            public void close() {
-                tiny.close();
-            }
-        };
+        });
     }
 
     /** The expected scores, computed apart: each position's logits from a fresh prefill of chunk[0..i]. */
@@ -383,6 +363,260 @@ public class ProfileLoopTest {
         JsonObject trace = readFile(new File(traceDir, "trace.json"));
         assertEquals("complete", trace.get("status").getAsString());
         assertEquals(3, trace.getAsJsonObject("eval").getAsJsonArray("chunks").size());
+    }
+
+    // --- mode sustained and the cool-down gate ----------------------------------------------
+
+    /** Called before each engine step with the step's number (from 1), its tokens and position; may throw. */
+    private interface StepHook {
+        void before(int step, int[] tokens, int startPos) throws Exception;
+    }
+
+    /** TinyEngine (vocabulary 96, this context) with a hook before every step. */
+    private static EngineFactory hooked(int maxSeqLen, StepHook hook) {
+        AtomicInteger steps = new AtomicInteger();
+        return engine -> new Engine() {
+            private final TinyEngine tiny = new TinyEngine(96, maxSeqLen, 0);
+
+            @Override
+            public void load(File artifactDir, JsonObject manifest, int threads) {
+                tiny.load(artifactDir, manifest, threads);
+            }
+
+            @Override
+            public float[] step(int[] tokens, int startPos) throws Exception {
+                hook.before(steps.incrementAndGet(), tokens, startPos);
+                return tiny.step(tokens, startPos);
+            }
+
+            @Override
+            public String describe() {
+                return tiny.describe();
+            }
+
+            @Override
+            public void close() {
+                tiny.close();
+            }
+        };
+    }
+
+    /** A run whose CPU temperature comes from thermal_zone0 under `thermal` and whose gate waits on `clock`. */
+    private ProfileLoop.Outcome runGated(JsonObject configJson, File thermal, Cooldown.Clock clock) throws Exception {
+        File configFile = TestConfigs.writeRun(folder.getRoot(), configJson);
+        RunConfig config = RunConfig.read(configFile);
+        CpuReader cpu = new CpuReader(new File(folder.getRoot(), "no-cpus"), thermal);
+        return new ProfileLoop(config, configFile, new File(folder.getRoot(), "trace"), new Main.TinyEngineFactory(config),
+                new DesktopPlatform(cpu), statuses::add, new MemoryReader(), cpu).withCooldownClock(clock).run();
+    }
+
+    private File thermalZone(double celsius) throws Exception {
+        File zone = new File(folder.getRoot(), "thermal/thermal_zone0");
+        zone.mkdirs();
+        Files.writeString(new File(zone, "temp").toPath(), Math.round(celsius * 1000) + "\n");
+        return zone.getParentFile();
+    }
+
+    /** A clock that moves only when the gate sleeps; once it has slept coolAfterNs in all, the zone reads coolC. */
+    private Cooldown.Clock coolingClock(long coolAfterNs, double coolC) {
+        return new Cooldown.Clock() {
+            private long now;
+
+            @Override
+            public long nanoTime() {
+                return now;
+            }
+
+            @Override
+            public void sleepNanos(long nanos) throws InterruptedException {
+                now += nanos;
+                if (now >= coolAfterNs) {
+                    try {
+                        thermalZone(coolC);
+                    } catch (Exception e) {
+                        throw new AssertionError(e);
+                    }
+                }
+            }
+        };
+    }
+
+    private static List<String> markers(JsonObject trace) {
+        List<String> out = new ArrayList<>();
+        for (JsonElement element : trace.getAsJsonArray("phase_markers")) {
+            JsonObject marker = element.getAsJsonObject();
+            out.add(marker.get("phase").getAsString() + " " + marker.get("event").getAsString()
+                    + (marker.get("run").isJsonNull() ? "" : " " + marker.get("run").getAsInt()));
+        }
+        return out;
+    }
+
+    /** The trace is what the host's schema says (checked where the repository's schemas are at hand). */
+    private static void assertValidTrace(JsonObject trace) throws Exception {
+        JsonObject schema = SchemaCheck.schema("trace");
+        if (schema != null) {
+            assertEquals(List.of(), SchemaCheck.errors(schema, trace));
+        }
+    }
+
+    @Test
+    public void sustainedDecodesInSegmentsThatFillTheContextUntilTheTimeIsUp() throws Exception {
+        JsonObject configJson = TestConfigs.validSustained(0.3, 16);
+        configJson.add("threads", JsonParser.parseString("[1, 2]")); // the first thread count only
+        File traceFile = new File(folder.getRoot(), "trace/trace.json");
+        List<Boolean> sectionOnDiskAtEachPrefill = new ArrayList<>();
+        ProfileLoop.Outcome outcome = run(configJson, hooked(16, (step, tokens, position) -> {
+            if (position == 0) { // what the host would pull now: rewritten every 5 s, not after every segment
+                sectionOnDiskAtEachPrefill.add(readFile(traceFile).has("sustained"));
+            }
+        }));
+        assertEquals("complete", outcome.status());
+        assertNull(outcome.error());
+        JsonObject trace = read(outcome);
+        assertValidTrace(trace);
+        assertEquals(0, trace.getAsJsonArray("runs").size());
+        assertEquals(1, trace.getAsJsonArray("loads").size());
+        assertEquals(1, trace.getAsJsonArray("loads").get(0).getAsJsonObject().get("threads").getAsInt());
+        JsonObject sustained = trace.getAsJsonObject("sustained");
+        assertEquals(Set.of("threads", "prompt_length", "seconds", "segments"), sustained.keySet()); // no gate asked
+        assertEquals(1, sustained.get("threads").getAsInt());
+        assertEquals(4, sustained.get("prompt_length").getAsInt()); // the first prompt length
+        assertEquals(0.3, sustained.get("seconds").getAsDouble(), 0);
+        JsonArray segments = sustained.getAsJsonArray("segments");
+        assertTrue("segments: " + segments.size(), segments.size() > 1);
+        assertEquals(segments.size(), sectionOnDiskAtEachPrefill.size());
+        assertFalse(sectionOnDiskAtEachPrefill.contains(true));
+        double previousStart = -1;
+        double decodingMs = 0;
+        for (int i = 0; i < segments.size(); i++) {
+            JsonObject segment = segments.get(i).getAsJsonObject();
+            assertEquals(Set.of("start_ms", "prefill_ms", "decode_step_us"), segment.keySet());
+            int steps = segment.getAsJsonArray("decode_step_us").size();
+            if (i < segments.size() - 1) {
+                assertEquals("segment " + i, 16 - 1 - 4, steps); // positions 4 … 14: the context is full
+            } else {
+                assertTrue("last segment: " + steps, steps <= 16 - 1 - 4); // cut short when the time is up
+            }
+            assertTrue(segment.get("start_ms").getAsDouble() > previousStart);
+            previousStart = segment.get("start_ms").getAsDouble();
+            assertTrue(segment.get("prefill_ms").getAsDouble() > 0);
+            decodingMs += segment.get("prefill_ms").getAsDouble();
+            for (JsonElement us : segment.getAsJsonArray("decode_step_us")) {
+                assertTrue(us.getAsDouble() > 0);
+                decodingMs += us.getAsDouble() / 1000;
+            }
+        }
+        assertTrue("decoding took " + decodingMs + " ms", decodingMs > 100 && decodingMs < 600);
+        // one marker pair for the whole run, none per segment
+        assertEquals(List.of("load start", "load end", "sustained start", "sustained end"), markers(trace));
+        assertEquals(List.of(Map.of("phase", "load", "threads", "1"), Map.of("phase", "sustained", "seconds", "0.3")),
+                statuses);
+    }
+
+    @Test
+    public void aSustainedFailureMidWayKeepsTheSegmentsAndSaysIncomplete() throws Exception {
+        // context 64, prompt 4: a segment is 1 prefill + 59 steps, so step 100 is the 39th step of the second
+        ProfileLoop.Outcome outcome = run(TestConfigs.validSustained(30, 64), hooked(64, (step, tokens, position) -> {
+            if (step == 100) {
+                throw new IllegalStateException("step 100 failed");
+            }
+        }));
+        assertEquals("incomplete", outcome.status());
+        assertEquals("IllegalStateException: step 100 failed", outcome.error());
+        JsonObject trace = read(outcome);
+        assertValidTrace(trace);
+        JsonArray segments = trace.getAsJsonObject("sustained").getAsJsonArray("segments");
+        assertEquals(2, segments.size());
+        assertEquals(59, segments.get(0).getAsJsonObject().getAsJsonArray("decode_step_us").size());
+        assertEquals(38, segments.get(1).getAsJsonObject().getAsJsonArray("decode_step_us").size());
+        JsonObject error = trace.getAsJsonArray("errors").get(0).getAsJsonObject();
+        assertEquals("sustained", error.get("phase").getAsString());
+        assertTrue(error.get("run").isJsonNull());
+
+        ProfileLoop.Outcome first = run(TestConfigs.validSustained(30, 64), hooked(64, (step, tokens, position) -> {
+            throw new IllegalStateException("no prefill");
+        }));
+        assertEquals("failed", first.status()); // nothing measured
+        assertEquals(0, read(first).getAsJsonObject("sustained").getAsJsonArray("segments").size());
+    }
+
+    @Test
+    public void aSustainedPromptThatFillsTheContextFailsWithTheReason() throws Exception {
+        JsonObject config = TestConfigs.validSustained(1, 16);
+        config.add("prompt_lengths", JsonParser.parseString("[16, 4]"));
+        ProfileLoop.Outcome outcome = run(config, null);
+        assertEquals("failed", outcome.status());
+        assertEquals("a sustained run's prompt of 16 tokens leaves no room to decode in the artifact's max sequence "
+                + "length 16 (use a shorter prompt length or re-export with a larger --max-seq-len)", outcome.error());
+        assertEquals(0, read(outcome).getAsJsonArray("loads").size());
+    }
+
+    @Test
+    public void theGateWaitsBeforeEachMeasuredRepeatAndNeverBeforeAWarmup() throws Exception {
+        JsonObject config = TestConfigs.valid();
+        config.add("threads", JsonParser.parseString("[1]"));
+        config.add("prompt_lengths", JsonParser.parseString("[4]"));
+        config.add("cooldown", JsonParser.parseString("{\"max_wait_s\": 60, \"temp_c\": 40}"));
+        ProfileLoop.Outcome outcome = runGated(config, thermalZone(50), coolingClock(2_000_000_000L, 35));
+        assertEquals("complete", outcome.status());
+        JsonObject trace = read(outcome);
+        assertValidTrace(trace);
+        JsonArray runs = trace.getAsJsonArray("runs");
+        assertEquals(3, runs.size());
+        assertFalse(runs.get(0).getAsJsonObject().has("cooldown")); // the warm-up
+        assertEquals(JsonParser.parseString("{\"waited_ms\": 2000.0, \"outcome\": \"cool\", \"temp_c_before\": 50.0, "
+                        + "\"temp_c_after\": 35.0, \"target_c\": 40.0, \"thermal_status\": null}"),
+                runs.get(1).getAsJsonObject().get("cooldown"));
+        assertEquals(JsonParser.parseString("{\"waited_ms\": 0.0, \"outcome\": \"cool\", \"temp_c_before\": 35.0, "
+                        + "\"temp_c_after\": 35.0, \"target_c\": 40.0, \"thermal_status\": null}"),
+                runs.get(2).getAsJsonObject().get("cooldown"));
+        assertEquals(List.of("load start", "load end", "prefill start 0", "prefill end 0", "decode start 0",
+                "decode end 0", "cooldown start 1", "cooldown end 1", "prefill start 1", "prefill end 1", "decode start 1",
+                "decode end 1", "cooldown start 2", "cooldown end 2", "prefill start 2", "prefill end 2", "decode start 2",
+                "decode end 2"), markers(trace));
+        assertEquals(Map.of("phase", "cooldown", "run", "1"), statuses.get(2));
+        assertEquals(Map.of("phase", "run", "run", "1", "threads", "1", "prompt", "4"), statuses.get(3));
+        // the gate's readings stay in cpu_samples: the first (the run's start) at 50 °C, the last at 35
+        JsonArray cpu = trace.getAsJsonArray("cpu_samples");
+        assertEquals(50.0, cpu.get(0).getAsJsonObject().get("temp_c").getAsDouble(), 0);
+        assertEquals(35.0, cpu.get(cpu.size() - 1).getAsJsonObject().get("temp_c").getAsDouble(), 0);
+    }
+
+    @Test
+    public void theGateWithoutASensorRecordsSoAndDoesNotWait() throws Exception {
+        JsonObject config = TestConfigs.valid();
+        config.add("threads", JsonParser.parseString("[1]"));
+        config.add("prompt_lengths", JsonParser.parseString("[4]"));
+        config.add("cooldown", JsonParser.parseString("{\"max_wait_s\": 60, \"temp_c\": 40}"));
+        File noZones = new File(folder.getRoot(), "no-thermal");
+        ProfileLoop.Outcome outcome = runGated(config, noZones, coolingClock(0, 35));
+        assertEquals("complete", outcome.status());
+        JsonArray runs = read(outcome).getAsJsonArray("runs");
+        for (int i = 1; i < 3; i++) {
+            JsonObject gate = runs.get(i).getAsJsonObject().getAsJsonObject("cooldown");
+            assertEquals("no_sensor", gate.get("outcome").getAsString());
+            assertEquals(0.0, gate.get("waited_ms").getAsDouble(), 0);
+        }
+        assertFalse(new File(folder.getRoot(), "thermal").exists()); // the clock never slept (it would write a zone)
+    }
+
+    @Test
+    public void aSustainedRunIsGatedOnceAndKeepsTheGatesRecord() throws Exception {
+        JsonObject config = TestConfigs.validSustained(0.2, 16);
+        config.add("cooldown", JsonParser.parseString("{\"max_wait_s\": 1.5, \"temp_c\": 40, \"within_c\": 20}"));
+        ProfileLoop.Outcome outcome = runGated(config, thermalZone(50), coolingClock(Long.MAX_VALUE, 35));
+        assertEquals("complete", outcome.status());
+        JsonObject trace = read(outcome);
+        assertValidTrace(trace);
+        JsonObject sustained = trace.getAsJsonObject("sustained");
+        assertEquals(JsonParser.parseString("{\"waited_ms\": 1500.0, \"outcome\": \"timed_out\", \"temp_c_before\": 50.0, "
+                        + "\"temp_c_after\": 50.0, \"target_c\": 40.0, \"thermal_status\": null}"),
+                sustained.get("cooldown"));
+        assertTrue(sustained.getAsJsonArray("segments").size() > 1);
+        assertEquals(List.of("load start", "load end", "cooldown start", "cooldown end", "sustained start",
+                "sustained end"), markers(trace));
+        assertEquals(List.of(Map.of("phase", "load", "threads", "1"), Map.of("phase", "cooldown"),
+                Map.of("phase", "sustained", "seconds", "0.2")), statuses);
     }
 
     private static JsonObject readFile(File file) throws Exception {

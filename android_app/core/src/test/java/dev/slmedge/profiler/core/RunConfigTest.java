@@ -6,6 +6,7 @@ import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertNull;
 import static org.junit.Assert.assertThrows;
 import static org.junit.Assert.assertTrue;
+import static org.junit.Assume.assumeTrue;
 
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
@@ -138,6 +139,116 @@ public class RunConfigTest {
                 evalErrorFor(c -> c.addProperty("decode_tokens", 5)));
         assertEquals("run config field prompt_lengths must be absent in mode eval (it scores the eval chunks instead)",
                 evalErrorFor(c -> c.add("prompt_lengths", JsonParser.parseString("[4]"))));
+    }
+
+    // --- mode sustained and the cool-down gate ------------------------------------------------
+
+    @Test
+    public void parsesSustainedAndTheCooldownGate() throws Exception {
+        JsonObject json = TestConfigs.validSustained(4.5, 64);
+        json.add("cooldown", JsonParser.parseString("{\"max_wait_s\": 60, \"temp_c\": 40, \"within_c\": null}"));
+        RunConfig config = RunConfig.parse(json.toString());
+        assertEquals("sustained", config.mode);
+        assertTrue(config.sustained());
+        assertEquals(4.5, config.sustainedS, 0);
+        assertEquals(5, config.longestSequence()); // the first prompt length and one decode step
+        assertEquals(new Cooldown.Settings(60, 40.0, null, Cooldown.DEFAULT_POLL_S), config.cooldown);
+        json.add("cooldown", JsonParser.parseString("{\"max_wait_s\": 0, \"within_c\": 3, \"poll_s\": 0.25}"));
+        assertEquals(new Cooldown.Settings(0, null, 3.0, 0.25), RunConfig.parse(json.toString()).cooldown);
+        RunConfig steps = RunConfig.parse(TestConfigs.valid().toString());
+        assertNull(steps.cooldown);
+        assertNull(steps.sustainedS);
+        assertFalse(steps.sustained());
+    }
+
+    private static String sustainedErrorFor(Consumer<JsonObject> breakIt) {
+        JsonObject config = TestConfigs.validSustained(2, 64);
+        config.add("cooldown", JsonParser.parseString("{\"max_wait_s\": 60, \"temp_c\": 40}"));
+        breakIt.accept(config);
+        return assertThrows(ConfigException.class, () -> RunConfig.parse(config.toString())).getMessage();
+    }
+
+    private static JsonObject gate(JsonObject config) {
+        return config.getAsJsonObject("cooldown");
+    }
+
+    @Test
+    public void rejectsBadSustainedAndCooldownFieldsInOneLine() {
+        assertEquals("run config is missing sustained_s (mode sustained decodes for that many seconds)",
+                sustainedErrorFor(c -> c.remove("sustained_s")));
+        assertEquals("run config field sustained_s must be above 0 and at most 86400",
+                sustainedErrorFor(c -> c.addProperty("sustained_s", 0)));
+        assertEquals("run config field sustained_s must be above 0 and at most 86400",
+                sustainedErrorFor(c -> c.addProperty("sustained_s", 86401)));
+        assertEquals("run config field sustained_s must be a number", sustainedErrorFor(c -> c.addProperty("sustained_s", "4")));
+        assertEquals("run config is missing cooldown.max_wait_s", sustainedErrorFor(c -> gate(c).remove("max_wait_s")));
+        assertEquals("run config field cooldown.max_wait_s must be at least 0",
+                sustainedErrorFor(c -> gate(c).addProperty("max_wait_s", -1)));
+        assertEquals("run config field cooldown.poll_s must be above 0 and at most 60",
+                sustainedErrorFor(c -> gate(c).addProperty("poll_s", 0)));
+        assertEquals("run config field cooldown.poll_s must be above 0 and at most 60",
+                sustainedErrorFor(c -> gate(c).addProperty("poll_s", 61)));
+        assertEquals("run config field cooldown.within_c must be at least 0",
+                sustainedErrorFor(c -> gate(c).addProperty("within_c", -2)));
+        assertEquals("run config field cooldown.temp_c must be a number",
+                sustainedErrorFor(c -> gate(c).addProperty("temp_c", "hot")));
+        assertEquals("run config field cooldown must be an object", sustainedErrorFor(c -> c.add("cooldown", null)));
+        assertTrue(sustainedErrorFor(c -> gate(c).addProperty("target", 1)).contains("unknown field cooldown.target"));
+        // the app cannot pin threads: a config that asks for it is refused, not run unpinned
+        assertTrue(errorFor(c -> c.add("cpus", JsonParser.parseString("[0, 1]"))).contains("unknown field cpus"));
+    }
+
+    /**
+     * The app reads what the host's schema allows and refuses what it refuses, for the new fields, with
+     * two refusals of its own: cpus (it cannot pin threads) and a sustained run without sustained_s.
+     */
+    @Test
+    public void acceptsWhatTheSchemaAcceptsForTheNewFields() throws Exception {
+        JsonObject schema = SchemaCheck.schema("run_config");
+        assumeTrue("the repository's schemas are not here (the app built on its own)", schema != null);
+        List<Consumer<JsonObject>> variants = List.of(
+                c -> { },
+                c -> c.addProperty("sustained_s", 0.5),
+                c -> c.addProperty("sustained_s", 0),
+                c -> c.addProperty("sustained_s", -3),
+                c -> c.addProperty("sustained_s", 86400),
+                c -> c.addProperty("sustained_s", 86400.5),
+                c -> c.addProperty("sustained_s", "10"),
+                c -> c.add("cooldown", JsonParser.parseString("{\"max_wait_s\": 0}")),
+                c -> c.add("cooldown", JsonParser.parseString("{\"max_wait_s\": 9.5, \"temp_c\": null, \"within_c\": 0, \"poll_s\": 60}")),
+                c -> c.add("cooldown", JsonParser.parseString("{\"max_wait_s\": 9, \"temp_c\": -5.5, \"within_c\": null}")),
+                c -> c.add("cooldown", JsonParser.parseString("{}")),
+                c -> c.add("cooldown", JsonParser.parseString("{\"max_wait_s\": -0.1}")),
+                c -> c.add("cooldown", JsonParser.parseString("{\"max_wait_s\": 1, \"within_c\": -1}")),
+                c -> c.add("cooldown", JsonParser.parseString("{\"max_wait_s\": 1, \"poll_s\": 0}")),
+                c -> c.add("cooldown", JsonParser.parseString("{\"max_wait_s\": 1, \"poll_s\": 60.5}")),
+                c -> c.add("cooldown", JsonParser.parseString("{\"max_wait_s\": 1, \"temp_c\": \"40\"}")),
+                c -> c.add("cooldown", JsonParser.parseString("{\"max_wait_s\": 1, \"extra\": 1}")),
+                c -> c.add("cooldown", JsonParser.parseString("[]")),
+                c -> c.add("cooldown", null));
+        for (String mode : List.of("steps", "sustained")) {
+            for (int i = 0; i < variants.size(); i++) {
+                JsonObject config = "steps".equals(mode) ? TestConfigs.valid() : TestConfigs.validSustained(3, 64);
+                variants.get(i).accept(config);
+                boolean schemaAccepts = SchemaCheck.errors(schema, config).isEmpty();
+                boolean appAccepts;
+                try {
+                    RunConfig.parse(config.toString());
+                    appAccepts = true;
+                } catch (ConfigException e) {
+                    appAccepts = false;
+                }
+                assertEquals(mode + " variant " + i + ": " + config + " " + SchemaCheck.errors(schema, config),
+                        schemaAccepts, appAccepts);
+            }
+        }
+        JsonObject withoutSeconds = TestConfigs.validSustained(3, 64);
+        withoutSeconds.remove("sustained_s");
+        assertEquals(List.of(), SchemaCheck.errors(schema, withoutSeconds)); // the schema has no mode-dependent rule here
+        JsonObject pinned = TestConfigs.valid();
+        pinned.add("cpus", JsonParser.parseString("[0]"));
+        assertEquals(List.of(), SchemaCheck.errors(schema, pinned));
+        assertEquals(List.of(), SchemaCheck.errors(schema, TestConfigs.validEval()));
     }
 
     @Test

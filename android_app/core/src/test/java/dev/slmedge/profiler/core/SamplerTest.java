@@ -1,13 +1,20 @@
 package dev.slmedge.profiler.core;
 
 import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertNull;
 import static org.junit.Assert.assertTrue;
 
+import java.io.File;
+import java.nio.file.Files;
 import java.util.List;
 import java.util.Map;
+import org.junit.Rule;
 import org.junit.Test;
+import org.junit.rules.TemporaryFolder;
 
 public class SamplerTest {
+    @Rule public TemporaryFolder folder = new TemporaryFolder();
+
     @Test
     public void samplesOnItsThreadAndAtEveryBoundary() throws Exception {
         Sampler sampler = new Sampler(System.nanoTime(), 2.0, true, new MemoryReader(), new CpuReader(),
@@ -32,6 +39,25 @@ public class SamplerTest {
             assertTrue(t >= previous);
             previous = t;
         }
+    }
+
+    @Test
+    public void aCpuSampleIsReturnedAndKeptAndTheFirstIsTheRunsStart() throws Exception {
+        File thermal = folder.newFolder("thermal");
+        File zone = new File(thermal, "thermal_zone0");
+        zone.mkdirs();
+        Files.writeString(new File(zone, "temp").toPath(), "47000\n");
+        CpuReader cpu = new CpuReader(folder.newFolder("cpu"), thermal);
+        Sampler sampler = new Sampler(System.nanoTime(), 50.0, false, new MemoryReader(), cpu, new DesktopPlatform(cpu));
+        assertNull(sampler.firstCpuSample());
+        sampler.start();
+        Files.writeString(new File(zone, "temp").toPath(), "39500\n");
+        Map<String, Object> sample = sampler.sampleCpu();
+        assertEquals(39.5, (Double) sample.get("temp_c"), 0);
+        assertEquals(47.0, (Double) sampler.firstCpuSample().get("temp_c"), 0);
+        List<Map<String, Object>> kept = sampler.snapshot().get(1);
+        assertEquals(2, kept.size());
+        assertEquals(sample, kept.get(1));
     }
 
     @Test

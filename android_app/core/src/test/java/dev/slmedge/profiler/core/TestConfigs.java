@@ -44,6 +44,16 @@ final class TestConfigs {
         return config;
     }
 
+    /** Mode sustained on the same artifact: sustained_s seconds, a context of maxSeqLen tokens, one thread count (1). */
+    static JsonObject validSustained(double sustainedS, int maxSeqLen) {
+        JsonObject config = valid();
+        config.addProperty("mode", "sustained");
+        config.addProperty("sustained_s", sustainedS);
+        config.getAsJsonObject("artifact").addProperty("max_seq_len", maxSeqLen);
+        config.add("threads", JsonParser.parseString("[1]"));
+        return config;
+    }
+
     /** A folder with a manifest and a run_config.json whose manifest_sha256 matches it. */
     static File writeRun(File root, JsonObject config) throws IOException {
         File artifact = new File(root, "artifact");

@@ -2,6 +2,7 @@ package dev.slmedge.profiler.core;
 
 import static org.junit.Assert.assertArrayEquals;
 import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertThrows;
 import static org.junit.Assert.assertTrue;
 
@@ -89,6 +90,25 @@ public class TraceWriterTest {
         assertThrows(IllegalStateException.class, () -> writer.flush(null, TraceWriter.RUNNING));
         assertThrows(IllegalArgumentException.class, () -> writer.flush(null, "done"));
         assertEquals("complete", written().get("status").getAsString());
+    }
+
+    @Test
+    public void sustainedSegmentsCountAsMeasuredAndAppearOnlyOnceTheRunStarts() throws Exception {
+        writer.flush(null, null);
+        assertTrue(writer.measuredNothing());
+        assertFalse(written().has("sustained"));
+        writer.startSustained(2, 8, 30.0, null);
+        writer.flush(null, null);
+        assertEquals(JsonParser.parseString("{\"threads\": 2, \"prompt_length\": 8, \"seconds\": 30.0, \"segments\": []}"),
+                written().get("sustained"));
+        assertTrue(writer.measuredNothing());
+        writer.sustainedSegments().add(Map.of("start_ms", 1.0, "prefill_ms", 2.0, "decode_step_us", List.of(3.0)));
+        assertFalse(writer.measuredNothing());
+        writer.startSustained(2, 8, 30.0, Map.of("waited_ms", 0.0, "outcome", "no_sensor"));
+        writer.flush(null, null);
+        JsonObject sustained = written().getAsJsonObject("sustained");
+        assertEquals("no_sensor", sustained.getAsJsonObject("cooldown").get("outcome").getAsString());
+        assertEquals(1, sustained.getAsJsonArray("segments").size());
     }
 
     @Test
