@@ -100,9 +100,13 @@ def measured_facts(run: LoadedRun) -> list[tuple[str, str]]:
         ("exported", f"{provenance.get('created_utc', '—')} in {provenance.get('export_seconds', '—')} s with "
          + ", ".join(f"{k} {v}" for k, v in exported.items()) if provenance else "—"),
         ("manifest", trace.artifact.manifest_sha256[:16] or "—"),
-        ("run", f"prompts {', '.join(map(str, config.prompt_lengths or ()))}; {config.decode_tokens} decoded tokens; "
-                f"{config.repeats} repeats after {config.warmup} warm-up; threads {', '.join(map(str, config.threads))}; "
-                f"status {trace.status}"),
+        ("run", (f"sustained: {config.sustained_s:g} s of decoding after a prompt of {(config.prompt_lengths or [0])[0]}, "
+                 f"{config.threads[0]} threads" if config.mode == "sustained" else
+                 f"prompts {', '.join(map(str, config.prompt_lengths or ()))}; {config.decode_tokens} decoded tokens; "
+                 f"{config.repeats} repeats after {config.warmup} warm-up; threads {', '.join(map(str, config.threads))}")
+         + (f"; cool-down gate (max {config.cooldown['max_wait_s']:g} s)" if config.cooldown else "")
+         + (f"; pinned to cores {', '.join(map(str, config.cpus))}" if config.cpus else "")
+         + f"; status {trace.status}"),
     ]
 
 

@@ -46,8 +46,9 @@ def open_sweep_device(serial: str):
 
 
 def export_memory_bytes(cell: Cell) -> int:
-    """What an export is asked to reserve: measured peaks were ~38 bytes a parameter for ExecuTorch
-    (SmolLM-135M 8da4w: 5.1 GB) and well under 16 for ONNX; at least 1 GiB."""
+    """What an export is asked to reserve: 1 GiB of process and libraries plus the peak per parameter
+    the manifests recorded on this machine (export.peak_rss_bytes, 2026-12-07): ExecuTorch 25-40 bytes
+    (SmolLM-135M 8da4w 38, Qwen1.5-0.5B 8da4w 40.5), ONNX 13-26 (Qwen3-0.6B fp32 22.8, int4 16.9)."""
     from slm_edge.model.sources import resolve_source
     from slm_edge.export import parameter_count
 
@@ -55,7 +56,7 @@ def export_memory_bytes(cell: Cell) -> int:
         parameters = parameter_count(resolve_source(cell.model, random_weights=cell.random_weights).config)
     except SlmEdgeError:
         parameters = 0
-    return max(GIB, parameters * (40 if cell.backend == "executorch" else 16))
+    return GIB + parameters * (40 if cell.backend == "executorch" else 24)
 
 
 def available_memory_bytes() -> int:
