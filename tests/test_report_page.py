@@ -334,11 +334,11 @@ def test_a_baseline_that_is_no_run_is_refused_in_one_line(pages, tmp_path):
 
 def test_memory_chart_keeps_peaks_within_the_page_budget():
     """A long run's 12,000 samples become at most 2,000 points, and the highest sample is among them."""
-    from slm_edge.report.charts import MAX_MEMORY_POINTS, peak_preserving
+    from slm_edge.report.charts import MAX_POINTS, peak_preserving
 
     samples = [{"t_ms": i * 50.0, "rss_bytes": 100 + (i % 97)} for i in range(12_000)]
     samples[7_777]["rss_bytes"] = 10**9
     kept = peak_preserving(samples)
-    assert len(kept) <= MAX_MEMORY_POINTS and samples[7_777] in kept
+    assert len(kept) <= MAX_POINTS and samples[7_777] in kept
     assert [s["t_ms"] for s in kept] == sorted(s["t_ms"] for s in kept)
     assert peak_preserving(samples[:10]) == samples[:10]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from slm_edge.analysis.timeline import phase_spans
@@ -154,7 +154,3 @@ def energy(trace: Trace) -> Energy | None:
         return None
     return Energy(source=source, prefill=_phase(trace, series, "prefill"), decode=_phase(trace, series, "decode"),
                   average_w=statistics.fmean(p.watts for p in series), samples=len(series))
-
-
-def power_for_chart(trace: Trace) -> Sequence[PowerSample]:
-    return power_series(trace)[0]

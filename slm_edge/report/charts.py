@@ -112,23 +112,16 @@ def token_distribution(runs: Sequence[LoadedRun], bins: int = 40) -> dict | None
     return _spec(chart.properties(width=420, height=260), "Distribution of token latencies")
 
 
-MAX_MEMORY_POINTS = 2000  # per run: a 50 ms sampler over a 10-minute run would be 12,000
+MAX_POINTS = 2000  # per run and series: a 50 ms sampler over a 10-minute run would be 12,000
 
 
-def peak_preserving(samples: Sequence, limit: int = MAX_MEMORY_POINTS) -> list:
-    """At most `limit` memory samples: the largest RSS of each run of consecutive samples, so the
-    chart keeps every peak a page's budget would otherwise cost."""
+def peak_preserving(samples: Sequence, limit: int = MAX_POINTS, size_of=lambda s: s["rss_bytes"]) -> list:
+    """At most `limit` samples: the largest (by size_of; memory samples' RSS by default) of each run
+    of consecutive samples, so the chart keeps every peak a page's budget would otherwise cost."""
     if len(samples) <= limit:
         return list(samples)
     size = -(-len(samples) // limit)
-    return [max(samples[i:i + size], key=lambda s: s["rss_bytes"]) for i in range(0, len(samples), size)]
-
-
-def peak_preserving_power(series: Sequence, limit: int = MAX_MEMORY_POINTS) -> list:
-    if len(series) <= limit:
-        return list(series)
-    size = -(-len(series) // limit)
-    return [max(series[i:i + size], key=lambda p: p.watts) for i in range(0, len(series), size)]
+    return [max(samples[i:i + size], key=size_of) for i in range(0, len(samples), size)]
 
 
 def memory_over_time(runs: Sequence[LoadedRun]) -> dict | None:
@@ -220,7 +213,7 @@ def heat_over_time(runs: Sequence[LoadedRun]) -> dict | None:
     for run in runs:
         series, source = power_series(run.trace)
         data += [{"signal": "power (W)", "series": f"{run.name} {source}" if several else source, "t": p.t_s,
-                  "value": p.watts} for p in peak_preserving_power(series)]
+                  "value": p.watts} for p in peak_preserving(series, size_of=lambda p: p.watts)]
     if not data:
         return None
     alt = _alt()
@@ -279,7 +272,7 @@ SURVEY_TITLES = {
 }
 
 
-def _link(run: LoadedRun, page_folder: Path | None) -> str | None:
+def cell_report_link(run: LoadedRun, page_folder: Path | None) -> str | None:
     """The cell's own report.html, relative to the page (so the folder can be moved or zipped)."""
     if run.folder is None or not (run.folder / "report.html").is_file():
         return None
@@ -295,7 +288,7 @@ def sweep_charts(runs: Sequence[LoadedRun], page_folder: Path | None = None) -> 
     if len(points) < 2:
         return {}
     alt = _alt()
-    links = {run.name: _link(run, page_folder) for run in runs}
+    links = {run.name: cell_report_link(run, page_folder) for run in runs}
     flags, objectives = pareto_front(points)
     rows = [{**p, "series": f"{p['backend']} {p['scheme']}", "parameters_m": (p["parameters"] or 0) / 1e6,
              "peak_mib": p["peak_memory_bytes"] / MIB, "pareto": bool(flag), "href": links.get(p["cell"])}

@@ -239,13 +239,13 @@ def _heat(runs: Sequence[LoadedRun], spec: dict | None) -> str:
 
 
 def _energy(runs: Sequence[LoadedRun]) -> str:
-    from slm_edge.analysis.energy import CHARGING_NOTE, power_series, was_plugged
+    from slm_edge.analysis.energy import CHARGING_NOTE
 
     rows, notes = [], []
     for run in runs:
         found = run.analysis.energy
         if found is None:
-            if power_series(run.trace)[0] and was_plugged(run.trace):
+            if CHARGING_NOTE in run.analysis.warnings:  # the analysis found power, but measured while plugged
                 notes.append(f"{run.name}: {CHARGING_NOTE}.")
             continue
         cells = []
@@ -309,7 +309,7 @@ def _reproduce(runs: Sequence[LoadedRun], page: str) -> str:
 
 def _sweep(runs: Sequence[LoadedRun], folder: Path | None, specs: dict) -> str:
     cells, objectives = sweep_overview(runs)
-    links = {run.name: charts._link(run, folder) for run in runs}
+    links = {run.name: charts.cell_report_link(run, folder) for run in runs}
     effect = quantization_effect(runs)
     parts = [f'<section id="overview"><h2>Cells</h2><p class="note">Each cell at its longest prompt and fastest '
              f'thread count; Pareto-optimal (★) over {e(", ".join(objectives))}. Click a header to sort, a cell to '
