@@ -47,7 +47,9 @@ def trace_dir(run_id: str) -> str:
 # The APK carries its identity as an asset so the host can read it before installing (and the
 # emulated device's `pm install` uses the same file): {"package", "version_name", "version_code",
 # "trace_schema_version", "abis", "runtimes": {"executorch", "onnxruntime"},
-# "features": {"executorch_etdump", "onnx_shared_kv", "eval_mode"}} (eval_mode: the run config's mode eval).
+# "features": {"executorch_etdump", "onnx_shared_kv", "eval_mode", "unplug_wait", "thread_cores", "cpu_affinity"}}
+# (eval_mode: the run config's mode eval; unplug_wait: that run config key; thread_cores: cpu samples say
+# where the threads ran; cpu_affinity: the run config's cpus, the whole process pinned).
 APP_INFO_ASSET = "assets/slm-edge-app.json"
 # The oldest app whose traces this host reads.
 MIN_APP_VERSION_CODE = 2  # the first app that answers the identity query

@@ -29,7 +29,8 @@ SETTINGS = frozenset({
     "engine", "execution_provider", "force", "full_logits", "group_size", "lock_wait_s", "max_seq_len", "mode", "ops", "out",
     "path", "prompt", "prompt_length", "prompt_lengths", "quant", "random_weights", "recipe", "repeats", "runner",
     "seed", "serial", "steps", "text", "threads", "timeout_s", "tokens", "trust_remote_code", "warmup",
-    "sustained", "cooldown", "cooldown_temp", "cooldown_within", "cooldown_max_wait", "cpus",
+    "sustained", "cooldown", "cooldown_temp", "cooldown_within", "cooldown_max_wait", "cpus", "detach", "unplug_wait",
+    "wait",
 })
 CLI_FLAGS = {"serial": "--device", "lock_wait_s": "--lock-wait", "timeout_s": "--timeout"}
 _SETTING = re.compile(r"\{([a-z][a-z0-9_]*)\}")

@@ -72,7 +72,8 @@ def test_devices_lists_the_phone_and_its_app(emulated_phone, tmp_path):
     assert after["app"]["version_code"] == 7 and after["battery_level"] is not None and "thermal_status" in after
     # the app's own answer to the identity query (its APK asset), next to the package manager's facts
     assert after["app"]["runtimes"] == TEST_APK_RUNTIMES
-    assert after["app"]["features"] == {"executorch_etdump": False, "onnx_shared_kv": True, "eval_mode": True}
+    assert after["app"]["features"] == {"executorch_etdump": False, "onnx_shared_kv": True, "eval_mode": True,
+                                        "unplug_wait": True, "thread_cores": True, "cpu_affinity": True}
     table = cli("devices", phone=emulated_phone)
     assert emulated_phone.serial in table.stdout and "0.7 (7)" in table.stdout
     assert f"executorch {TEST_APK_RUNTIMES['executorch']}, onnxruntime {TEST_APK_RUNTIMES['onnxruntime']}" in table.stdout

@@ -95,6 +95,34 @@ def test_fast_path_for_gemma3_matches_pytorch_across_the_window(tiny_gemma3, tmp
     assert result["identical_tokens"], result
 
 
+def test_gemma3_window_layers_keep_a_ring_and_long_prompts_go_in_chunks(tiny_gemma3, tmp_path):
+    # chunk 8 with window 32: each sliding layer keeps 39 slots instead of 96, so at 95 positions every
+    # slot has been rewritten twice; a prompt longer than the chunk is fed in pieces (EtLlm, as
+    # executorch's runner does); both must give transformers' logits before and after the ring wraps
+    outcome = _export(tiny_gemma3, tmp_path, quant="fp32", embedding_quant="none", max_seq_len=96, prefill_chunk=8)
+    manifest = outcome.manifest
+    assert manifest.runtime.kv_cache == {"sliding_window_slots": 39, "max_chunk": 8}
+    assert manifest.runtime.metadata["get_max_seq_len"] == 8 and manifest.runtime.metadata["get_max_context_len"] == 96
+    assert "llama::update_cache_with_indices" in manifest.runtime.delegation["ops_outside_delegates"]
+    # the KV cache prediction counts 39 slots for the sliding layer and 96 for the full one
+    per_slot = 2 * manifest.architecture.kv_heads * manifest.architecture.head_dim * 4
+    assert manifest.predicted_memory.kv_cache_bytes == per_slot * (39 + 96)
+    assert manifest.predicted_memory.kv_cache_sliding_window_slots == 39
+
+    model = resolve_source(str(tiny_gemma3)).load_model()
+    llm = EtLlm(outcome.folder / "model.pte")
+    assert llm.max_chunk == 8 and llm.max_seq_len == 96
+    tokens = torch.randint(0, 320, (95,), generator=torch.Generator().manual_seed(2)).tolist()
+    with torch.no_grad():
+        expected = model(torch.tensor([tokens])).logits[0].float()
+    for prompt in (5, 45):  # within one chunk; six chunks crossing the window and the ring's end
+        got = [llm.step(tokens[:prompt], 0)] + [llm.step([t], prompt + i) for i, t in enumerate(tokens[prompt:])]
+        assert (torch.stack(got) - expected[prompt - 1:]).abs().max() < 2e-3, prompt
+    # and a decoder without the ring gives the same program's answers (the ring changes memory, not logits)
+    result = verify_artifact(outcome.folder, steps=16)
+    assert result["identical_tokens"], result
+
+
 def test_fast_path_quantizes_gemma3_with_int8_embedding(tiny_gemma3, tmp_path):
     outcome = _export(tiny_gemma3, tmp_path, quant="8da4w", group_size=32, embedding_quant="8w")
     manifest = outcome.manifest

@@ -11,7 +11,11 @@ val appAbis = listOf("arm64-v8a", "x86_64")
 // pushes anything. ETDump: the executorch-android AARs on Maven are built without
 // EXECUTORCH_ANDROID_PROFILING (README.md, Limits). Shared KV: OrtEngine binds one max-length
 // past/present buffer for GroupQueryAttention graphs (OrtSession.run with pinned outputs).
-val appFeatures = linkedMapOf("executorch_etdump" to false, "onnx_shared_kv" to true, "eval_mode" to true)
+// unplug_wait: the run config key (UnplugGate). thread_cores: CPU samples say on which cores the threads
+// ran (/proc/self/task). cpu_affinity: the run config's cpus pin the whole process (every engine and mode)
+// with taskset before the load, checked thread by thread (CpuPinning; README.md: the app's cpuset bounds it).
+val appFeatures = linkedMapOf("executorch_etdump" to false, "onnx_shared_kv" to true, "eval_mode" to true,
+    "unplug_wait" to true, "thread_cores" to true, "cpu_affinity" to true)
 // Read from the core's Contract so the asset can never disagree with the traces the app writes.
 val contractTraceSchemaVersion: Int = Regex("""TRACE_SCHEMA_VERSION\s*=\s*(\d+)""")
     .find(rootProject.file("core/src/main/java/dev/slmedge/profiler/core/Contract.java").readText())

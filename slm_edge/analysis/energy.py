@@ -63,11 +63,26 @@ def power_series(trace: Trace) -> tuple[list[PowerSample], str | None]:
     return [], None
 
 
+def unplugged_at_ms(trace: Trace) -> float | None:
+    """When a run that waited for battery (run config unplug_wait) saw the device unplugged, on the
+    trace's clock; None when it did not wait or was never unplugged. The wait's own samples, plugged
+    by design, are not the run's."""
+    gate = trace.unplug_wait or {}
+    if gate.get("outcome") != "unplugged":
+        return None
+    ends = [m["t_ms"] for m in trace.phase_markers if m.get("phase") == "unplug_wait" and m.get("event") == "end"]
+    return ends[0] - float(gate.get("settle_ms") or 0) if ends else None
+
+
 def was_plugged(trace: Trace) -> bool:
-    """USB or a charger powered the device at some point of the run (the app's, the runner's or the host's samples)."""
+    """USB or a charger powered the device at some point of the run (the app's, the runner's or the
+    host's samples), the wait for battery of a detached run aside."""
+    since = unplugged_at_ms(trace) or float("-inf")
+    origin = float((trace.clock or {}).get("wall_origin_ms") or 0)
     host = trace.host.context_samples if trace.host and trace.host.context_samples else ()
-    return (any(s.get("plugged") is True for s in trace.cpu_samples)
-            or any(isinstance(s, Mapping) and s.get("powered") is True for s in host))
+    return (any(s.get("plugged") is True and s.get("t_ms", since) >= since for s in trace.cpu_samples)
+            or any(isinstance(s, Mapping) and s.get("powered") is True
+                   and float(s.get("t_wall_ms") or origin) - origin >= since for s in host))
 
 
 @dataclass(frozen=True)
@@ -150,7 +165,27 @@ def _phase(trace: Trace, series: list[PowerSample], phase: str) -> PhaseEnergy |
 def energy(trace: Trace) -> Energy | None:
     """Energy per prefill and per decoded token; None without power samples or while plugged."""
     series, source = power_series(trace)
+    since = unplugged_at_ms(trace)
+    if since is not None:  # a detached run: its power from the moment it ran on battery
+        series = [p for p in series if p.t_s * 1000 >= since]
     if not series or was_plugged(trace):
         return None
     return Energy(source=source, prefill=_phase(trace, series, "prefill"), decode=_phase(trace, series, "decode"),
                   average_w=statistics.fmean(p.watts for p in series), samples=len(series))
+
+
+def power_condition(trace: Trace) -> str | None:
+    """What powered the device during the run, in words; None when nothing says."""
+    gate = trace.unplug_wait or {}
+    waited = float(gate.get("waited_ms") or 0) / 1000
+    if gate.get("outcome") == "unplugged":
+        return (f"on battery: unplugged {waited:.0f} s after the start; the run began "
+                f"{float(gate.get('settle_ms') or 0) / 1000:.0f} s later")
+    if gate.get("outcome") == "timed_out":
+        return f"plugged in: it waited {waited:.0f} s for the device to run on battery, then ran on USB power"
+    if gate.get("outcome") == "no_sensor":
+        return "unknown: the device reports no plug state, so the wait for battery could not judge"
+    states = [s.get("plugged") for s in trace.cpu_samples if isinstance(s.get("plugged"), bool)]
+    if not states:
+        return None
+    return "plugged in (USB or a charger)" if any(states) else "on battery"

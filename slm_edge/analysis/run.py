@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from slm_edge.analysis.energy import CHARGING_NOTE, Energy, energy, power_series, was_plugged
+from slm_edge.analysis.energy import CHARGING_NOTE, Energy, energy, power_condition, power_series, was_plugged
+from slm_edge.analysis.timeline import thread_placement
 from slm_edge.analysis.sustained import Sustained, sustained
 from slm_edge.records._json import thaw
 from slm_edge.records.trace import Trace
@@ -225,6 +226,8 @@ class RunAnalysis:
     energy: Energy | None = None  # per prefill and decoded token, where the device reported power
     sustained: Sustained | None = None  # profile --sustained: throughput over time and throttling figures
     cooldown: Mapping | None = None  # profile --cooldown: gates, seconds waited, how many timed out
+    power: str | None = None  # what powered the device: battery, USB, or the detached run's wait for battery
+    placement: Mapping | None = None  # which cores the runtime's threads ran on (timeline.thread_placement)
 
     @property
     def decoding_rows(self) -> list[Row]:
@@ -369,6 +372,9 @@ def analyze(trace: Trace) -> RunAnalysis:
     run_energy = energy(trace)
     if power_series(trace)[0] and was_plugged(trace):
         warnings.append(CHARGING_NOTE)
+    if (trace.unplug_wait or {}).get("outcome") == "no_sensor":
+        warnings.append("the run waited for battery, but the device reports no plug state: it started at once, "
+                        "and whether it ran on battery is unknown")
     run_sustained = sustained(trace)
     if run_sustained and run_sustained.drop > FREQ_DROP_WARN:
         warnings.append(f"sustained decode fell {run_sustained.drop:.0%} from the first to the last "
@@ -384,5 +390,6 @@ def analyze(trace: Trace) -> RunAnalysis:
         baseline_rss_bytes=baseline, peak_hwm_bytes=peak_hwm, peak_increase_bytes=peak_hwm - baseline,
         frequency_drop=drop, temperature_rise_c=rise,
         rows=tuple(rows), warnings=tuple(warnings), errors=tuple(thaw(trace.errors)),
-        energy=run_energy, sustained=run_sustained, cooldown=cooldown,
+        energy=run_energy, sustained=run_sustained, cooldown=cooldown, power=power_condition(trace),
+        placement=thread_placement(trace),
     )

@@ -87,3 +87,41 @@ def heat_samples(trace: Trace) -> list[HeatSample]:
         if sample.get("thermal_status") is not None:
             out.append(HeatSample(t_s, HEAT_SIGNALS[3], "thermal status", float(sample["thermal_status"])))
     return sorted(out, key=lambda s: (s.signal, s.series, s.t_s))
+
+
+def thread_placement(trace: Trace) -> dict | None:
+    """Where the runtime's threads ran: per cluster (clusters()), the share of the busy-thread
+    observations (cpu_samples' thread_cores: per sample, how many threads used CPU on each core) over
+    the whole run; with what pinned them. None when the device recorded no placement."""
+    counts: dict[int, int] = {}
+    # from the first measured phase on: the app pins itself after its sampler started, so earlier
+    # samples show where the threads ran before the mask was set
+    starts = [m["t_ms"] for m in trace.phase_markers if m.get("event") == "start" and m.get("phase") != "unplug_wait"]
+    since = min(starts) if starts else float("-inf")
+    for sample in trace.cpu_samples:
+        if sample.get("t_ms", since) < since:
+            continue
+        for core, threads in (sample.get("thread_cores") or {}).items():
+            if str(core).isdigit():
+                counts[int(core)] = counts.get(int(core), 0) + int(threads)
+    total = sum(counts.values())
+    if not total:
+        return None
+    groups = clusters(trace.device.cpu_max_freq_khz, trace.device.cores)
+    software = trace.software or {}
+    pinning = software.get("cpu_pinning") if isinstance(software.get("cpu_pinning"), Mapping) else None
+    return {"clusters": {name: sum(counts.get(c, 0) for c in cores) / total for name, cores in groups.items()},
+            "cores": {str(core): n / total for core, n in sorted(counts.items())}, "observations": total,
+            "pinned_to": list(pinning["cores"]) if pinning else None, "pinned_scope": pinning["scope"] if pinning else None}
+
+
+def placement_text(placement: Mapping | None) -> str | None:
+    """'core 0 62%, core 1 38% (pinned to 0: the whole process)', for the reports."""
+    if not placement:
+        return None
+    shares = ", ".join(f"core {core} {share:.0%}" for core, share in placement["cores"].items())
+    scopes = {"process": "the whole process", "intra_op_threads": "onnxruntime's intra-op threads; the calling thread "
+              "is not pinned"}
+    pinned = (f" (pinned to {', '.join(map(str, placement['pinned_to']))}: "
+              f"{scopes.get(placement['pinned_scope'], placement['pinned_scope'])})" if placement.get("pinned_to") else "")
+    return f"{shares}, over {placement['observations']} busy-thread observations{pinned}"

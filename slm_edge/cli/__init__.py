@@ -69,6 +69,7 @@ COMMANDS = (
     verify.verify,
     evaluate.evaluate,
     profile.profile,
+    profile.collect,
     devices.devices,
     devices.app,
     report.report,

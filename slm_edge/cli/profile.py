@@ -10,6 +10,9 @@ from slm_edge.cli.output import console, int_list, results
 from slm_edge.errors import BadInput
 from slm_edge.runtime.engines import ENGINES
 
+DETACHED_UNPLUG_WAIT_S = 600.0  # time to walk to the phone and unplug it
+UNPLUG_SETTLE_S = 10.0  # after unplugging: the cable's last touch, the phone put down
+
 
 @click.command()
 @click.argument("artifact", type=click.Path(path_type=Path))
@@ -49,15 +52,20 @@ from slm_edge.runtime.engines import ENGINES
               help="With --cooldown: the longest wait before a repeat (recorded as timed out).")
 @click.option("--cpus", default=None, metavar="LIST|MASK|big|mid|little",
               help="Pin the run to these cores: 0,1 or 0-3, a hex mask (0xf0), or a cluster by maximum frequency.")
+@click.option("--detach", is_flag=True,
+              help="Start the run and return at once: unplug the phone, and `slm-edge collect RUN_DIR` later pulls "
+                   "the trace and writes the reports (energy figures need the phone on battery).")
+@click.option("--unplug-wait", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Before loading the model, wait up to SECONDS for the device to run on battery, then 10 s more "
+                   "[default with --detach: 600; 0: do not wait].")
 def profile(artifact, emulated, serial, prompt_lengths, decode_tokens, repeats, warmup, threads, sample_interval_ms,
             timeout_s, out, keep, lock_wait_s, ops, engine, mode, runner, sustained, cooldown, cooldown_temp,
-            cooldown_within, cooldown_max_wait, cpus):
+            cooldown_within, cooldown_max_wait, cpus, detach, unplug_wait):
     """Profile ARTIFACT: prefill and decode latency, TTFT, memory; writes a run folder of reports."""
     import time
 
     from slm_edge.device.local import LocalDevice
     from slm_edge.workflows.profile import ProfileOptions, profile_artifact
-    from slm_edge.report import headline_table, terminal_table
 
     if serial and emulated:
         raise BadInput("both --emulated and --device given", "choose one: --emulated (this machine) or --device SERIAL")
@@ -71,6 +79,8 @@ def profile(artifact, emulated, serial, prompt_lengths, decode_tokens, repeats, 
     if sustained and (mode != "steps" or ops):
         raise BadInput("--sustained runs its own decode loop; it does not combine with --mode llm-runner or --ops",
                        "drop --mode/--ops, or profile them in a separate run")
+    if unplug_wait is None:
+        unplug_wait = DETACHED_UNPLUG_WAIT_S if detach else 0.0
     gate = None
     if cooldown:
         gate = {"max_wait_s": cooldown_max_wait, "temp_c": cooldown_temp,
@@ -79,7 +89,8 @@ def profile(artifact, emulated, serial, prompt_lengths, decode_tokens, repeats, 
                              repeats=repeats, warmup=warmup, threads=int_list(threads, "--threads"),
                              sample_interval_ms=sample_interval_ms, timeout_s=timeout_s, keep=keep,
                              mode="sustained" if sustained else mode.replace("-", "_"), engine=engine, ops=ops,
-                             lock_wait_s=lock_wait_s, sustained_s=sustained, cooldown=gate, cpus=cpus)
+                             lock_wait_s=lock_wait_s, sustained_s=sustained, cooldown=gate, cpus=cpus,
+                             unplug_wait={"max_wait_s": unplug_wait, "settle_s": UNPLUG_SETTLE_S} if unplug_wait else None)
     out = out or Path("runs") / f"{Path(artifact).resolve().name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if serial:
         from slm_edge.device.adb import open_device
@@ -87,10 +98,51 @@ def profile(artifact, emulated, serial, prompt_lengths, decode_tokens, repeats, 
         device = open_device(serial)
     else:
         device = LocalDevice(runner=runner)
+    if detach:
+        from slm_edge.workflows.profile import start_detached
+
+        with console.status(f"starting {artifact} on {'the emulated device' if emulated else serial}…"):
+            start_detached(artifact, device, options, out)
+        wait_words = (f"it waits up to {unplug_wait:.0f} s for the device to run on battery, then starts. "
+                      if unplug_wait else "")
+        console.print(f"started detached on {device.serial}: {wait_words}Unplug it now if you measure energy.")
+        results.print(f"slm-edge collect {out}")
+        return
     with console.status(f"profiling {artifact} on {'the emulated device' if emulated else serial}…"):
         outcome = profile_artifact(artifact, device, options, out)
+    _print_outcome(outcome, out)
+
+
+def _print_outcome(outcome, out: Path) -> None:
+    from slm_edge.report import headline_table, terminal_table
+
     results.print(terminal_table([outcome.run]))
     results.print(headline_table([outcome.run]))
     for warning in outcome.analysis.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     console.print(f"reports in {out}: report.md, report.html, report.json, report.csv, perfetto.json")
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="SECONDS",
+              help="Wait up to SECONDS for the run to finish (0: collect only a finished run).")
+@click.option("--lock-wait", "lock_wait_s", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds to wait for another command on the same device to finish.")
+def collect(run_dir, wait_s, lock_wait_s):
+    """Collect a run started with `profile --detach`: pull its trace and write its reports."""
+    from slm_edge.workflows.profile import collect_detached, read_detached
+
+    note = read_detached(run_dir)
+    reopen = note.get("device") or {}
+    if reopen.get("emulated"):
+        from slm_edge.device.local import LocalDevice
+
+        device = LocalDevice(root=Path(reopen["root"]), serial=note["serial"], runner=reopen.get("runner") or "python")
+    else:
+        from slm_edge.device.adb import open_device
+
+        device = open_device(note["serial"])
+    with console.status(f"collecting {run_dir} from {device.serial}…"):
+        outcome = collect_detached(run_dir, device, wait_s, lock_wait_s)
+    _print_outcome(outcome, run_dir)

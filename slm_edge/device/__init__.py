@@ -29,6 +29,24 @@ class RunResult:
     refusal: Exception | None = None  # the host refused what the device reported (e.g. a trace path): raised as is
 
 
+@dataclass(frozen=True)
+class Detached:
+    """A run started without the host waiting for it (profile --detach): where its trace will be and
+    how the device tells whether it still runs. `collect` finds it again from these."""
+
+    trace_path: str  # device path of the trace the run writes
+    outputs_dir: str | None  # device folder of the run's other outputs (ETDump, ORT profile), if any
+    process: dict  # device-specific: {"pid": N} (emulated device), {"package": PKG} (phone)
+
+    def to_json(self) -> dict:
+        return {"trace_path": self.trace_path, "outputs_dir": self.outputs_dir, "process": self.process}
+
+    @classmethod
+    def from_json(cls, document: dict) -> Detached:
+        return cls(trace_path=document["trace_path"], outputs_dir=document.get("outputs_dir"),
+                   process=dict(document.get("process") or {}))
+
+
 class Device(ABC):
     serial: str
 
@@ -44,6 +62,20 @@ class Device(ABC):
 
     @abstractmethod
     def run_profile(self, remote_config: str, timeout_s: float) -> RunResult: ...
+
+    def start_detached(self, remote_config: str) -> Detached:
+        """Start the run and return at once: it goes on without the host (profile --detach)."""
+        from slm_edge.errors import BadInput
+
+        raise BadInput(f"{self.serial} cannot run a profile detached", "profile without {detach}")
+
+    def detached_running(self, detached: Detached) -> bool:
+        """True while the detached run's process is alive."""
+        return False
+
+    def detached_logs(self, detached: Detached) -> dict[str, str]:
+        """The run's logs as the device kept them, by file name (collected after the fact)."""
+        return {}
 
     @abstractmethod
     def pull(self, remote: str, local: Path, sha256: str | None = None) -> bool:

@@ -102,6 +102,15 @@ def check_app_runs(identity: dict | None, manifest: Manifest, config: RunConfig,
     if config.mode == "eval" and not (identity.get("features") or {}).get("eval_mode"):
         raise BadInput(f"the profiler app on {serial} predates `slm-edge eval` (its identity has no eval_mode feature)",
                        f"install the app built from this slm-edge's android_app/ (slm-edge app install {{serial}} {serial})")
+    features = identity.get("features") or {}
+    newer_app = f"install the app built from this slm-edge's android_app/ (slm-edge app install {{serial}} {serial})"
+    if config.unplug_wait and not features.get("unplug_wait"):
+        raise BadInput(f"the profiler app on {serial} cannot wait to run on battery (its identity has no unplug_wait "
+                       "feature)", newer_app + ", or drop {unplug_wait}")
+    if config.cpus and not features.get("cpu_affinity"):
+        raise BadInput(f"the profiler app on {serial} cannot pin itself to cores (its identity has no cpu_affinity "
+                       "feature)", newer_app + ", or drop {cpus}")
     if config.ops and engine == "executorch" and not (identity.get("features") or {}).get("executorch_etdump"):
         raise BadInput(f"{{ops}} on ExecuTorch needs ETDump, which the app on {serial} does not record "
                        f"(executorch-android {runtimes.get('executorch')} from Maven is built without it)", ETDUMP_FIX)
+

@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 
 from slm_edge import cache
 from slm_edge.contract import TRACE_FILE
-from slm_edge.device import Device, RunResult
+from slm_edge.device import Detached, Device, RunResult
 from slm_edge.errors import BadInput, RuntimeFailure
 from slm_edge.records.manifest import Manifest
 from slm_edge.records.trace import RunConfig
@@ -20,6 +20,10 @@ from slm_edge.runner.samplers import device_facts
 
 
 RUNNERS = ("python", "app")
+DETACHED_LOG = "runner.log"  # a detached run's stderr, beside its config on the device
+# Detached runners started by this process: kept so Python neither warns about a child still running
+# nor leaves a zombie when the process that detached it also collects it (tests do).
+_STARTED: dict[int, subprocess.Popen] = {}
 
 
 class LocalDevice(Device):
@@ -82,14 +86,16 @@ class LocalDevice(Device):
                 f"use {{runner}} python for it ({NO_DESKTOP_EXECUTORCH}), or profile an ONNX artifact "
                 "with {engine} onnxruntime")
 
-    def run_profile(self, remote_config: str, timeout_s: float) -> RunResult:
-        config = self._path(remote_config)
+    def _runner_command(self, config: Path) -> list[str]:
         if self.runner == "app":
             from slm_edge.device.jvm_app import app_runner_command
 
-            command = app_runner_command(config, config.parent)
-        else:
-            command = [sys.executable, "-m", "slm_edge.runner", str(config), "--emulated"]
+            return app_runner_command(config, config.parent)
+        return [sys.executable, "-m", "slm_edge.runner", str(config), "--emulated"]
+
+    def run_profile(self, remote_config: str, timeout_s: float) -> RunResult:
+        config = self._path(remote_config)
+        command = self._runner_command(config)
         trace = str(PurePosixPath(remote_config).parent / TRACE_FILE)
         try:
             done = subprocess.run(command, cwd=self.root, capture_output=True, text=True, timeout=timeout_s)
@@ -97,6 +103,30 @@ class LocalDevice(Device):
             log = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
             return RunResult(returncode=-1, log=log, timed_out=True, trace_path=trace)
         return RunResult(returncode=done.returncode, log=done.stderr, trace_path=trace)
+
+    def start_detached(self, remote_config: str) -> Detached:
+        """The runner in its own session, outliving this command; its stderr goes to the device's log file."""
+        config = self._path(remote_config)
+        with open(config.parent / DETACHED_LOG, "wb") as log:
+            process = subprocess.Popen(self._runner_command(config), cwd=self.root, stdin=subprocess.DEVNULL,
+                                       stdout=log, stderr=log, start_new_session=True)
+        _STARTED[process.pid] = process
+        return Detached(trace_path=str(PurePosixPath(remote_config).parent / TRACE_FILE), outputs_dir=None,
+                        process={"pid": process.pid})
+
+    def detached_running(self, detached: Detached) -> bool:
+        pid = int(detached.process.get("pid") or 0)
+        if pid in _STARTED:
+            return _STARTED[pid].poll() is None
+        try:  # started by another host process: alive unless gone or a zombie (proc(5) stat field 3)
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().rpartition(")")[2].split()[0] != "Z"
+        except (OSError, IndexError):
+            return False
+
+    def detached_logs(self, detached: Detached) -> dict[str, str]:
+        log = self._path(str(PurePosixPath(detached.trace_path).parent / DETACHED_LOG))
+        return {"runner.log": log.read_text(errors="replace")} if log.is_file() else {}
 
     def pull(self, remote: str, local: Path, sha256: str | None = None) -> bool:
         source = self._path(remote)

@@ -165,6 +165,7 @@ def _build(source: ModelSource, config: ExportConfig, path: str, path_reason: st
                     # a GGUF's Q8_0 head kept on its grid is 8-bit per channel (export/executorch/source_grids.py)
                     head_bits=8 if built.quantization.get("source_grids", {}).get("int8_per_channel") else None,
                     backend=config.backend,
+                    sliding_window_slots=(built.runtime.get("kv_cache") or {}).get("sliding_window_slots"),
                 ),
                 "export": {
                     "wall_seconds": round(time.perf_counter() - started, 2),

@@ -64,6 +64,11 @@ class ExecutorchSettings:
     full_logits: bool = setting(
         False, "forward returns every position's logits, so `slm-edge eval` scores a chunk in one forward "
                "instead of one token a step; prefill then runs the LM head on every position (fast path only).")
+    # executorch's llama export calls the same limit max_seq_length (its runner's get_max_seq_len)
+    prefill_chunk: int = setting(
+        128, "sliding-window models (Gemma 3) on the fast path: the most tokens one forward takes (longer prompts "
+             "are fed in chunks); the window layers then keep a ring of window + chunk - 1 positions instead of "
+             "max_seq_len.", minimum=1)
 
     def check(self) -> None:
         if self.embedding_quant not in EMBEDDING_QUANT:

@@ -70,6 +70,7 @@ def _build_executorch(source, model, config: ExportConfig, staging: Path, timer:
     extra = {"full_logits": True} if config.executorch.full_logits else {}
     if fast and _et_hybrid(source.config):
         from slm_edge.export.executorch.fast import export_hybrid as exporter
+        extra["prefill_chunk"] = config.executorch.prefill_chunk
     elif fast:
         from slm_edge.export.executorch.fast import export_fast as exporter
         extra["random_weights"] = source.random_weights  # no GGUF grid to look for
@@ -92,6 +93,9 @@ def _build_executorch(source, model, config: ExportConfig, staging: Path, timer:
                         else "logits of the last position [1, 1, vocab] float32"],
             **({"full_logits": True} if config.executorch.full_logits else {}),
             "delegation": lowered.delegation,
+            **({"kv_cache": {"sliding_window_slots": lowered.sliding_window_slots,
+                             "max_chunk": lowered.runtime_metadata["get_max_seq_len"]}}
+               if lowered.sliding_window_slots else {}),
             "program": pte_program_facts(lowered.pte),
         },
         quantization={"source_grids": lowered.source_grids} if lowered.source_grids else {},

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 
+from slm_edge.model.attention import layer_types as attention_layer_types
 from slm_edge.errors import BadInput
 
 COHORTS = ("survey", "today")
@@ -121,7 +122,7 @@ def architecture_facts(card: Card) -> dict:
     # their tying their own way (MobileLLM's file says tie_word_embeddings false and share_embedding true)
     tied = (bool(getattr(hf_config(config), "tie_word_embeddings", False)) if known
             else any(bool(config.get(k)) for k in ("tie_word_embeddings", "share_input_output_layers", "share_embedding")))
-    layer_types = config.get("layer_types") or []
+    layer_types = attention_layer_types(config)
     rotary = rotary_fraction(config)
     if config.get("model_type") == "bloom":
         positions = "ALiBi"

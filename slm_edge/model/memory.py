@@ -7,6 +7,7 @@ layer at the maximum sequence length. Activations: what the backend's memory pla
 
 from __future__ import annotations
 
+from slm_edge.model.attention import layer_types
 from slm_edge.records.manifest import Architecture
 
 _FLOAT_BYTES = {"fp32": 4, "fp16": 2}
@@ -45,9 +46,24 @@ def parameter_count(config: dict) -> int:
     return layers * per_layer + embedding + lm_head + hidden
 
 
-def kv_cache_bytes(config: dict, max_seq_len: int, element_bytes: int = 4) -> int:
+def kv_cache_bytes(config: dict, max_seq_len: int, element_bytes: int = 4, sliding_window_slots: int | None = None) -> int:
+    """Every layer's K and V for max_seq_len positions; sliding_window_slots: the window layers keep a
+    ring of that many slots instead (ExecuTorch's hybrid fast path, export/executorch/hybrid.py)."""
     facts = Architecture.from_hf_config(config)
-    return 2 * facts.layers * facts.kv_heads * facts.head_dim * max_seq_len * element_bytes
+    per_position = 2 * facts.kv_heads * facts.head_dim * element_bytes
+    sliding = layer_types(config).count("sliding_attention") if sliding_window_slots else 0
+    return per_position * ((facts.layers - sliding) * max_seq_len
+                           + sliding * min(sliding_window_slots or max_seq_len, max_seq_len))
+
+
+def ring_slots(window: int | None, max_seq_len: int, chunk: int) -> int | None:
+    """The slots a sliding-window layer's ring needs when a forward feeds at most `chunk` tokens: the
+    window before the chunk's first query plus the chunk (window + chunk - 1); None when that is no
+    smaller than the context, where a plain cache of every position costs no more."""
+    if not window:
+        return None
+    slots = window + chunk - 1
+    return slots if slots < max_seq_len else None
 
 
 def predict_weight_bytes(config: dict, scheme: str, group_size: int, embedding_quant: str) -> int:
@@ -95,11 +111,12 @@ def xnnpack_packing_bytes(config: dict, scheme: str, group_size: int, head_bits:
 
 def predict_memory(config: dict, *, scheme: str, group_size: int, embedding_quant: str, max_seq_len: int,
                    planned_arena_bytes: int | None, extra_weight_bytes: int = 0, head_bits: int | None = None,
-                   backend: str = "executorch") -> dict:
+                   backend: str = "executorch", sliding_window_slots: int | None = None) -> dict:
     """extra_weight_bytes: what the export added beyond the scheme (ExecuTorch's source-grid offsets and
     8-bit head, export/executorch/source_grids.py); head_bits: the LM head's bits where they are not the
     scheme's. The total is the peak: what stays resident plus XNNPACK's packing buffer at load."""
-    kv_bytes = kv_cache_bytes(config, max_seq_len, _FLOAT_BYTES["fp16"] if scheme == "fp16" else 4)
+    kv_bytes = kv_cache_bytes(config, max_seq_len, _FLOAT_BYTES["fp16"] if scheme == "fp16" else 4,
+                              sliding_window_slots)
     weights = predict_weight_bytes(config, scheme, group_size, embedding_quant) + extra_weight_bytes
     activations = None
     if planned_arena_bytes is not None:
@@ -110,6 +127,7 @@ def predict_memory(config: dict, *, scheme: str, group_size: int, embedding_quan
         "weight_bytes": weights,
         "kv_cache_bytes": kv_bytes,
         "kv_cache_at_tokens": max_seq_len,
+        **({"kv_cache_sliding_window_slots": sliding_window_slots} if sliding_window_slots else {}),
         "planned_arena_bytes": planned_arena_bytes,
         "activation_bytes": activations,
         "load_transient_bytes": packing,

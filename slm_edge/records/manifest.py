@@ -180,6 +180,7 @@ class Runtime(JsonRecord):
     outputs: tuple[str, ...] | None = optional()
     delegation: Mapping[str, Any] | None = optional()
     full_logits: bool | None = optional()  # forward returns every position's logits (export --full-logits)
+    kv_cache: Mapping[str, Any] | None = optional()  # {sliding_window_slots, max_chunk}: a ring program's limits
     # ONNX
     execution_provider: str | None = optional()
     opset: Mapping[str, int] | None = optional()
@@ -198,6 +199,7 @@ class PredictedMemory(JsonRecord):
     weight_bytes: int = 0
     kv_cache_bytes: int = 0
     kv_cache_at_tokens: int | None = None
+    kv_cache_sliding_window_slots: int | None = optional()  # the window layers' ring, where they keep one
     planned_arena_bytes: int | None = None
     activation_bytes: int | None = None
     load_transient_bytes: int | None = optional()  # ExecuTorch: XNNPACK's buffer for packing the LM head at load

@@ -90,6 +90,7 @@ class RunConfig(_Document):
     sustained_s: float | None = optional()  # mode sustained: seconds of decoding without a pause
     cooldown: Mapping[str, Any] | None = optional()  # {max_wait_s, temp_c, within_c, poll_s}: the gate before each repeat
     cpus: tuple[int, ...] | None = optional()  # cores the runner is pinned to
+    unplug_wait: Mapping[str, Any] | None = optional()  # {max_wait_s, settle_s, poll_s}: a detached run starts on battery
 
     LABEL: ClassVar[str] = "run config"
     SCHEMA_NAME: ClassVar[str] = "run_config"
@@ -196,6 +197,7 @@ class Trace(_Document):
     op_profiles: tuple[Mapping[str, Any], ...] | None = optional()
     eval: Mapping[str, Any] | None = optional()  # mode eval: per chunk the scored tokens' log-probabilities and argmax
     sustained: Mapping[str, Any] | None = optional()  # mode sustained: {threads, prompt_length, seconds, segments}
+    unplug_wait: Mapping[str, Any] | None = optional()  # {waited_ms, outcome, settle_ms, plugged_before}: before the run
     host: HostSection | None = sub(HostSection, omit_none=True)
 
     LABEL: ClassVar[str] = "trace"

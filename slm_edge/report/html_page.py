@@ -16,6 +16,7 @@ from pathlib import Path
 from slm_edge import __version__
 from slm_edge.analysis.compare import quantization_effect, sweep_overview
 from slm_edge.analysis.loaded import LoadedRun
+from slm_edge.analysis.timeline import placement_text
 from slm_edge.quality.verdict import quality_line
 from slm_edge.report import charts
 from slm_edge.report.bundle import vega_bundle
@@ -85,7 +86,8 @@ def measured_facts(run: LoadedRun) -> list[tuple[str, str]]:
         ("RAM", _size(device.ram_bytes)),
         ("OS", device.os),
         ("runner", f"{trace.producer.name} {trace.producer.version}, engine {config.artifact.engine}, mode {config.mode}"),
-        ("runtime libraries", ", ".join(f"{k} {v}" for k, v in software.items()) or "—"),
+        ("runtime libraries", ", ".join(f"{k} {v}" for k, v in software.items()
+                                        if isinstance(v, str)) or "—"),
         ("model", facts.name if facts and facts.name else "—"),
         ("source", f"{source.get('kind', '—')}: {source.get('origin', '—')}" if source else "—"),
         ("weights", ("random (seed " + str(source.get("seed")) + ")" if source.get("random_weights") else "real")
@@ -106,7 +108,10 @@ def measured_facts(run: LoadedRun) -> list[tuple[str, str]]:
                  f"{config.repeats} repeats after {config.warmup} warm-up; threads {', '.join(map(str, config.threads))}")
          + (f"; cool-down gate (max {config.cooldown['max_wait_s']:g} s)" if config.cooldown else "")
          + (f"; pinned to cores {', '.join(map(str, config.cpus))}" if config.cpus else "")
+         + (f"; waited up to {config.unplug_wait['max_wait_s']:g} s for battery" if config.unplug_wait else "")
          + f"; status {trace.status}"),
+        ("power", run.analysis.power or "—"),
+        ("threads ran on", placement_text(run.analysis.placement) or "—"),
     ]
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from slm_edge.analysis.compare import sweep_overview
 from slm_edge.analysis.loaded import LoadedRun
+from slm_edge.analysis.timeline import placement_text
 from slm_edge.analysis.run import OpBreakdown, RunAnalysis
 from slm_edge.quality.verdict import quality_line
 from slm_edge.report.fields import (CELL_FIELDS, QUANTIZATION_FIELDS, ROW_FIELDS, Column, Field, RunRow, columns,
@@ -48,6 +49,10 @@ def _run_markdown(run: LoadedRun) -> list[str]:
     lines += [f"Peak RSS (VmHWM) {mib(analysis.peak_hwm_bytes)}, {mib(analysis.peak_increase_bytes)} over "
               f"the baseline of {mib(analysis.baseline_rss_bytes)}. {analysis.note}.", ""]
     lines += _memory_markdown(analysis)
+    context = [f"Power: {analysis.power}." if analysis.power else "",
+               f"Threads ran on: {placement_text(analysis.placement)}." if analysis.placement else ""]
+    if any(context):
+        lines += [" ".join(filter(None, context)), ""]
     quality = (run.trace.artifact_facts.quality if run.trace.artifact_facts else None)
     if quality:
         lines += [f"Quality (`slm-edge eval`, corpus {quality['corpus']}, {quality['scored_tokens']} scored tokens, "

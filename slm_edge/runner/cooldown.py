@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 
 DEFAULT_POLL_S = 1.0
+DEFAULT_SETTLE_S = 10.0  # unplug_wait: seconds after unplugging before the run starts
 
 
 def temperature_of(sample: Mapping) -> float | None:
@@ -58,3 +59,28 @@ def wait_until_cool(read: Callable[[], Mapping], settings: Mapping, start_temp_c
                     "thermal_status": status if isinstance(status, int) else None}
         sleep(min(poll, max(float(settings["max_wait_s"]) - waited, 0.0)))
         sample = read()
+
+
+def wait_until_unplugged(read: Callable[[], Mapping], settings: Mapping, sleep: Callable[[float], None] = time.sleep,
+                         clock: Callable[[], float] = time.monotonic) -> dict:
+    """A detached run's start (run config unplug_wait): poll `read` (a CPU sample, whose `plugged` is
+    the battery's or power supply's) until the device runs on battery or max_wait_s has passed, then
+    let it settle settle_s (the user puts the phone down). Returns the trace's record: waited_ms,
+    outcome (unplugged, timed_out: it ran plugged in, no_sensor: no plug state to read), settle_ms,
+    plugged_before. The app's UnplugGate.java judges the same way."""
+    started = clock()
+    sample = read()
+    before = sample.get("plugged")
+    if not isinstance(before, bool):
+        return {"waited_ms": 0.0, "outcome": "no_sensor", "settle_ms": 0.0, "plugged_before": None}
+    poll = float(settings.get("poll_s") or DEFAULT_POLL_S)
+    while sample.get("plugged") is not False:
+        waited = clock() - started
+        if waited >= float(settings["max_wait_s"]):
+            return {"waited_ms": waited * 1000, "outcome": "timed_out", "settle_ms": 0.0, "plugged_before": before}
+        sleep(min(poll, max(float(settings["max_wait_s"]) - waited, 0.0)))
+        sample = read()
+    waited = clock() - started
+    settle_s = float(settings.get("settle_s", DEFAULT_SETTLE_S))
+    sleep(settle_s)
+    return {"waited_ms": waited * 1000, "outcome": "unplugged", "settle_ms": settle_s * 1000, "plugged_before": before}

@@ -27,7 +27,7 @@ from slm_edge.cache import atomic_write_text  # noqa: E402
 from slm_edge.contract import STATUS_PREFIX  # noqa: E402
 from slm_edge.errors import BadInput, SlmEdgeError  # noqa: E402
 from slm_edge.runner.scoring import score_chunk  # noqa: E402
-from slm_edge.runner.cooldown import temperature_of, wait_until_cool  # noqa: E402
+from slm_edge.runner.cooldown import temperature_of, wait_until_cool, wait_until_unplugged  # noqa: E402
 from slm_edge.runner.op_runs import op_profile  # noqa: E402
 from slm_edge.runner.steps import decode, prefill, prompt_for  # noqa: E402,F401  (decode: tests read it here)
 from slm_edge.runner.samplers import Sampler, apply_cpu_mask, device_facts, read_pss, read_status_memory  # noqa: E402
@@ -125,6 +125,8 @@ def run(config_path: Path, emulated: bool = False, trace_dir: Path | None = None
     phase = "setup"
     run_index = None
     trace["software"]["cpus_allowed"] = apply_cpu_mask(list(config.cpus) if config.cpus else None)
+    if config.cpus:  # the whole process (threads inherit the mask); the app pins only onnxruntime's pool
+        trace["software"]["cpu_pinning"] = {"cores": trace["software"]["cpus_allowed"], "scope": "process"}
     sampler.start()
     start_temp_c = temperature_of(sampler.cpu[0]) if sampler.cpu else None
 
@@ -139,6 +141,13 @@ def run(config_path: Path, emulated: bool = False, trace_dir: Path | None = None
         return record
 
     try:
+        if config.unplug_wait:  # a detached run: the whole run on battery, model load included
+            phase = "unplug_wait"
+            status(phase=phase)
+            sampler.mark("unplug_wait", "start")
+            trace["unplug_wait"] = wait_until_unplugged(sampler.sample_cpu, config.unplug_wait)
+            sampler.mark("unplug_wait", "end")
+            writer.flush(sampler)
         if config.mode == "eval" and config.longest_sequence > artifact.max_seq_len:
             raise BadInput(f"an eval chunk of {config.longest_sequence} tokens exceeds the artifact's max sequence length "
                            f"{artifact.max_seq_len}", "use a smaller {context}")

@@ -11,6 +11,7 @@ from slm_edge.runtime.step import StepLlm
 
 _CONSTANT_METHODS = (
     "get_max_seq_len",
+    "get_max_context_len",
     "get_vocab_size",
     "use_kv_cache",
     "use_sdpa_with_kv_cache",
@@ -70,11 +71,21 @@ class EtLlm(StepLlm):
         # Fast-path programs take a one-element start position; transformers' wrapper takes one
         # cache position per token (the C++ runner tells them apart the same way).
         self.takes_start_pos = bool(self.metadata.get("use_sdpa_with_kv_cache", False))
-        self.max_seq_len = int(self.metadata.get("get_max_seq_len", 0))
+        # executorch's convention: get_max_seq_len is the most one forward takes, get_max_context_len
+        # the positions the cache holds (older programs: one number for both)
+        self.max_chunk = int(self.metadata.get("get_max_seq_len", 0))
+        self.max_seq_len = int(self.metadata.get("get_max_context_len", self.max_chunk))
         self.along_feed = "prefill" if full_logits else "steps"
 
-    def _forward(self, tokens: list[int], start: int) -> torch.Tensor:
+    def _chunks(self, tokens: list[int], start: int):
+        """(tokens, start) of each forward: the whole list, or pieces of at most max_chunk (a ring
+        program's limit), fed in order as executorch's runner feeds a long prompt."""
         self.check_length(start + len(tokens))
+        size = self.max_chunk if 0 < self.max_chunk < len(tokens) else len(tokens)
+        for offset in range(0, len(tokens), size):
+            yield tokens[offset:offset + size], start + offset
+
+    def _forward(self, tokens: list[int], start: int) -> torch.Tensor:
         ids = torch.tensor([tokens], dtype=torch.long)
         if self.takes_start_pos:
             position = torch.tensor([start], dtype=torch.long)
@@ -84,7 +95,8 @@ class EtLlm(StepLlm):
 
     def step(self, tokens: list[int], start: int) -> torch.Tensor:
         """Feed `tokens` at positions start.. and return the logits of the last one (float32, [vocab])."""
-        logits = self._forward(tokens, start)
+        for chunk, position in self._chunks(tokens, start):
+            logits = self._forward(chunk, position)
         if logits.dim() == 3:
             logits = logits[:, -1, :]
         return logits.reshape(-1).to(torch.float32)
@@ -93,8 +105,8 @@ class EtLlm(StepLlm):
         """One forward, when the program returns every position's logits (exported with full_logits)."""
         if self.along_feed != "prefill":
             raise last_position_only()
-        logits = self._forward(tokens, 0)
-        return logits.reshape(-1, logits.shape[-1]).to(torch.float32)
+        parts = [self._forward(chunk, position) for chunk, position in self._chunks(tokens, 0)]
+        return torch.cat([p.reshape(-1, p.shape[-1]) for p in parts]).to(torch.float32)
 
     def write_etdump(self, path: Path) -> Path:
         """The ETDump of everything run since loading (needs etdump=True); no debug buffer (no tensors kept)."""

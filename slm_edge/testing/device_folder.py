@@ -32,7 +32,7 @@ import slm_edge
 STATE_MOUNT = "/emulator"  # where the sandbox sees the state folder
 MAPPED_ROOTS = ("data", "sdcard", "storage", "mnt", "system")
 FUSE_SDK = 30  # Android 11: shared storage through FUSE (vold's kPropFuse), the chain above changes
-COMMANDS = ("getprop", "setprop", "pm", "cmd", "dumpsys", "am", "logcat", "df")
+COMMANDS = ("getprop", "setprop", "pm", "cmd", "dumpsys", "am", "logcat", "df", "pidof")
 
 PROFILES = {
     "x86_64": {

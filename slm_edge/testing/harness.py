@@ -29,7 +29,8 @@ def free_port() -> int:
 # What the app's identity asset states by default: the runtimes the APK bundles and what they can do.
 # what the real app's asset says (android_app/app/build.gradle.kts reads the same pins)
 TEST_APK_RUNTIMES = {name: app_version(name) for name in ("executorch", "onnxruntime")}
-TEST_APK_FEATURES = {"executorch_etdump": False, "onnx_shared_kv": True, "eval_mode": True}
+TEST_APK_FEATURES = {"executorch_etdump": False, "onnx_shared_kv": True, "eval_mode": True, "unplug_wait": True,
+                     "thread_cores": True, "cpu_affinity": True}
 
 
 def make_test_apk(path: Path, abis: tuple[str, ...] = ("x86_64",), package: str = android.PACKAGE,

@@ -97,6 +97,14 @@ class ScriptedSysfs:
         while not self._stop.wait(self.period_s):
             self.write(time.time())
 
+    def follow(self, frames: Sequence[Keyframe]) -> float:
+        """Switch to another script from now on (t = 0 now), for a change a test makes at a moment it
+        chooses (a cable pulled once the runner waits for it); returns the switch's wall time."""
+        now = time.time()
+        self.frames, self.started_wall_s = list(frames), now
+        self.write(now)
+        return now
+
     def __enter__(self) -> ScriptedSysfs:
         self.started_wall_s = time.time()
         self.write(self.started_wall_s)

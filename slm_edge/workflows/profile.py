@@ -14,9 +14,9 @@ from pathlib import Path
 from slm_edge import cache
 from slm_edge.analysis.loaded import LoadedRun, loaded
 from slm_edge.analysis.run import RunAnalysis
-from slm_edge.device import Device
+from slm_edge.device import Detached, Device, RunResult
 from slm_edge.device.lock import device_lock
-from slm_edge.device.safe_paths import local_path_for
+from slm_edge.device.safe_paths import local_path_for, safe_name
 from slm_edge.errors import BadInput, RuntimeFailure, SlmEdgeError
 from slm_edge.contract import MANIFEST, RUN_CONFIG_FILE, TRACE_FILE, VERIFY_FILE
 from slm_edge.records._json import freeze
@@ -47,6 +47,7 @@ class ProfileOptions:
     sustained_s: float | None = None  # mode sustained: seconds of decoding without a pause
     cooldown: dict | None = None  # the gate before each measured repeat: {max_wait_s, temp_c, within_c, poll_s}
     cpus: str | None = None  # cores to pin the runner to, as --cpus takes them (resolve_cpus)
+    unplug_wait: dict | None = None  # a detached run waits to run on battery: {max_wait_s, settle_s, poll_s}
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ def build_config(manifest: Manifest, manifest_sha: str, artifact_remote_dir: str
         "prompt_lengths": options.prompt_lengths, "decode_tokens": options.decode_tokens, "repeats": options.repeats,
         "warmup": options.warmup}
     heat = {key: value for key, value in (("sustained_s", options.sustained_s), ("cooldown", options.cooldown),
-                                           ("cpus", cpus)) if value}
+                                           ("cpus", cpus), ("unplug_wait", options.unplug_wait))
+            if value}
     config = RunConfig.from_json({
         **RunConfig().to_json(), "artifact": artifact.to_json(), "mode": options.mode, **measured,
         "threads": options.threads, "sample_interval_ms": options.sample_interval_ms,
@@ -192,7 +194,13 @@ def profile_artifact(artifact: Path, device: Device, options: ProfileOptions, ru
 
 
 def _profile_locked(artifact: Path, device: Device, options: ProfileOptions, run_dir: Path) -> ProfileOutcome:
+    check_no_detached_run(device)
     trace, result, log_tail = run_on_device(artifact, device, options, run_dir)
+    return _reported(run_dir, trace, result, log_tail)
+
+
+def _reported(run_dir: Path, trace: Trace, result: RunResult, log_tail: str) -> ProfileOutcome:
+    """Write the run's reports, then fail if the run did (what it measured is kept either way)."""
     run = loaded(run_dir.name, trace, run_dir)
     write_reports(run_dir, [run])
     if trace.status != "complete" or result.returncode != 0:
@@ -205,9 +213,23 @@ def _profile_locked(artifact: Path, device: Device, options: ProfileOptions, run
     return ProfileOutcome(run_dir=run_dir, trace=trace, analysis=run.analysis)
 
 
-def run_on_device(artifact: Path, device: Device, options: ProfileOptions, run_dir: Path):
-    """Push, run and pull (the caller holds the device's lock): the trace as the host finished it,
-    the device's run result and the log's tail. Raises when no trace came back."""
+@dataclass
+class Prepared:
+    """A run pushed to its device and not yet started: what starting and finishing it need."""
+
+    config: RunConfig
+    remote_run: str  # the run's folder on the device (its config is there)
+    device_info: dict
+    pushed: dict
+    facts: ArtifactFacts
+
+    @property
+    def remote_config(self) -> str:
+        return f"{self.remote_run}/{RUN_CONFIG_FILE}"
+
+
+def prepare_run(artifact: Path, device: Device, options: ProfileOptions, run_dir: Path) -> Prepared:
+    """Check the run against the device and push the artifact and run config (the caller holds the device's lock)."""
     manifest = Manifest.read(artifact)
     manifest.check_files(artifact)
     manifest_sha = cache.sha256_file(artifact / MANIFEST)
@@ -218,29 +240,49 @@ def run_on_device(artifact: Path, device: Device, options: ProfileOptions, run_d
     cpus = resolve_cpus(options.cpus, device_info) if options.cpus else None
     config = build_config(manifest, manifest_sha, f"../../artifacts/{manifest_sha[:16]}", options, cpus)
     device.check_can_run(manifest, config)  # before anything is pushed
-    if getattr(device, "runs_app", True) and config.cpus:
-        raise BadInput("{cpus} pins the Linux runner's threads; the profiler app cannot (Java has no affinity call)",
-                       "drop {cpus} on a phone, or profile with {emulated} ({runner} python) or on a Linux board")
-
     run_dir.mkdir(parents=True, exist_ok=True)
     cache.atomic_write_text(run_dir / RUN_CONFIG_FILE, json.dumps(config.to_json(), indent=2) + "\n")
     pushed = push_artifact(device, artifact, manifest, remote_artifact)
+    prepared = Prepared(config=config, remote_run=remote_run, device_info=device_info, pushed=pushed,
+                        facts=artifact_facts(artifact, manifest, config.artifact.engine))
+    try:
+        device.push(run_dir / RUN_CONFIG_FILE, prepared.remote_config, cache.sha256_file(run_dir / RUN_CONFIG_FILE))
+    except BaseException:
+        if not options.keep:
+            _remove_run_files(device, remote_run)
+        raise
+    return prepared
+
+
+def run_on_device(artifact: Path, device: Device, options: ProfileOptions, run_dir: Path):
+    """Push, run and pull (the caller holds the device's lock): the trace as the host finished it,
+    the device's run result and the log's tail. Raises when no trace came back."""
+    prepared = prepare_run(artifact, device, options, run_dir)
     result = None
-    try:  # from here on the run's files on the device are removed however it ends (unless --keep)
-        device.push(run_dir / RUN_CONFIG_FILE, f"{remote_run}/{RUN_CONFIG_FILE}", cache.sha256_file(run_dir / RUN_CONFIG_FILE))
-        result = device.run_profile(f"{remote_run}/{RUN_CONFIG_FILE}", options.timeout_s)
+    try:
+        result = device.run_profile(prepared.remote_config, options.timeout_s)
+    finally:
+        if result is None and not options.keep:
+            _remove_run_files(device, prepared.remote_run)
+    return finish_run(prepared, device, result, run_dir, options.keep, options.timeout_s)
+
+
+def finish_run(prepared: Prepared, device: Device, result: RunResult, run_dir: Path, keep: bool, timeout_s: float):
+    """Keep the logs, pull the trace and the run's other outputs, clean the device (unless keep), and
+    complete the trace with the host's section: the trace, the run result and the log's tail."""
+    try:  # the run's files on the device are removed however this ends (unless --keep)
         log_tail = "\n".join(result.log.splitlines()[-LOG_TAIL_LINES:])
         cache.atomic_write_text(run_dir / "runner.log", result.log)
         for name, text in result.logs.items():
             cache.atomic_write_text(local_path_for(run_dir, name), text)
-        trace_remote = result.trace_path or f"{remote_run}/{TRACE_FILE}"
+        trace_remote = result.trace_path or f"{prepared.remote_run}/{TRACE_FILE}"
         have_trace = device.pull(trace_remote, run_dir / TRACE_FILE, result.trace_sha256)
         device_files = []
         if result.outputs_dir:  # the app's other outputs (ETDump, ORT profile), names sanitized
             device_files = device.pull_folder(result.outputs_dir, run_dir / "device-files", skip=(TRACE_FILE,))
     finally:
-        if not options.keep:
-            _remove_run_files(device, remote_run, result.outputs_dir if result else None)
+        if not keep:
+            _remove_run_files(device, prepared.remote_run, result.outputs_dir)
     if result.refusal:  # the device's answer was refused (logs kept, device files removed): its own message
         raise result.refusal
     if not have_trace:
@@ -252,17 +294,147 @@ def run_on_device(artifact: Path, device: Device, options: ProfileOptions, run_d
         )
     trace = Trace.load(run_dir / TRACE_FILE)
     if trace.status == "running":  # the runner died (timeout, kill, crash) between two flushes
-        message = (f"no result within {options.timeout_s:.0f} s" if result.timed_out
+        message = (f"no result within {timeout_s:.0f} s" if result.timed_out
                    else f"runner ended without finishing (exit code {result.returncode}): "
                         f"{result.problem or _last_line(log_tail)}")
         trace = trace.replace(status="incomplete" if trace.has_measurements else "failed", errors=trace.errors + (
             {"phase": "timeout" if result.timed_out else "crash", "message": message, "run": None},))
     trace = trace.replace(host=HostSection(
-        device=freeze(device_info), pushed=freeze(pushed), runner_returncode=result.returncode,
-        timed_out=result.timed_out, artifact=artifact_facts(artifact, manifest, config.artifact.engine), context_samples=freeze(result.host_samples),
+        device=freeze(prepared.device_info), pushed=freeze(prepared.pushed), runner_returncode=result.returncode,
+        timed_out=result.timed_out, artifact=prepared.facts, context_samples=freeze(result.host_samples),
         transfer=freeze(result.transfer), device_files=freeze(device_files)))
     cache.atomic_write_text(run_dir / TRACE_FILE, json.dumps(trace.to_json()))
     return trace, result, log_tail
+
+
+DETACHED_FILE = "detached.json"  # in the run folder: a detached run the host has not collected yet
+COLLECT_POLL_S = 5.0
+
+
+def detached_marker(serial: str) -> Path:
+    """The host's note that a detached run is on this device: the next profile must not start over it
+    (a new instrumentation force-stops the running one)."""
+    return cache.root_for("detached") / f"{safe_name(serial)}.json"
+
+
+def check_no_detached_run(device: Device) -> None:
+    marker = detached_marker(device.serial)
+    try:
+        note = json.loads(marker.read_text())
+        running = device.detached_running(Detached.from_json(note["detached"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if running:
+        raise BadInput(f"a detached run is still going on {device.serial} ({note['run_dir']})",
+                       f"collect it first: slm-edge collect {note['run_dir']}")
+
+
+def start_detached(artifact: Path, device: Device, options: ProfileOptions, run_dir: Path) -> Path:
+    """profile --detach: push and start the run, and return; `collect_detached` finishes it later.
+    The run folder gets the run config and detached.json (what collecting needs, the artifact's facts
+    included, so the artifact folder may be gone by then)."""
+    with device_lock(device.serial, options.lock_wait_s):
+        check_no_detached_run(device)
+        prepared = prepare_run(Path(artifact), device, options, Path(run_dir))
+        try:
+            detached = device.start_detached(prepared.remote_config)
+        except BaseException:
+            if not options.keep:
+                _remove_run_files(device, prepared.remote_run)
+            raise
+    note = {"serial": device.serial, "device": device_reopen_facts(device), "run_dir": str(Path(run_dir).resolve()),
+            "remote_run": prepared.remote_run, "detached": detached.to_json(), "keep": options.keep,
+            "timeout_s": options.timeout_s, "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "device_info": prepared.device_info, "pushed": prepared.pushed, "artifact": prepared.facts.to_json(),
+            "config": prepared.config.to_json()}
+    cache.atomic_write_text(Path(run_dir) / DETACHED_FILE, json.dumps(note, indent=2) + "\n")
+    cache.atomic_write_text(detached_marker(device.serial), json.dumps(note))
+    return Path(run_dir) / DETACHED_FILE
+
+
+def device_reopen_facts(device: Device) -> dict:
+    """How `collect` opens the device again: an emulated device's storage and runner, or an adb serial."""
+    root, runner = getattr(device, "root", None), getattr(device, "runner", None)
+    return {"emulated": True, "root": str(root), "runner": runner} if root is not None else {"emulated": False}
+
+
+def read_detached(run_dir: Path) -> dict:
+    try:
+        return json.loads((Path(run_dir) / DETACHED_FILE).read_text())
+    except FileNotFoundError:
+        done = (Path(run_dir) / TRACE_FILE).is_file()
+        raise BadInput(f"{run_dir} holds no detached run" + (" (it was collected already)" if done else ""),
+                       f"open its reports ({Path(run_dir) / 'report.html'})" if done else
+                       "pass the folder `slm-edge profile --detach` printed") from None
+    except ValueError:
+        raise BadInput(f"{Path(run_dir) / DETACHED_FILE} is damaged", "start the run again with profile --detach") from None
+
+
+def collect_detached(run_dir: Path, device: Device, wait_s: float = 0.0, lock_wait_s: float = 0.0) -> ProfileOutcome:
+    """Finish a detached run: when its trace is done (or its process gone), pull the trace and its
+    outputs, clean the device and write the reports, as a profile would have. Still running after
+    wait_s: say how far it got, and leave it be."""
+    run_dir = Path(run_dir)
+    note = read_detached(run_dir)
+    detached = Detached.from_json(note["detached"])
+    deadline = time.monotonic() + wait_s
+    with device_lock(device.serial, lock_wait_s):
+        while True:
+            status, progress = _detached_progress(device, detached, run_dir)
+            if status not in (None, "running"):
+                break
+            running = device.detached_running(detached)
+            if not running:
+                # it may have finished between the two looks
+                status, progress = _detached_progress(device, detached, run_dir)
+                break
+            if time.monotonic() >= deadline:
+                raise RuntimeFailure(f"the detached run on {device.serial} is still going ({progress})",
+                                     f"collect it later (slm-edge collect {run_dir}), or wait for it: "
+                                     "{wait} SECONDS")
+            time.sleep(max(0.0, min(COLLECT_POLL_S, deadline - time.monotonic())))
+        finished = status not in (None, "running")
+        logs = device.detached_logs(detached)
+        log = logs.get("runner.log") or logs.get("logcat.txt") or ""
+        result = RunResult(returncode=0 if finished else 1, log=log, trace_path=detached.trace_path,
+                           problem=None if finished else "the run's process ended without finishing its trace",
+                           logs={name: text for name, text in logs.items() if name != "runner.log"},
+                           outputs_dir=detached.outputs_dir)
+        prepared = Prepared(config=RunConfig.from_doc(note["config"]), remote_run=note["remote_run"],
+                            device_info=note["device_info"], pushed=note["pushed"],
+                            facts=ArtifactFacts.from_doc(note["artifact"]))
+        trace, result, log_tail = finish_run(prepared, device, result, run_dir, bool(note.get("keep")),
+                                             float(note.get("timeout_s") or 0))
+    (run_dir / DETACHED_FILE).replace(run_dir / "detached-collected.json")
+    marker = detached_marker(device.serial)
+    try:
+        if json.loads(marker.read_text()).get("run_dir") == note["run_dir"]:
+            marker.unlink()
+    except (OSError, ValueError):
+        pass
+    return _reported(run_dir, trace, result, log_tail)
+
+
+def _detached_progress(device: Device, detached: Detached, run_dir: Path) -> tuple[str | None, str]:
+    """The device's trace as it stands: its status (None: not written yet) and a few words of progress."""
+    partial = run_dir / ".trace-progress.json"
+    try:
+        if not device.pull(detached.trace_path, partial):
+            return None, "no trace written yet"
+        document = json.loads(partial.read_text())
+    except (SlmEdgeError, OSError, ValueError):
+        return None, "its trace could not be read yet"
+    finally:
+        partial.unlink(missing_ok=True)
+    runs = [run for run in document.get("runs") or [] if not run.get("warmup")]
+    segments = len((document.get("sustained") or {}).get("segments") or [])
+    waited = (document.get("unplug_wait") or {})
+    markers = document.get("phase_markers") or []
+    phase = markers[-1].get("phase") if markers else "setup"
+    words = [f"phase {phase}", f"{len(runs)} measured repeats"] + ([f"{segments} sustained segments"] if segments else [])
+    if waited.get("outcome"):
+        words.append(f"unplug wait: {waited['outcome']}")
+    return document.get("status"), ", ".join(words)
 
 
 def _remove_run_files(device: Device, *remotes: str | None) -> None:

@@ -15,7 +15,7 @@ from slm_edge import cache
 from slm_edge.contract import (DEVICE_ROOT, EXTRA_CONFIG, EXTRA_QUERY, EXTRA_RUN_ID, INSTRUMENTATION,
                                MIN_IDENTITY_VERSION_CODE, PACKAGE, QUERY_IDENTITY, RESULT_IDENTITY, RESULT_TRACE,
                                RESULT_TRACE_SHA256, TRACE_FILE, trace_dir)
-from slm_edge.device import RunResult
+from slm_edge.device import Detached, RunResult
 from slm_edge.device.adb.connection import ADB_FAILURES
 from slm_edge.device.adb.facts import Facts, dumpsys_field, sdk_problem, to_int
 from slm_edge.device.adb.transfer import Transfer
@@ -162,6 +162,35 @@ class App(Facts, Transfer):
                          trace_path=trace_remote, trace_sha256=None if followed.lost else outcome.result.get(RESULT_TRACE_SHA256),
                          problem=problem or None, logs=logs, host_samples=followed.samples, outputs_dir=outputs_dir,
                          transfer=self.transfer)  # the live counts: the pulls after this add to them
+
+    def start_detached(self, remote_config: str) -> Detached:
+        """`am instrument` without -w: am starts the instrumentation and exits at once, with no watcher
+        to report to (AOSP cmds/am Instrument.run(): no reporter and no InstrumentationWatcher unless
+        -w; a refused start throws "INSTRUMENTATION_FAILED: pkg/cls" to stderr). The app runs on
+        after USB is unplugged and writes its trace as usual; `collect` pulls it later."""
+        check_installed(self.app_info(), self.serial)
+        run_id = PurePosixPath(remote_config).parent.name
+        self.shell(["logcat", "-c"])  # the log collected afterwards is this run's alone
+        done = self._retrying("am instrument", lambda: self.shell(
+            ["am", "instrument", "-r", "-e", EXTRA_CONFIG, self._device_path(remote_config), "-e", EXTRA_RUN_ID, run_id,
+             INSTRUMENTATION], 60))
+        said = (done.stdout + done.stderr).strip()
+        if done.returncode not in (0, None) or "INSTRUMENTATION_FAILED" in said or "Error" in said:
+            raise RuntimeFailure(f"the profiler app did not start on {self.serial}: "
+                                 f"{said.splitlines()[-1] if said else f'am exited with {done.exit_code}'}",
+                                 f"reinstall it (slm-edge app install {{serial}} {self.serial}) and retry")
+        # the app's files dir as user 0's shell names it: a detached run reports no path to the host
+        return Detached(trace_path=f"{trace_dir(run_id)}/{TRACE_FILE}", outputs_dir=trace_dir(run_id),
+                        process={"package": PACKAGE})
+
+    def detached_running(self, detached: Detached) -> bool:
+        """toybox `pidof NAME` prints the pids of processes of that name and exits 1 when none is
+        found; an app's process is named after its package."""
+        done = self._retrying("pidof", lambda: self.shell(["pidof", detached.process.get("package") or PACKAGE], 30))
+        return bool(done.stdout.strip())
+
+    def detached_logs(self, detached: Detached) -> dict[str, str]:
+        return {"logcat.txt": self.shell(["logcat", "-d", "-t", str(LOGCAT_LINES)], 60).stdout}
 
     def _start_instrumentation(self, config_path: str, run_id: str):
         command = shlex.join(["am", "instrument", "-w", "-r", "-e", EXTRA_CONFIG, config_path, "-e", EXTRA_RUN_ID, run_id,

@@ -14,6 +14,7 @@ import json
 import logging
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -107,7 +108,8 @@ def export_fast(model, config: dict, *, scheme: str, group_size: int, embedding_
 
 
 def export_hybrid(model, config: dict, *, scheme: str, group_size: int, embedding_quant: str,
-                  max_seq_len: int, workdir: Path, timer: StageTimer, full_logits: bool = False) -> LoweredProgram:
+                  max_seq_len: int, workdir: Path, timer: StageTimer, full_logits: bool = False,
+                  prefill_chunk: int | None = None) -> LoweredProgram:
     """The fast path for configs mixing sliding-window and full attention (hybrid.py's decoder), with
     executorch's quantizers and our lowering."""
     from executorch.examples.models.llama.source_transformation.quantize import (
@@ -120,7 +122,7 @@ def export_hybrid(model, config: dict, *, scheme: str, group_size: int, embeddin
 
     logging.getLogger().setLevel(logging.WARNING)
     with timer.stage("build the hybrid-attention decoder"):
-        decoder = hybrid_decoder_from(model, config, max_seq_len, full_logits)
+        decoder = hybrid_decoder_from(model, config, max_seq_len, full_logits, prefill_chunk)
     with timer.stage(f"quantize ({scheme})"):
         dtype = DType.fp16 if scheme == "fp16" else DType.fp32
         if EMBEDDING_QUANT[embedding_quant]:
@@ -131,10 +133,12 @@ def export_hybrid(model, config: dict, *, scheme: str, group_size: int, embeddin
                                                  quantize_with_hqq=True)(decoder)
         decoder = decoder.to(dtype=dtype.to_torch_dtype())
     with timer.stage("torch.export"):
-        seq = torch.export.Dim("seq_len", min=1, max=max_seq_len - 1)
+        # a ring program takes at most its chunk a forward (executorch's runner reads get_max_seq_len)
+        seq = torch.export.Dim("seq_len", min=1, max=decoder.chunk or max_seq_len - 1)
         example = (torch.tensor([[2, 3, 4]], dtype=torch.long), torch.tensor([0], dtype=torch.long))
         with torch.no_grad(), torch.nn.attention.sdpa_kernel([torch.nn.attention.SDPBackend.MATH]):
             exported = torch.export.export(decoder, example, dynamic_shapes=({1: seq}, None), strict=False)  # as _export_for_lowering
         RemoveRedundantTransposes()(exported.graph_module)
-    metadata = runtime_metadata_for(config, max_seq_len, sdpa_with_kv_cache=True)
-    return lower_to_pte(exported, metadata, workdir / "model.pte", timer, etrecord=workdir / ETRECORD_FILE)
+    metadata = runtime_metadata_for(config, max_seq_len, sdpa_with_kv_cache=True, max_chunk=decoder.chunk)
+    lowered = lower_to_pte(exported, metadata, workdir / "model.pte", timer, etrecord=workdir / ETRECORD_FILE)
+    return replace(lowered, sliding_window_slots=decoder.ring)

@@ -21,6 +21,7 @@ class LoweredProgram:
     delegation: dict = field(default_factory=dict)
     etrecord: Path | None = None
     source_grids: dict = field(default_factory=dict)  # weights kept on the source's grid (source_grids.py)
+    sliding_window_slots: int | None = None  # the ring each sliding-window layer keeps (hybrid.py), if any
 
 
 def drop_provenance(graph_module: torch.fx.GraphModule) -> None:
@@ -116,12 +117,14 @@ def lower_to_pte(exported, runtime_metadata: dict, pte: Path, timer: StageTimer,
     )
 
 
-def runtime_metadata_for(config: dict, max_seq_len: int, *, sdpa_with_kv_cache: bool) -> dict:
-    """Constant methods the C++ runner (and the Android LlmModule) read from the .pte."""
+def runtime_metadata_for(config: dict, max_seq_len: int, *, sdpa_with_kv_cache: bool, max_chunk: int | None = None) -> dict:
+    """Constant methods the C++ runner (and the Android LlmModule) read from the .pte. As in
+    executorch's llama export, get_max_seq_len is the most tokens one forward takes (its runner feeds
+    a longer prompt in chunks of it) and get_max_context_len the positions the cache holds."""
     eos = config.get("eos_token_id")
     eos_ids = eos if isinstance(eos, list) else ([eos] if eos is not None else [])
     meta = {
-        "get_max_seq_len": max_seq_len,
+        "get_max_seq_len": max_chunk or max_seq_len,
         "get_max_context_len": max_seq_len,
         "get_n_layers": Architecture.from_hf_config(config).layers,
         "get_vocab_size": config["vocab_size"],

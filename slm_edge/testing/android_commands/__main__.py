@@ -6,14 +6,14 @@ from __future__ import annotations
 import shlex
 import sys
 
-from slm_edge.testing.android_commands.am import am
+from slm_edge.testing.android_commands.am import am, pidof
 from slm_edge.testing.android_commands.dumpsys import dumpsys
 from slm_edge.testing.android_commands.logcat_df import df, logcat
 from slm_edge.testing.android_commands.pm import cmd, pm
 from slm_edge.testing.android_commands.props import getprop, setprop
 
 COMMANDS = {"getprop": getprop, "setprop": setprop, "pm": pm, "cmd": cmd, "dumpsys": dumpsys, "am": am,
-            "logcat": logcat, "df": df}
+            "logcat": logcat, "df": df, "pidof": pidof}
 
 
 def main(argv: list[str] | None = None) -> int:

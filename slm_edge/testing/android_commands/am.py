@@ -12,7 +12,7 @@ from pathlib import Path
 
 from slm_edge import contract as android
 from slm_edge.testing.android_commands.state import STATE, external_files_dir, log, packages
-from slm_edge.testing.app_process import RESULT_PREFIX, kill_app_processes, write_app
+from slm_edge.testing.app_process import RESULT_PREFIX, kill_app_processes, running_app, write_app
 from slm_edge.testing.faults import take_fault
 
 
@@ -64,8 +64,11 @@ def _launch_app(package: str, extras: dict) -> tuple[dict, Path]:
     return {**app, "process": process}, events
 
 
-def _instrumentation_failed(component: str) -> int:
+def _instrumentation_failed(component: str, wait: bool = True) -> int:
     package, cls = _full_component(component)
+    if not wait:  # no watcher for AMS to report to: only am's exception (cmds/am Instrument.run())
+        print(f"android.util.AndroidException: INSTRUMENTATION_FAILED: {package}/{cls}", file=sys.stderr)
+        return 1
     print("INSTRUMENTATION_STATUS: id=ActivityManagerService")
     print(f"INSTRUMENTATION_STATUS: Error=Unable to find instrumentation info for: ComponentInfo{{{package}/{cls}}}")
     print("INSTRUMENTATION_STATUS_CODE: -1")
@@ -78,7 +81,7 @@ def am_instrument(args: list[str]) -> int:
     component = positional[-1] if positional else ""
     package, cls = _full_component(component)
     if package not in packages() or cls != _full_component(android.INSTRUMENTATION)[1]:
-        return _instrumentation_failed(component)
+        return _instrumentation_failed(component, "-w" in flags)
     info = packages()[package]
     if extras.get(android.EXTRA_QUERY) == android.QUERY_IDENTITY and \
             info["version_code"] >= android.MIN_IDENTITY_VERSION_CODE:  # an older app has no query: it would run
@@ -87,7 +90,7 @@ def am_instrument(args: list[str]) -> int:
         kill_app_processes(STATE, package)
         return _answer_identity(info)
     app, events = _launch_app(package, extras)
-    if "-w" not in flags:
+    if "-w" not in flags:  # am starts it and exits, printing nothing (cmds/am Instrument.run(): no reporter)
         return 0
     return _follow_instrumentation(app, events)
 
@@ -147,6 +150,17 @@ def _print_result(result: dict, app: dict | None = None) -> int:
     ok = result["status"] == "complete" and result.get("exit_code") == 0
     print(f"INSTRUMENTATION_CODE: {-1 if ok else 0}", flush=True)
     return 0
+
+
+def pidof(args: list[str]) -> int:
+    """toybox pidof (toys/lsb/pidof.c): the pids of the processes with that name, space-separated,
+    exit 1 when there is none. The app's process is named after its package."""
+    names = [arg for arg in args if not arg.startswith("-")]
+    app = running_app(STATE)
+    if app and app["package"] in names:
+        print(app["pid"])
+        return 0
+    return 1
 
 
 def am(args: list[str]) -> int:

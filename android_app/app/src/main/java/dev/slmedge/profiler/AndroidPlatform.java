@@ -7,12 +7,14 @@ import android.os.Debug;
 import android.os.SystemClock;
 import dev.slmedge.profiler.core.CpuReader;
 import dev.slmedge.profiler.core.Platform;
+import java.io.File;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /** The phone: Build facts, Debug.getPss, thermal and battery probes, Android's clocks. */
 final class AndroidPlatform implements Platform {
+    private static final String SYSTEM_TASKSET = "/system/bin/taskset";
     private final Context context;
     private final List<DeviceProbe> probes;
     private final AppIdentity identity;
@@ -91,6 +93,21 @@ final class AndroidPlatform implements Platform {
         software.put("debuggable", (context.getApplicationInfo().flags
                 & android.content.pm.ApplicationInfo.FLAG_DEBUGGABLE) != 0);
         return software;
+    }
+
+    @Override
+    public long processId() {
+        return android.os.Process.myPid();
+    }
+
+    /**
+     * Toybox's taskset (toys/other/taskset.c, CONFIG_TASKSET in AOSP's device build of external/toybox),
+     * linked as /system/bin/taskset; an app may run it (it runs in the app's own SELinux domain and UID).
+     * By name from PATH where a vendor moved it.
+     */
+    @Override
+    public String taskset() {
+        return new File(SYSTEM_TASKSET).canExecute() ? SYSTEM_TASKSET : "taskset";
     }
 
     @Override

@@ -2,6 +2,7 @@ package dev.slmedge.profiler;
 
 import android.content.Context;
 import android.os.Bundle;
+import android.os.PowerManager;
 import dev.slmedge.profiler.core.ConfigException;
 import dev.slmedge.profiler.core.Contract;
 import dev.slmedge.profiler.core.EngineFactory;
@@ -26,6 +27,11 @@ final class ProfileSession {
      * compiles the class itself; the release build is not minified, so the name stays.
      */
     static final String APP_ENGINES = "dev.slmedge.profiler.AndroidEngineFactory";
+
+    /** The run's wake lock tag ("app:what", as PowerManager.newWakeLock's documentation asks). */
+    static final String WAKE_LOCK_TAG = "slm-edge:profile";
+    /** A run's wake lock lasts this long beyond the waits its config allows (a generous bound, not a target). */
+    static final long WAKE_LOCK_BASE_MS = 4L * 60 * 60 * 1000;
 
     private ProfileSession() {}
 
@@ -76,7 +82,15 @@ final class ProfileSession {
         }
         File traceDir = new File(externalFiles, "runs/" + runId);
         AndroidPlatform platform = new AndroidPlatform(context, identity);
-        ProfileLoop.Outcome outcome = new ProfileLoop(config, configFile, traceDir, engines, platform, listener).run();
+        ProfileLoop.Outcome outcome;
+        PowerManager.WakeLock wakeLock = acquireWakeLock(context, config);
+        try {
+            outcome = new ProfileLoop(config, configFile, traceDir, engines, platform, listener).run();
+        } finally {
+            if (wakeLock != null && wakeLock.isHeld()) {
+                wakeLock.release();
+            }
+        }
         Bundle bundle = new Bundle();
         bundle.putString(Contract.RESULT_STATUS, outcome.status());
         bundle.putString(Contract.RESULT_TRACE, outcome.trace().getAbsolutePath());
@@ -87,6 +101,49 @@ final class ProfileSession {
             bundle.putString(Contract.RESULT_ERROR, oneLine(outcome.error()));
         }
         return new Result(outcome.complete() ? Contract.CODE_COMPLETE : Contract.CODE_NOT_COMPLETE, bundle);
+    }
+
+    /**
+     * A partial wake lock for the whole run: a detached run (the host starts the instrumentation without -w,
+     * the user unplugs the phone and its screen goes off) must not let the CPU suspend mid-measurement.
+     * PowerManager.PARTIAL_WAKE_LOCK "ensures that the CPU is running; the screen and keyboard backlight will
+     * be allowed to go off", and a timed acquire(long) releases itself if a run hangs
+     * (https://developer.android.com/reference/android/os/PowerManager#PARTIAL_WAKE_LOCK,
+     * https://developer.android.com/reference/android/os/PowerManager.WakeLock#acquire(long)). Needs
+     * android.permission.WAKE_LOCK (a normal permission, granted at install: AndroidManifest.xml). Not
+     * reference counted, so the release after a timeout that already fired is harmless. Null where the
+     * framework gives no PowerManager (the run goes on without).
+     */
+    static PowerManager.WakeLock acquireWakeLock(Context context, RunConfig config) {
+        PowerManager power = context.getSystemService(PowerManager.class);
+        if (power == null) {
+            return null;
+        }
+        PowerManager.WakeLock lock = power.newWakeLock(PowerManager.PARTIAL_WAKE_LOCK, WAKE_LOCK_TAG);
+        lock.setReferenceCounted(false);
+        lock.acquire(wakeLockTimeoutMs(config));
+        return lock;
+    }
+
+    /**
+     * How long the wake lock may be held: WAKE_LOCK_BASE_MS for loads and measurements, plus every wait the
+     * config allows (unplug_wait's max_wait_s and settle_s, a sustained run's sustained_s, the cool-down's
+     * max_wait_s before each measured repeat).
+     */
+    static long wakeLockTimeoutMs(RunConfig config) {
+        double seconds = 0;
+        if (config.unplugWait != null) {
+            seconds += config.unplugWait.maxWaitS() + config.unplugWait.settleS();
+        }
+        if (config.sustainedS != null) {
+            seconds += config.sustainedS;
+        }
+        if (config.cooldown != null) {
+            int prompts = Math.max(config.promptLengths.size(), 1); // eval: none
+            int gates = config.sustained() ? 1 : config.threads.size() * prompts * Math.max(config.repeats, 1);
+            seconds += config.cooldown.maxWaitS() * gates;
+        }
+        return WAKE_LOCK_BASE_MS + Math.round(seconds * 1000);
     }
 
     /** `-e query identity`: the identity asset on one line, nothing run, code -1. */

@@ -2,12 +2,14 @@ package dev.slmedge.profiler;
 
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertNotNull;
 import static org.junit.Assert.assertNull;
 import static org.junit.Assert.assertTrue;
 
 import android.app.Application;
 import android.content.Context;
 import android.os.Bundle;
+import android.os.PowerManager;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
@@ -15,6 +17,7 @@ import com.google.gson.JsonParser;
 import dev.slmedge.profiler.core.Contract;
 import dev.slmedge.profiler.core.Engine;
 import dev.slmedge.profiler.core.EngineFactory;
+import dev.slmedge.profiler.core.RunConfig;
 import dev.slmedge.profiler.core.TinyEngine;
 import java.io.File;
 import java.io.IOException;
@@ -40,6 +43,8 @@ import org.junit.runner.RunWith;
 import org.robolectric.RobolectricTestRunner;
 import org.robolectric.RuntimeEnvironment;
 import org.robolectric.annotation.Config;
+import org.robolectric.shadow.api.Shadow;
+import org.robolectric.shadows.ShadowPowerManager;
 
 /**
  * The instrumentation as `am instrument -w -r -e ...` drives it: arguments in, status blocks and
@@ -285,5 +290,95 @@ public class ProfilerInstrumentationTest {
         assertEquals(Integer.valueOf(Contract.CODE_NOT_COMPLETE), instrumentation.code);
         assertEquals("run config field repeats must be between 1 and 1000, not 0",
                 instrumentation.result.getString(Contract.RESULT_ERROR));
+    }
+
+    /** TinyEngine that records, at every step, whether the run's wake lock is held. */
+    static final class WakeLockWatchingEngines implements EngineFactory {
+        final List<Boolean> heldAtSteps = Collections.synchronizedList(new ArrayList<>());
+
+        @Override
+        public Engine create(String engine) {
+            TinyEngine tiny = new TinyEngine(512, 128, 0);
+            return new Engine() {
+                @Override
+                public void load(File artifactDir, JsonObject manifest, int threads) {
+                    tiny.load(artifactDir, manifest, threads);
+                }
+
+                @Override
+                public float[] step(int[] tokens, int startPos) throws Exception {
+                    PowerManager.WakeLock lock = ShadowPowerManager.getLatestWakeLock();
+                    heldAtSteps.add(lock != null && lock.isHeld());
+                    return tiny.step(tokens, startPos);
+                }
+
+                @Override
+                public String describe() {
+                    return tiny.describe();
+                }
+
+                @Override
+                public void close() {
+                    tiny.close();
+                }
+            };
+        }
+
+        @Override
+        public String implementation() {
+            return "TinyEngine (Robolectric test)";
+        }
+    }
+
+    @Test
+    public void aRunHoldsAPartialWakeLockThroughoutAndReleasesItAfter() throws Exception {
+        ShadowPowerManager.clearWakeLocks();
+        File config = runConfig(1);
+        WakeLockWatchingEngines engines = new WakeLockWatchingEngines();
+        Recorder instrumentation = new Recorder(app, engines).launch(
+                arguments(Contract.EXTRA_CONFIG, config.getAbsolutePath(), Contract.EXTRA_RUN_ID, "awake"));
+        assertEquals(Integer.valueOf(Contract.CODE_COMPLETE), instrumentation.code);
+
+        assertFalse(engines.heldAtSteps.isEmpty());
+        assertTrue("the wake lock was not held at every step: " + engines.heldAtSteps,
+                engines.heldAtSteps.stream().allMatch(held -> held));
+        PowerManager.WakeLock lock = ShadowPowerManager.getLatestWakeLock();
+        assertNotNull(lock);
+        assertFalse("released when the run ended", lock.isHeld());
+        ShadowPowerManager.ShadowWakeLock shadow = Shadow.extract(lock);
+        assertEquals(ProfileSession.WAKE_LOCK_TAG, shadow.getTag());
+        assertEquals(1, shadow.getTimesHeld());
+        assertFalse(shadow.isReferenceCounted());
+    }
+
+    @Test
+    public void aFailedRunReleasesItsWakeLockAndAQueryTakesNone() throws Exception {
+        ShadowPowerManager.clearWakeLocks();
+        Recorder query = new Recorder(app, new TinyEngines()).launch(arguments(Contract.EXTRA_QUERY, Contract.QUERY_IDENTITY));
+        assertEquals(Integer.valueOf(Contract.CODE_COMPLETE), query.code);
+        assertNull(ShadowPowerManager.getLatestWakeLock());
+
+        File config = runConfig(1);
+        EngineFactory failing = engine -> {
+            throw new IllegalStateException("no engine here");
+        };
+        Recorder instrumentation = new Recorder(app, failing).launch(
+                arguments(Contract.EXTRA_CONFIG, config.getAbsolutePath(), Contract.EXTRA_RUN_ID, "fails"));
+        assertEquals(Integer.valueOf(Contract.CODE_NOT_COMPLETE), instrumentation.code);
+        PowerManager.WakeLock lock = ShadowPowerManager.getLatestWakeLock();
+        assertNotNull(lock);
+        assertFalse(lock.isHeld());
+    }
+
+    @Test
+    public void theWakeLocksTimeoutCoversEveryWaitTheConfigAllows() throws Exception {
+        File file = runConfig(2);
+        String plain = Files.readString(file.toPath());
+        assertEquals(ProfileSession.WAKE_LOCK_BASE_MS, ProfileSession.wakeLockTimeoutMs(RunConfig.read(file)));
+        // unplug wait (600 s + 10 s settling) and a cool-down gate of 60 s before each of the 2 measured repeats
+        Files.writeString(file.toPath(), plain.replace("\"seed\": 0,", "\"seed\": 0, \"unplug_wait\": {\"max_wait_s\": 600}, "
+                + "\"cooldown\": {\"max_wait_s\": 60},"));
+        assertEquals(ProfileSession.WAKE_LOCK_BASE_MS + (600 + 10 + 2 * 60) * 1000L,
+                ProfileSession.wakeLockTimeoutMs(RunConfig.read(file)));
     }
 }

@@ -20,8 +20,13 @@ public final class DesktopPlatform implements Platform {
     private final List<DeviceProbe> probes;
 
     public DesktopPlatform(CpuReader cpu) {
+        this(cpu, List.of(new SysfsPowerProbe()));
+    }
+
+    /** With other probes (tests: a power_supply tree of their own). */
+    DesktopPlatform(CpuReader cpu, List<DeviceProbe> probes) {
         this.cpu = cpu;
-        this.probes = List.of(new SysfsPowerProbe());
+        this.probes = List.copyOf(probes);
     }
 
     @Override
@@ -83,6 +88,12 @@ public final class DesktopPlatform implements Platform {
         software.put("java", System.getProperty("java.version"));
         software.put("java_vm", System.getProperty("java.vm.name"));
         return software;
+    }
+
+    /** ProcessHandle: Java 9+, desktop only (not in Android's API; AndroidPlatform asks android.os.Process). */
+    @Override
+    public long processId() {
+        return ProcessHandle.current().pid();
     }
 
     @Override

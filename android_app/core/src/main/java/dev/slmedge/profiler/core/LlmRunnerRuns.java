@@ -51,6 +51,9 @@ final class LlmRunnerRuns {
             double loadMs = (System.nanoTime() - start) / 1e6;
             sampler.mark("load", "end", null);
             writer.addLoad(threads, loadMs, memoryReader.read().rssBytes(), runner.describe());
+            if (config.cpus != null) { // LlmModule's threadpool, made by the load, inherited the process's mask
+                CpuPinning.checkStillPinned(config.cpus, new ThreadPlacement());
+            }
             for (int promptLength : config.promptLengths) {
                 // ~1 token per repeated word; the stats say how many tokens the prompt really was
                 String text = String.join(" ", Collections.nCopies(Math.max(promptLength - 1, 1), "hello"));

@@ -24,6 +24,21 @@ public interface Platform {
 
     String producerVersion();
 
+    /**
+     * This process's id, for {@code taskset -a -p MASK PID} (CpuPinning): ProcessHandle.current().pid() on a
+     * desktop JVM (Java 9+), android.os.Process.myPid() on a phone (java.lang.ProcessHandle is not in
+     * Android's API).
+     */
+    long processId();
+
+    /**
+     * The taskset command that pins this process (run config cpus, CpuPinning): util-linux taskset(1) on a
+     * desktop, found on PATH; toybox's on a phone.
+     */
+    default String taskset() {
+        return "taskset";
+    }
+
     /** One reading source sampled alongside CPU frequency; must not throw. */
     interface DeviceProbe {
         void addTo(Map<String, Object> sample);

@@ -24,7 +24,9 @@ import java.util.Map;
  * <p>Mode sustained decodes without a pause for sustained_s seconds at the first thread count: the first
  * prompt length prefilled, greedy steps until the context is full, then the same prompt again (a segment
  * each). With a cooldown in the config, each measured repeat (and the sustained run) first waits until
- * the device is cool again ({@link Cooldown}).
+ * the device is cool again ({@link Cooldown}). With unplug_wait, the run first waits until the device runs
+ * on battery ({@link UnplugGate}); with cpus, the whole process is pinned to those cores before anything
+ * loads ({@link CpuPinning}), and given its cores back when the run ends.
  */
 public final class ProfileLoop {
     /** How often a sustained run rewrites its trace (the Linux runner's SUSTAINED_FLUSH_S). */
@@ -50,6 +52,7 @@ public final class ProfileLoop {
     private Integer runIndex;
     private Cooldown.Clock cooldownClock = Cooldown.SYSTEM;
     private Double startTempC; // the first CPU sample's temperature: cooldown's within_c counts from it
+    private CpuPinning.Pinned pinned; // the run config's cpus, once applied
 
     public ProfileLoop(RunConfig config, File configFile, File traceDir, EngineFactory engines, Platform platform,
                        StatusListener listener) {
@@ -68,13 +71,24 @@ public final class ProfileLoop {
         this.cpuReader = cpuReader;
     }
 
-    /** The clock the cool-down gate waits on (tests pass one that only moves when slept on). */
+    /** The clock the cool-down and unplug gates wait on (tests pass one that only moves when slept on). */
     ProfileLoop withCooldownClock(Cooldown.Clock clock) {
         this.cooldownClock = clock;
         return this;
     }
 
     public Outcome run() {
+        try {
+            return measureAndWrite();
+        } finally {
+            if (pinned != null) {
+                pinned.restore(); // best effort: the process may live on (manual runs, a test JVM)
+                pinned = null;
+            }
+        }
+    }
+
+    private Outcome measureAndWrite() {
         long originNs = System.nanoTime();
         TraceWriter writer = new TraceWriter(new File(traceDir, config.traceFile), config, platform,
                 memoryReader.read(), platform.pssBytes(), originNs);
@@ -105,6 +119,7 @@ public final class ProfileLoop {
     }
 
     private void measure(TraceWriter writer, Sampler sampler) throws Exception {
+        unplugWait(writer, sampler);
         if (config.evalChunks != null && config.longestSequence() > config.artifact.maxSeqLen) {
             throw new ProfileException("eval chunk of " + config.longestSequence() + " tokens exceeds the artifact's "
                     + "max sequence length " + config.artifact.maxSeqLen
@@ -119,6 +134,9 @@ public final class ProfileLoop {
             throw new ProfileException("prompt " + Collections.max(config.promptLengths) + " + decode "
                     + config.decodeTokens + " tokens exceed the artifact's max sequence length "
                     + config.artifact.maxSeqLen + " (use shorter lengths or re-export with a larger --max-seq-len)");
+        }
+        if (config.cpus != null) {
+            pin(writer, sampler);
         }
         File artifactDir = config.artifactDir(configFile);
         JsonObject manifest = Manifests.read(artifactDir, config.artifact.manifestSha256);
@@ -164,6 +182,37 @@ public final class ProfileLoop {
                 writer.flush(sampler, null);
             }
         }
+    }
+
+    /**
+     * A detached run (unplug_wait): before anything loads, wait until the device runs on battery, marked as
+     * an unplug_wait phase and recorded as the trace's unplug_wait, as the Linux runner does.
+     */
+    private void unplugWait(TraceWriter writer, Sampler sampler) throws Exception {
+        if (config.unplugWait == null) {
+            return;
+        }
+        phase = "unplug_wait";
+        status("phase", phase);
+        sampler.mark("unplug_wait", "start", null);
+        writer.setUnplugWait(UnplugGate.waitUntilUnplugged(sampler::sampleCpu, config.unplugWait, cooldownClock));
+        sampler.mark("unplug_wait", "end", null);
+        writer.flush(sampler, null);
+        phase = "setup";
+    }
+
+    /**
+     * The run config's cpus: the whole process pinned (every thread, checked), before any engine or runner
+     * loads, so the runtime's threads, started by the load, inherit the mask. Recorded as the Linux runner
+     * records its own: software.cpus_allowed and cpu_pinning {cores, scope "process"}. A CPU sample right
+     * after makes the next samples' thread_cores count only what ran pinned.
+     */
+    private void pin(TraceWriter writer, Sampler sampler) throws Exception {
+        phase = "setup";
+        pinned = CpuPinning.pin(platform.taskset(), platform.processId(), config.cpus, new ThreadPlacement());
+        writer.setCpuPinning(pinned.cores(), CpuPinning.SCOPE);
+        sampler.sampleCpu();
+        writer.flush(sampler, null);
     }
 
     /**
@@ -309,6 +358,14 @@ public final class ProfileLoop {
         double loadMs = (System.nanoTime() - start) / 1e6;
         sampler.mark("load", "end", null);
         writer.addLoad(threads, loadMs, memoryReader.read().rssBytes(), engine.describe());
+        if (config.cpus != null) { // the runtime's new threads inherited the mask, unless it set its own
+            try {
+                CpuPinning.checkStillPinned(config.cpus, new ThreadPlacement());
+            } catch (ProfileException moved) {
+                engine.close();
+                throw moved;
+            }
+        }
         writer.flush(sampler, null);
         return engine;
     }

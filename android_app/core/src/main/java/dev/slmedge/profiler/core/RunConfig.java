@@ -30,13 +30,14 @@ public final class RunConfig {
 
     private static final Set<String> TOP_LEVEL = Set.of("schema", "schema_version", "artifact", "mode",
             "prompt_lengths", "decode_tokens", "repeats", "warmup", "threads", "sample_interval_ms",
-            "memory_sampling", "ops", "seed", "trace_file", "eval", "sustained_s", "cooldown");
-    // No "cpus": an app cannot pin its threads (Java has no affinity API), so the host refuses --cpus for it
-    // and a config that asks is refused here as an unknown field rather than silently run unpinned.
+            "memory_sampling", "ops", "seed", "trace_file", "eval", "sustained_s", "cooldown", "unplug_wait", "cpus");
     // The measurement matrix of steps/llm_runner: an eval run scores given tokens instead.
     private static final List<String> MATRIX = List.of("prompt_lengths", "decode_tokens", "repeats", "warmup");
     private static final Set<String> EVAL_FIELDS = Set.of("chunks");
     private static final Set<String> COOLDOWN_FIELDS = Set.of("max_wait_s", "temp_c", "within_c", "poll_s");
+    private static final Set<String> UNPLUG_WAIT_FIELDS = Set.of("max_wait_s", "settle_s", "poll_s");
+    static final double MAX_SETTLE_S = 600;
+    static final int MAX_CPU = 1023; // the schema's bound
     static final double MAX_SUSTAINED_S = 86400;
     private static final Set<String> ARTIFACT = Set.of("dir", "model_file", "engine", "manifest_sha256",
             "max_seq_len", "vocab_size", "bos_id", "tokenizer_file");
@@ -60,6 +61,13 @@ public final class RunConfig {
     public final Double sustainedS;
     /** The cool-down gate before each measured repeat (and the sustained run); null: no gate. */
     public final Cooldown.Settings cooldown;
+    /** Before the model loads, wait until the device runs on battery (a detached run); null: no wait. */
+    public final UnplugGate.Settings unplugWait;
+    /**
+     * The cores (0-based, sorted) to pin the whole process to before anything loads (CpuPinning), every
+     * engine and mode alike; null: not pinned.
+     */
+    public final List<Integer> cpus;
 
     /** What the config says about the model files (artifact.dir is relative to the config file). */
     public static final class Artifact {
@@ -152,6 +160,20 @@ public final class RunConfig {
             throw new ConfigException("run config is missing sustained_s (mode sustained decodes for that many seconds)");
         }
         cooldown = f.has("cooldown") ? cooldown(f.object("cooldown")) : null;
+        unplugWait = f.has("unplug_wait") ? unplugWait(f.object("unplug_wait")) : null;
+        cpus = f.has("cpus") ? cpus(f) : null;
+    }
+
+    /** cpus: distinct core indices (the schema's bounds), sorted. */
+    private static List<Integer> cpus(Fields f) throws ConfigException {
+        List<Integer> cores = new ArrayList<>(f.integers("cpus", 0, MAX_CPU));
+        Collections.sort(cores);
+        for (int i = 1; i < cores.size(); i++) {
+            if (cores.get(i).equals(cores.get(i - 1))) {
+                throw f.error("cpus", "names core " + cores.get(i) + " twice");
+            }
+        }
+        return Collections.unmodifiableList(cores);
     }
 
     /** Mode sustained: decode without a pause for sustained_s seconds at the first thread count. */
@@ -217,6 +239,24 @@ public final class RunConfig {
             throw gate.error("poll_s", "must be above 0 and at most 60");
         }
         return new Cooldown.Settings(maxWaitS, gate.nullableNumber("temp_c"), withinC, pollS);
+    }
+
+    /** unplug_wait: max_wait_s (required, at least 0), settle_s (0 to 600), poll_s (above 0, at most 60). */
+    private static UnplugGate.Settings unplugWait(Fields gate) throws ConfigException {
+        gate.onlyKnown(UNPLUG_WAIT_FIELDS);
+        double maxWaitS = gate.requiredNumber("max_wait_s");
+        if (!(maxWaitS >= 0)) {
+            throw gate.error("max_wait_s", "must be at least 0");
+        }
+        double settleS = gate.number("settle_s", UnplugGate.DEFAULT_SETTLE_S);
+        if (!(settleS >= 0 && settleS <= MAX_SETTLE_S)) {
+            throw gate.error("settle_s", "must be between 0 and " + (int) MAX_SETTLE_S);
+        }
+        double pollS = gate.number("poll_s", UnplugGate.DEFAULT_POLL_S);
+        if (!(pollS > 0 && pollS <= 60)) {
+            throw gate.error("poll_s", "must be above 0 and at most 60");
+        }
+        return new UnplugGate.Settings(maxWaitS, settleS, pollS);
     }
 
     /** eval.chunks: a non-empty list of token lists, each of at least 2 ids in [0, vocabSize). */

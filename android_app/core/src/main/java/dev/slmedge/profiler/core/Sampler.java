@@ -22,6 +22,7 @@ public final class Sampler {
     private final MemoryReader memoryReader;
     private final CpuReader cpuReader;
     private final Platform platform;
+    private final ThreadPlacement placement = new ThreadPlacement();
     private final List<Map<String, Object>> memory = new ArrayList<>();
     private final List<Map<String, Object>> cpu = new ArrayList<>();
     private final List<Map<String, Object>> markers = new ArrayList<>();
@@ -69,8 +70,9 @@ public final class Sampler {
     }
 
     /**
-     * CPU frequency and temperature plus the platform's probes (thermal status, battery), appended to
-     * cpu_samples and returned: the cool-down gate judges the same sample the trace keeps.
+     * CPU frequency and temperature plus the platform's probes (thermal status, battery) and the cores the
+     * process's threads ran on, appended to cpu_samples and returned: the cool-down and unplug gates judge
+     * the same sample the trace keeps.
      */
     public Map<String, Object> sampleCpu() {
         // One reading at a time: the gate samples from the loop's thread while the sampler thread runs,
@@ -82,6 +84,10 @@ public final class Sampler {
             entry.put("temp_c", cpuReader.temperatureC());
             for (Platform.DeviceProbe probe : platform.probes()) {
                 probe.addTo(entry);
+            }
+            Map<String, Integer> cores = placement.cores(); // left out where /proc/self/task cannot be listed
+            if (cores != null) {
+                entry.put("thread_cores", cores);
             }
             synchronized (this) {
                 cpu.add(entry);

@@ -128,6 +128,23 @@ public final class TraceWriter {
         trace.put("sustained", sustained);
     }
 
+    /** The trace's top-level unplug_wait record (UnplugGate), written once before the model loads. */
+    public void setUnplugWait(Map<String, Object> record) {
+        trace.put("unplug_wait", record);
+    }
+
+    /**
+     * Where the process was pinned (CpuPinning): software.cpus_allowed (the cores, 0-based, sorted) and
+     * software.cpu_pinning {cores, scope}, scope "process" as the Linux runner writes it (every thread).
+     */
+    public void setCpuPinning(List<Integer> cores, String scope) {
+        Map<String, Object> pinning = new LinkedHashMap<>();
+        pinning.put("cores", cores);
+        pinning.put("scope", scope);
+        software().put("cpus_allowed", cores);
+        software().put("cpu_pinning", pinning);
+    }
+
     /** True while nothing was measured (no run, scored chunk or sustained segment): a failure now makes the trace "failed". */
     public boolean measuredNothing() {
         return runs.isEmpty() && evalChunks.isEmpty() && sustainedSegments.isEmpty();

@@ -18,7 +18,7 @@ public class CooldownTest {
     private static final long SECOND = 1_000_000_000L;
 
     /** A test clock: nanoTime() is where the sleeps have taken it; each sleep is recorded. */
-    static final class FakeClock implements Cooldown.Clock {
+    static class FakeClock implements Cooldown.Clock {
         long now = 5 * SECOND; // not zero: waits are measured from the gate's start, not from the origin
         final List<Long> sleeps = new ArrayList<>();
 

@@ -5,6 +5,7 @@ import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertNotEquals;
 import static org.junit.Assert.assertNull;
 import static org.junit.Assert.assertTrue;
+import static org.junit.Assume.assumeTrue;
 
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
@@ -321,14 +322,7 @@ public class ProfileLoopTest {
 
     @Test
     public void nonFiniteLogitsEndTheEvalWithAReasonNotABrokenTrace() throws Exception {
-        EngineFactory nanOnSecondChunk = engine -> new Engine() {
-            private final TinyEngine tiny = new TinyEngine(96, 64, 0);
-
-            @Override
-            public void load(File artifactDir, JsonObject manifest, int threads) {
-                tiny.load(artifactDir, manifest, threads);
-            }
-
+        EngineFactory nanOnSecondChunk = engine -> new ForwardingEngine(64) {
             @Override
             public float[] step(int[] tokens, int startPos) throws Exception {
                 float[] logits = tiny.step(tokens, startPos);
@@ -336,16 +330,6 @@ public class ProfileLoopTest {
                     logits[7] = Float.NaN;
                 }
                 return logits;
-            }
-
-            @Override
-            public String describe() {
-                return tiny.describe();
-            }
-
-            @Override
-            public void close() {
-                tiny.close();
             }
         };
         ProfileLoop.Outcome outcome = run(TestConfigs.validEval(), nanOnSecondChunk);
@@ -375,28 +359,11 @@ public class ProfileLoopTest {
     /** TinyEngine (vocabulary 96, this context) with a hook before every step. */
     private static EngineFactory hooked(int maxSeqLen, StepHook hook) {
         AtomicInteger steps = new AtomicInteger();
-        return engine -> new Engine() {
-            private final TinyEngine tiny = new TinyEngine(96, maxSeqLen, 0);
-
-            @Override
-            public void load(File artifactDir, JsonObject manifest, int threads) {
-                tiny.load(artifactDir, manifest, threads);
-            }
-
+        return engine -> new ForwardingEngine(maxSeqLen) {
             @Override
             public float[] step(int[] tokens, int startPos) throws Exception {
                 hook.before(steps.incrementAndGet(), tokens, startPos);
                 return tiny.step(tokens, startPos);
-            }
-
-            @Override
-            public String describe() {
-                return tiny.describe();
-            }
-
-            @Override
-            public void close() {
-                tiny.close();
             }
         };
     }
@@ -617,6 +584,215 @@ public class ProfileLoopTest {
                 "sustained end"), markers(trace));
         assertEquals(List.of(Map.of("phase", "load", "threads", "1"), Map.of("phase", "cooldown"),
                 Map.of("phase", "sustained", "seconds", "0.2")), statuses);
+    }
+
+    // --- unplug_wait, cpus and thread_cores -----------------------------------------------------
+
+    /** A battery (and USB port) in a power_supply tree of the test's own, read by the real SysfsPowerProbe. */
+    private File powerSupply(String batteryStatus, int usbOnline) throws Exception {
+        File supplies = new File(folder.getRoot(), "sys/class/power_supply");
+        new File(supplies, "battery").mkdirs();
+        new File(supplies, "usb").mkdirs();
+        Files.writeString(new File(supplies, "battery/type").toPath(), "Battery\n");
+        Files.writeString(new File(supplies, "battery/status").toPath(), batteryStatus + "\n");
+        Files.writeString(new File(supplies, "usb/type").toPath(), "USB\n");
+        Files.writeString(new File(supplies, "usb/online").toPath(), usbOnline + "\n");
+        return new File(folder.getRoot(), "sys");
+    }
+
+    /** A clock that moves only when slept on; after `unplugAfterNs` of sleep in all, the cable is pulled. */
+    private Cooldown.Clock unpluggingClock(long unplugAfterNs, List<Long> recorded) {
+        return new CooldownTest.FakeClock() {
+            private long slept;
+
+            @Override
+            public void sleepNanos(long nanos) {
+                super.sleepNanos(nanos);
+                recorded.add(nanos);
+                slept += nanos;
+                if (slept >= unplugAfterNs) {
+                    try {
+                        powerSupply("Discharging", 0);
+                    } catch (Exception e) {
+                        throw new AssertionError(e);
+                    }
+                }
+            }
+        };
+    }
+
+    private ProfileLoop.Outcome runOn(JsonObject configJson, EngineFactory engines, Platform platform,
+                                      Cooldown.Clock clock) throws Exception {
+        File configFile = TestConfigs.writeRun(folder.getRoot(), configJson);
+        RunConfig config = RunConfig.read(configFile);
+        CpuReader cpu = new CpuReader(new File(folder.getRoot(), "no-cpus"), new File(folder.getRoot(), "no-thermal"));
+        return new ProfileLoop(config, configFile, new File(folder.getRoot(), "trace"),
+                engines == null ? new Main.TinyEngineFactory(config) : engines, platform, statuses::add,
+                new MemoryReader(), cpu).withCooldownClock(clock).run();
+    }
+
+    private static JsonObject oneThreadOnePrompt() {
+        JsonObject config = TestConfigs.valid();
+        config.add("threads", JsonParser.parseString("[1]"));
+        config.add("prompt_lengths", JsonParser.parseString("[4]"));
+        return config;
+    }
+
+    @Test
+    public void aDetachedRunWaitsUntilUnpluggedBeforeTheModelLoads() throws Exception {
+        JsonObject config = oneThreadOnePrompt();
+        config.add("unplug_wait", JsonParser.parseString("{\"max_wait_s\": 600, \"settle_s\": 5, \"poll_s\": 1}"));
+        File sys = powerSupply("Charging", 1);
+        List<Long> sleeps = new ArrayList<>();
+        ProfileLoop.Outcome outcome = runOn(config, null,
+                new DesktopPlatform(new CpuReader(), List.of(new SysfsPowerProbe(sys))), unpluggingClock(3_000_000_000L, sleeps));
+        assertEquals("complete", outcome.status());
+        JsonObject trace = read(outcome);
+        assertValidTrace(trace);
+        assertEquals(JsonParser.parseString("{\"waited_ms\": 3000.0, \"outcome\": \"unplugged\", \"settle_ms\": 5000.0, "
+                + "\"plugged_before\": true}"), trace.get("unplug_wait"));
+        assertEquals(List.of(1_000_000_000L, 1_000_000_000L, 1_000_000_000L, 5_000_000_000L), sleeps);
+        List<String> markers = markers(trace);
+        assertEquals(List.of("unplug_wait start", "unplug_wait end", "load start", "load end"), markers.subList(0, 4));
+        assertEquals(Map.of("phase", "unplug_wait"), statuses.get(0));
+        assertEquals(Map.of("phase", "load", "threads", "1"), statuses.get(1));
+        // the polls are CPU samples the trace keeps: plugged at the start, on battery from the 4th
+        JsonArray cpu = trace.getAsJsonArray("cpu_samples");
+        assertTrue(cpu.get(0).getAsJsonObject().get("plugged").getAsBoolean());
+        assertFalse(cpu.get(4).getAsJsonObject().get("plugged").getAsBoolean());
+    }
+
+    @Test
+    public void anUnplugWaitThatTimesOutOrHasNoSensorStillRuns() throws Exception {
+        JsonObject config = oneThreadOnePrompt();
+        config.add("unplug_wait", JsonParser.parseString("{\"max_wait_s\": 2, \"poll_s\": 1}"));
+        File sys = powerSupply("Charging", 1);
+        ProfileLoop.Outcome outcome = runOn(config, null,
+                new DesktopPlatform(new CpuReader(), List.of(new SysfsPowerProbe(sys))),
+                unpluggingClock(Long.MAX_VALUE, new ArrayList<>()));
+        assertEquals("complete", outcome.status());
+        assertEquals(JsonParser.parseString("{\"waited_ms\": 2000.0, \"outcome\": \"timed_out\", \"settle_ms\": 0.0, "
+                + "\"plugged_before\": true}"), read(outcome).get("unplug_wait"));
+
+        List<Long> sleeps = new ArrayList<>();
+        ProfileLoop.Outcome noSensor = runOn(config, null,
+                new DesktopPlatform(new CpuReader(), List.of(new SysfsPowerProbe(new File(folder.getRoot(), "empty-sys")))),
+                unpluggingClock(0, sleeps));
+        assertEquals("complete", noSensor.status());
+        JsonObject trace = read(noSensor);
+        assertValidTrace(trace);
+        assertEquals(JsonParser.parseString("{\"waited_ms\": 0.0, \"outcome\": \"no_sensor\", \"settle_ms\": 0.0, "
+                + "\"plugged_before\": null}"), trace.get("unplug_wait"));
+        assertEquals(List.of(), sleeps);
+        // without unplug_wait the trace has no such record
+        assertFalse(read(run(oneThreadOnePrompt(), null)).has("unplug_wait"));
+    }
+
+    /** Real pinning needs Linux /proc, util-linux taskset on PATH and, to pin to core 1, two cores or more. */
+    static void assumeTasksetAndCores(int cores) {
+        assumeTrue("needs Linux /proc", ThreadPlacement.TASKS.isDirectory());
+        assumeTrue("needs " + cores + " cores", Runtime.getRuntime().availableProcessors() >= cores);
+        assumeTrue("needs taskset on PATH", CpuPinningTest.onPath("taskset"));
+    }
+
+    /** The cores this process's threads may run on now (their union). */
+    static Set<Integer> allowedNow() {
+        Set<Integer> union = new java.util.TreeSet<>();
+        new ThreadPlacement().allowedCores().values().forEach(union::addAll);
+        return union;
+    }
+
+    @Test
+    public void cpusPinTheWholeProcessBeforeTheLoadAndGiveItsCoresBackAfter() throws Exception {
+        assumeTasksetAndCores(2);
+        Set<Integer> before = allowedNow();
+        assumeTrue("core 1 is not allowed to this process: " + before, before.contains(1));
+        JsonObject config = oneThreadOnePrompt();
+        config.add("threads", JsonParser.parseString("[2]")); // TinyEngine ignores it; the pinning does not care
+        config.add("cpus", JsonParser.parseString("[1]"));
+        List<Map<String, java.util.TreeSet<Integer>>> seenByTheEngine = new ArrayList<>();
+        EngineFactory recording = engine -> new ForwardingEngine(64) {
+            @Override
+            public void load(File artifactDir, JsonObject manifest, int threads) {
+                seenByTheEngine.add(new ThreadPlacement().allowedCores()); // loading: already pinned
+                tiny.load(artifactDir, manifest, threads);
+            }
+        };
+        ProfileLoop.Outcome outcome = run(config, recording);
+        assertEquals(outcome.error(), "complete", outcome.status());
+        JsonObject trace = read(outcome);
+        assertValidTrace(trace);
+        JsonObject software = trace.getAsJsonObject("software");
+        assertEquals(JsonParser.parseString("[1]"), software.get("cpus_allowed"));
+        assertEquals(JsonParser.parseString("{\"cores\": [1], \"scope\": \"process\"}"), software.get("cpu_pinning"));
+        assertEquals(1, seenByTheEngine.size());
+        assertFalse(seenByTheEngine.get(0).isEmpty());
+        for (Map.Entry<String, java.util.TreeSet<Integer>> thread : seenByTheEngine.get(0).entrySet()) {
+            assertEquals("thread " + thread.getKey(), Set.of(1), thread.getValue());
+        }
+        assertEquals("the run gives the process its cores back", before, allowedNow());
+        // without cpus nothing is pinned or recorded
+        JsonObject unpinned = read(run(oneThreadOnePrompt(), null)).getAsJsonObject("software");
+        assertFalse(unpinned.has("cpu_pinning"));
+        assertFalse(unpinned.has("cpus_allowed"));
+    }
+
+    @Test
+    public void cpusTheProcessMayNotUseFailTheRunWithWhatTasksetSaid() throws Exception {
+        assumeTasksetAndCores(1);
+        Set<Integer> before = allowedNow();
+        JsonObject config = oneThreadOnePrompt();
+        config.add("cpus", JsonParser.parseString("[64]")); // no such core here: sched_setaffinity says EINVAL
+        ProfileLoop.Outcome outcome = run(config, null);
+        assertEquals("failed", outcome.status());
+        String error = outcome.error();
+        assertTrue(error, error.startsWith("cannot pin this process to cores [64] (run config cpus): `taskset -a -p "
+                + "10000000000000000 " + ProcessHandle.current().pid() + "` exited with status 1 and printed: "));
+        assertTrue(error, error.contains("Invalid argument"));
+        assertTrue(error, error.contains("then the threads' Cpus_allowed_list was " + CpuPinning.cpuList(before) + " ("));
+        assertTrue(error, error.endsWith("The chosen cores must be within those this app may run on ("
+                + CpuPinning.cpuList(before) + " before pinning; on Android the app's cpuset cgroup bounds them), "
+                + "and taskset must be runnable"));
+        assertFalse(error, error.contains("\n"));
+        JsonObject trace = read(outcome);
+        assertValidTrace(trace);
+        JsonObject failure = trace.getAsJsonArray("errors").get(0).getAsJsonObject();
+        assertEquals("setup", failure.get("phase").getAsString());
+        assertEquals(error, failure.get("message").getAsString());
+        assertEquals(0, trace.getAsJsonArray("loads").size()); // nothing loaded unpinned
+        assertFalse(trace.getAsJsonObject("software").has("cpu_pinning"));
+        assertEquals(before, allowedNow());
+    }
+
+    @Test
+    public void everyModeTakesCpusNowThatTheProcessIsPinned() throws Exception {
+        assumeTasksetAndCores(1);
+        JsonObject llmRunner = TestConfigs.valid();
+        llmRunner.addProperty("mode", "llm_runner");
+        llmRunner.getAsJsonObject("artifact").addProperty("tokenizer_file", "tokenizer.json");
+        llmRunner.add("cpus", JsonParser.parseString("[0]"));
+        ProfileLoop.Outcome outcome = run(llmRunner, null); // pinned, then: no LlmModule on a desktop JVM
+        assertEquals("failed", outcome.status());
+        assertTrue(outcome.error(), outcome.error().startsWith("mode llm_runner needs ExecuTorch's LlmModule"));
+        assertEquals(JsonParser.parseString("{\"cores\": [0], \"scope\": \"process\"}"),
+                read(outcome).getAsJsonObject("software").get("cpu_pinning"));
+    }
+
+    @Test
+    public void cpuSamplesSayWhichCoresTheThreadsRanOn() throws Exception {
+        assumeTrue("needs Linux /proc", ThreadPlacement.TASKS.isDirectory());
+        JsonObject trace = read(run(oneThreadOnePrompt(), null));
+        assertValidTrace(trace);
+        int processors = Runtime.getRuntime().availableProcessors();
+        int samplesWithCores = 0;
+        for (JsonElement sample : trace.getAsJsonArray("cpu_samples")) {
+            JsonObject cores = sample.getAsJsonObject().getAsJsonObject("thread_cores");
+            samplesWithCores += cores.size() > 0 ? 1 : 0;
+            for (String core : cores.keySet()) {
+                assertTrue(core, Integer.parseInt(core) >= 0 && Integer.parseInt(core) < processors);
+            }
+        }
+        assertTrue(samplesWithCores >= 1);
     }
 
     private static JsonObject readFile(File file) throws Exception {

@@ -194,13 +194,60 @@ public class RunConfigTest {
                 sustainedErrorFor(c -> gate(c).addProperty("temp_c", "hot")));
         assertEquals("run config field cooldown must be an object", sustainedErrorFor(c -> c.add("cooldown", null)));
         assertTrue(sustainedErrorFor(c -> gate(c).addProperty("target", 1)).contains("unknown field cooldown.target"));
-        // the app cannot pin threads: a config that asks for it is refused, not run unpinned
-        assertTrue(errorFor(c -> c.add("cpus", JsonParser.parseString("[0, 1]"))).contains("unknown field cpus"));
+    }
+
+    // --- unplug_wait and cpus ------------------------------------------------------------------
+
+    @Test
+    public void parsesUnplugWaitWithTheRunnersDefaults() throws Exception {
+        JsonObject json = TestConfigs.valid();
+        json.add("unplug_wait", JsonParser.parseString("{\"max_wait_s\": 300}"));
+        assertEquals(new UnplugGate.Settings(300, 10, 1), RunConfig.parse(json.toString()).unplugWait);
+        json.add("unplug_wait", JsonParser.parseString("{\"max_wait_s\": 0, \"settle_s\": 600, \"poll_s\": 0.25}"));
+        assertEquals(new UnplugGate.Settings(0, 600, 0.25), RunConfig.parse(json.toString()).unplugWait);
+        assertNull(RunConfig.parse(TestConfigs.valid().toString()).unplugWait);
+    }
+
+    @Test
+    public void rejectsBadUnplugWaitFieldsInOneLine() {
+        assertEquals("run config is missing unplug_wait.max_wait_s",
+                errorFor(c -> c.add("unplug_wait", JsonParser.parseString("{\"settle_s\": 5}"))));
+        assertEquals("run config field unplug_wait.max_wait_s must be at least 0",
+                errorFor(c -> c.add("unplug_wait", JsonParser.parseString("{\"max_wait_s\": -1}"))));
+        assertEquals("run config field unplug_wait.settle_s must be between 0 and 600",
+                errorFor(c -> c.add("unplug_wait", JsonParser.parseString("{\"max_wait_s\": 1, \"settle_s\": 601}"))));
+        assertEquals("run config field unplug_wait.poll_s must be above 0 and at most 60",
+                errorFor(c -> c.add("unplug_wait", JsonParser.parseString("{\"max_wait_s\": 1, \"poll_s\": 0}"))));
+        assertEquals("run config field unplug_wait must be an object", errorFor(c -> c.add("unplug_wait", null)));
+        assertTrue(errorFor(c -> c.add("unplug_wait", JsonParser.parseString("{\"max_wait_s\": 1, \"until\": 2}")))
+                .contains("unknown field unplug_wait.until"));
+    }
+
+    @Test
+    public void parsesCpusSortedForEveryEngineAndThreadCount() throws Exception {
+        JsonObject json = TestConfigs.valid();
+        json.add("cpus", JsonParser.parseString("[3, 1]"));
+        assertEquals(List.of(1, 3), RunConfig.parse(json.toString()).cpus); // a set: sorted
+        assertNull(RunConfig.parse(TestConfigs.valid().toString()).cpus);
+        assertEquals("run config field cpus names core 1 twice",
+                errorFor(c -> c.add("cpus", JsonParser.parseString("[1, 0, 1]"))));
+        assertEquals("run config field cpus must be a non-empty list of integers",
+                errorFor(c -> c.add("cpus", JsonParser.parseString("[]"))));
+        assertEquals("run config field cpus[0] must be between 0 and 1023, not -1",
+                errorFor(c -> c.add("cpus", JsonParser.parseString("[-1]"))));
+        // the whole process is pinned (CpuPinning), so every engine and thread count takes cpus, 1 thread too
+        for (String engine : List.of("onnxruntime", "executorch")) {
+            JsonObject config = TestConfigs.valid();
+            config.getAsJsonObject("artifact").addProperty("engine", engine);
+            config.add("threads", JsonParser.parseString("[1, 2]"));
+            config.add("cpus", JsonParser.parseString("[1]"));
+            assertEquals(List.of(1), RunConfig.parse(config.toString()).cpus);
+        }
     }
 
     /**
      * The app reads what the host's schema allows and refuses what it refuses, for the new fields, with
-     * two refusals of its own: cpus (it cannot pin threads) and a sustained run without sustained_s.
+     * a refusal of its own: a sustained run without sustained_s.
      */
     @Test
     public void acceptsWhatTheSchemaAcceptsForTheNewFields() throws Exception {
@@ -225,7 +272,27 @@ public class RunConfigTest {
                 c -> c.add("cooldown", JsonParser.parseString("{\"max_wait_s\": 1, \"temp_c\": \"40\"}")),
                 c -> c.add("cooldown", JsonParser.parseString("{\"max_wait_s\": 1, \"extra\": 1}")),
                 c -> c.add("cooldown", JsonParser.parseString("[]")),
-                c -> c.add("cooldown", null));
+                c -> c.add("cooldown", null),
+                c -> c.add("unplug_wait", JsonParser.parseString("{\"max_wait_s\": 0}")),
+                c -> c.add("unplug_wait", JsonParser.parseString("{\"max_wait_s\": 1800, \"settle_s\": 0, \"poll_s\": 60}")),
+                c -> c.add("unplug_wait", JsonParser.parseString("{\"max_wait_s\": 1, \"settle_s\": 600}")),
+                c -> c.add("unplug_wait", JsonParser.parseString("{\"max_wait_s\": 1, \"settle_s\": 600.5}")),
+                c -> c.add("unplug_wait", JsonParser.parseString("{\"max_wait_s\": 1, \"settle_s\": -1}")),
+                c -> c.add("unplug_wait", JsonParser.parseString("{\"max_wait_s\": 1, \"poll_s\": 0}")),
+                c -> c.add("unplug_wait", JsonParser.parseString("{\"max_wait_s\": 1, \"poll_s\": 61}")),
+                c -> c.add("unplug_wait", JsonParser.parseString("{\"max_wait_s\": -0.5}")),
+                c -> c.add("unplug_wait", JsonParser.parseString("{\"settle_s\": 1}")),
+                c -> c.add("unplug_wait", JsonParser.parseString("{\"max_wait_s\": \"1\"}")),
+                c -> c.add("unplug_wait", JsonParser.parseString("{\"max_wait_s\": 1, \"extra\": 1}")),
+                c -> c.add("unplug_wait", JsonParser.parseString("[]")),
+                c -> c.add("cpus", JsonParser.parseString("[0]")),
+                c -> c.add("cpus", JsonParser.parseString("[5, 0, 1023]")),
+                c -> c.add("cpus", JsonParser.parseString("[0, 0]")),
+                c -> c.add("cpus", JsonParser.parseString("[]")),
+                c -> c.add("cpus", JsonParser.parseString("[1024]")),
+                c -> c.add("cpus", JsonParser.parseString("[-1]")),
+                c -> c.add("cpus", JsonParser.parseString("[1.5]")),
+                c -> c.add("cpus", JsonParser.parseString("\"0-3\"")));
         for (String mode : List.of("steps", "sustained")) {
             for (int i = 0; i < variants.size(); i++) {
                 JsonObject config = "steps".equals(mode) ? TestConfigs.valid() : TestConfigs.validSustained(3, 64);

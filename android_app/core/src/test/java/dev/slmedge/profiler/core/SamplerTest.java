@@ -33,6 +33,9 @@ public class SamplerTest {
         assertEquals(2, snapshot.get(2).size());
         assertEquals(4, snapshot.get(2).get(0).get("run"));
         assertTrue(snapshot.get(1).size() >= 2); // CPU at start and stop at least
+        if (ThreadPlacement.TASKS.isDirectory()) { // each CPU sample says where this process's threads ran
+            assertTrue(snapshot.get(1).stream().allMatch(sample -> sample.get("thread_cores") instanceof Map));
+        }
         double previous = -1;
         for (Map<String, Object> sample : memory) {
             double t = (Double) sample.get("t_ms");
