@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
 from pathlib import Path
 
@@ -125,13 +124,24 @@ def test_a_detached_run_that_dies_keeps_what_it_measured(artifact, tmp_path):
         except (OSError, ValueError):
             pass
         time.sleep(0.5)
-    os.killpg(detached.process["pid"], signal.SIGKILL)  # the app killed (OOM, force-stop) mid-run
-    time.sleep(0.5)
-    done = run_cli("collect", tmp_path / "run", env=env)
+    waiting = run_cli("collect", tmp_path / "run", "--wait", "1", env=env)
+    assert waiting.returncode != 0 and "is still going" in waiting.stderr and "sustained segments" in waiting.stderr
+    done = run_cli("collect", tmp_path / "run", "--stop", env=env)  # ended mid-run, as a force-stop or OOM would
     assert done.returncode != 0 and "profile incomplete" in done.stderr and "Traceback" not in done.stderr
+    assert "stopped by collect --stop" in done.stderr
     trace = Trace.load(tmp_path / "run" / "trace.json")
     assert trace.status == "incomplete" and trace.sustained["segments"]
     assert trace.errors[-1]["phase"] == "crash" and (tmp_path / "run" / "report.html").is_file()
+    # the run's process is gone, and so is the device's note: the device takes a new profile
+    stat = Path(f"/proc/{detached.process['pid']}/stat")
+    assert not stat.exists() or stat.read_text().rpartition(")")[2].split()[0] == "Z"
+    again = run_cli("collect", tmp_path / "run", env=env)
+    assert again.returncode != 0 and "collected already" in again.stderr
+
+
+def test_waiting_for_battery_needs_a_connection_that_survives_unplugging(artifact, tmp_path):
+    done = run_cli("profile", artifact, "--device", "0123456789ABCDEF", "--unplug-wait", "60", "--out", tmp_path / "r")
+    assert done.returncode != 0 and "add --detach" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_detach_and_collect_through_adb_on_the_emulated_phone(emulated_phone, artifact, tmp_path):

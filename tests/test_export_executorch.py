@@ -118,9 +118,18 @@ def test_gemma3_window_layers_keep_a_ring_and_long_prompts_go_in_chunks(tiny_gem
     for prompt in (5, 45):  # within one chunk; six chunks crossing the window and the ring's end
         got = [llm.step(tokens[:prompt], 0)] + [llm.step([t], prompt + i) for i, t in enumerate(tokens[prompt:])]
         assert (torch.stack(got) - expected[prompt - 1:]).abs().max() < 2e-3, prompt
-    # and a decoder without the ring gives the same program's answers (the ring changes memory, not logits)
     result = verify_artifact(outcome.folder, steps=16)
     assert result["identical_tokens"], result
+    # profile --ops on it: a 20-token prompt is 3 forwards, the traced prefill all three and nothing else
+    from slm_edge.device.local import LocalDevice
+    from slm_edge.workflows.profile import ProfileOptions, profile_artifact
+
+    options = ProfileOptions(prompt_lengths=[20], decode_tokens=6, repeats=1, warmup=0, threads=[1], ops=True)
+    trace = profile_artifact(outcome.folder, LocalDevice(root=tmp_path / "device"), options, tmp_path / "run").trace
+    profiled = trace.op_profiles[0]
+    assert profiled["warmup_executions"] == 3 + 2  # the warm-up prefill's 3 forwards and 2 decode steps
+    assert profiled["phases"]["prefill"]["steps"] == 1
+    assert profiled["phases"]["decode"]["steps"] == len(profiled["decode_step_us_traced"]) == 6
 
 
 def test_fast_path_quantizes_gemma3_with_int8_embedding(tiny_gemma3, tmp_path):

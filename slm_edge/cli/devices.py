@@ -16,6 +16,7 @@ from slm_edge.errors import SlmEdgeError
 def devices(as_json):
     """Devices adb sees: model, SoC/ABI, Android version, RAM, battery, thermal status, profiler app."""
     from slm_edge.device.adb import AdbDevice, adb_client, list_devices, state_problem
+    from slm_edge.device.detached import detached_run_on
     from slm_edge.device.lock import DeviceBusy, device_lock
 
     client = adb_client()
@@ -30,7 +31,10 @@ def devices(as_json):
             try:
                 try:
                     with device_lock(serial, 0):
-                        row.update(device.info())
+                        detached = detached_run_on(device)
+                        row.update(device.info(ask_app=not detached))
+                        if detached:  # the identity query would restart the app and end the run
+                            row["app_note"] = f"a detached run is going ({detached}): the app was not asked"
                 except DeviceBusy:  # asking the app would stop the profile that holds the device
                     row.update(device.info(ask_app=False), app_note="a profile is running: the app was not asked")
             except SlmEdgeError as err:
@@ -85,9 +89,11 @@ def app_install(serial, apk):
     """Install the profiler app; refuses an APK without native code for the device's ABI."""
     from slm_edge.device.adb import open_device
     from slm_edge.device.apk import find_built_apk
+    from slm_edge.device.detached import check_no_detached_run
 
     apk = apk or find_built_apk(Path(__file__).resolve().parents[2])
     device = open_device(serial)
+    check_no_detached_run(device)  # pm install -r stops the running app
     with console.status(f"installing {apk.name} on {device.serial}…"):
         installed = device.install(apk)
     console.print(f"installed {installed['package']} {installed['version_name']} (code {installed['version_code']}) "

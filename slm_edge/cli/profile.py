@@ -81,6 +81,11 @@ def profile(artifact, emulated, serial, prompt_lengths, decode_tokens, repeats, 
                        "drop --mode/--ops, or profile them in a separate run")
     if unplug_wait is None:
         unplug_wait = DETACHED_UNPLUG_WAIT_S if detach else 0.0
+    if unplug_wait and serial and not detach and ":" not in serial:
+        # unplugging ends the USB connection `am instrument -w` streams over, and with it this command
+        raise BadInput("--unplug-wait without --detach on a phone connected over USB: unplugging it drops the "
+                       "connection the profile reports over", "add --detach (then `slm-edge collect`), or "
+                       "connect adb over Wi-Fi (adb tcpip 5555; adb connect PHONE-IP:5555)")
     gate = None
     if cooldown:
         gate = {"max_wait_s": cooldown_max_wait, "temp_c": cooldown_temp,
@@ -129,7 +134,8 @@ def _print_outcome(outcome, out: Path) -> None:
               help="Wait up to SECONDS for the run to finish (0: collect only a finished run).")
 @click.option("--lock-wait", "lock_wait_s", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Seconds to wait for another command on the same device to finish.")
-def collect(run_dir, wait_s, lock_wait_s):
+@click.option("--stop", is_flag=True, help="End a run still going (what it measured is kept, marked incomplete).")
+def collect(run_dir, wait_s, lock_wait_s, stop):
     """Collect a run started with `profile --detach`: pull its trace and write its reports."""
     from slm_edge.workflows.profile import collect_detached, read_detached
 
@@ -144,5 +150,5 @@ def collect(run_dir, wait_s, lock_wait_s):
 
         device = open_device(note["serial"])
     with console.status(f"collecting {run_dir} from {device.serial}…"):
-        outcome = collect_detached(run_dir, device, wait_s, lock_wait_s)
+        outcome = collect_detached(run_dir, device, wait_s, lock_wait_s, stop)
     _print_outcome(outcome, run_dir)

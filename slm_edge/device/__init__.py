@@ -73,6 +73,9 @@ class Device(ABC):
         """True while the detached run's process is alive."""
         return False
 
+    def stop_detached(self, detached: Detached) -> None:
+        """End a detached run's process (what its trace holds is kept); returns once it is gone."""
+
     def detached_logs(self, detached: Detached) -> dict[str, str]:
         """The run's logs as the device kept them, by file name (collected after the fact)."""
         return {}

@@ -106,7 +106,7 @@ def check_app_runs(identity: dict | None, manifest: Manifest, config: RunConfig,
     newer_app = f"install the app built from this slm-edge's android_app/ (slm-edge app install {{serial}} {serial})"
     if config.unplug_wait and not features.get("unplug_wait"):
         raise BadInput(f"the profiler app on {serial} cannot wait to run on battery (its identity has no unplug_wait "
-                       "feature)", newer_app + ", or drop {unplug_wait}")
+                       "feature)", newer_app + ", or pass {unplug_wait} 0")
     if config.cpus and not features.get("cpu_affinity"):
         raise BadInput(f"the profiler app on {serial} cannot pin itself to cores (its identity has no cpu_affinity "
                        "feature)", newer_app + ", or drop {cpus}")

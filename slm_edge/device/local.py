@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,15 @@ from slm_edge.runner.samplers import device_facts
 
 RUNNERS = ("python", "app")
 DETACHED_LOG = "runner.log"  # a detached run's stderr, beside its config on the device
+def _proc_stat(pid: int) -> list[str]:
+    """/proc/PID/stat's fields after the command name (state first; proc(5)); [] when there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()
+    except OSError:
+        return []
+
+
 # Detached runners started by this process: kept so Python neither warns about a child still running
 # nor leaves a zombie when the process that detached it also collects it (tests do).
 _STARTED: dict[int, subprocess.Popen] = {}
@@ -111,18 +121,28 @@ class LocalDevice(Device):
             process = subprocess.Popen(self._runner_command(config), cwd=self.root, stdin=subprocess.DEVNULL,
                                        stdout=log, stderr=log, start_new_session=True)
         _STARTED[process.pid] = process
+        stat = _proc_stat(process.pid)
         return Detached(trace_path=str(PurePosixPath(remote_config).parent / TRACE_FILE), outputs_dir=None,
-                        process={"pid": process.pid})
+                        process={"pid": process.pid, **({"started_ticks": stat[19]} if stat else {})})
 
     def detached_running(self, detached: Detached) -> bool:
         pid = int(detached.process.get("pid") or 0)
         if pid in _STARTED:
             return _STARTED[pid].poll() is None
-        try:  # started by another host process: alive unless gone or a zombie (proc(5) stat field 3)
-            with open(f"/proc/{pid}/stat") as stat:
-                return stat.read().rpartition(")")[2].split()[0] != "Z"
-        except (OSError, IndexError):
-            return False
+        # started by another host process: alive unless gone, a zombie, or the pid reused by another
+        # process (its start time, proc(5) stat field 22, differs from the one recorded at the start)
+        stat = _proc_stat(pid)
+        return bool(stat) and stat[0] != "Z" and stat[19] == detached.process.get("started_ticks", stat[19])
+
+    def stop_detached(self, detached: Detached) -> None:
+        pid = int(detached.process.get("pid") or 0)
+        if self.detached_running(detached):
+            try:
+                os.killpg(pid, signal.SIGKILL)  # the runner's whole session (the app runner's JVM too)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if pid in _STARTED:
+            _STARTED[pid].wait(30)
 
     def detached_logs(self, detached: Detached) -> dict[str, str]:
         log = self._path(str(PurePosixPath(detached.trace_path).parent / DETACHED_LOG))

@@ -68,7 +68,7 @@ class ExecutorchSettings:
     prefill_chunk: int = setting(
         128, "sliding-window models (Gemma 3) on the fast path: the most tokens one forward takes (longer prompts "
              "are fed in chunks); the window layers then keep a ring of window + chunk - 1 positions instead of "
-             "max_seq_len.", minimum=1)
+             "max_seq_len.", minimum=4)
 
     def check(self) -> None:
         if self.embedding_quant not in EMBEDDING_QUANT:

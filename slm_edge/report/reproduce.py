@@ -29,6 +29,8 @@ def export_command(run: LoadedRun) -> list[str] | None:
         args += ["--block-size" if facts.backend == "onnx" else "--group-size", str(group)]
     if facts.max_seq_len:
         args += ["--max-seq-len", str(facts.max_seq_len)]
+    if provenance.get("prefill_chunk"):
+        args += ["--prefill-chunk", str(provenance["prefill_chunk"])]
     if source.get("random_weights"):
         args += ["--random-weights", "--seed", str(source.get("seed") or 0)]
     return args + ["--out", f"out/{run.name}-artifact"]
@@ -54,6 +56,8 @@ def profile_command(run: LoadedRun) -> list[str]:
                 args += [flag, f"{config.cooldown[key]:g}"]
     if config.cpus:
         args += ["--cpus", _joined(config.cpus)]
+    if config.unplug_wait:  # a run that waited for battery: started detached, collected afterwards
+        args += ["--detach", "--unplug-wait", f"{config.unplug_wait['max_wait_s']:g}"]
     if config.prompt_lengths:
         args += ["--prompt-lengths", _joined(config.prompt_lengths)]
     if config.decode_tokens:

@@ -67,7 +67,7 @@ def _et_op_profile(config: RunConfig, base: Path, manifest: Manifest, threads: i
     import subprocess
 
     from slm_edge.contract import ETRECORD_FILE
-    from slm_edge.runtime.executorch_llm import EtLlm
+    from slm_edge.runtime.executorch_llm import EtLlm, forward_chunks
 
     folder = base / config.artifact.dir
     etrecord = folder / ETRECORD_FILE
@@ -83,10 +83,14 @@ def _et_op_profile(config: RunConfig, base: Path, manifest: Manifest, threads: i
     token, _, _ = prefill(llm, prompt)
     steps_us = decode(llm, token, len(prompt), config.decode_tokens)
     etdump = llm.write_etdump(out_dir / f"etdump-t{threads}.etdp")
+    max_chunk = llm.max_chunk
     llm = None
     # a child process: the Inspector's imports and the deserialized graph stay out of this process's peak RSS
+    # a ring program (hybrid.py) takes at most its chunk a forward: each prefill is that many executions
+    forwards = len(forward_chunks(len(prompt), max_chunk))
     done = subprocess.run([sys.executable, "-m", "slm_edge.runner.ops", str(etdump), str(etrecord),
-                           "--skip", str(1 + ET_OPS_WARMUP_STEPS)], capture_output=True, text=True)
+                           "--skip", str(forwards + ET_OPS_WARMUP_STEPS), "--prefill-executions", str(forwards)],
+                          capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise RuntimeFailure(f"reading the ETDump with executorch's Inspector failed: {last}",
@@ -94,4 +98,4 @@ def _et_op_profile(config: RunConfig, base: Path, manifest: Manifest, threads: i
     _end_op_window(sampler)
     return {"engine": "executorch", "threads": threads, "prompt_length": len(prompt),
             "decode_step_us_traced": steps_us, "etdump_file": etdump.name,
-            "warmup_executions": 1 + ET_OPS_WARMUP_STEPS, "phases": json.loads(done.stdout)}
+            "warmup_executions": forwards + ET_OPS_WARMUP_STEPS, "phases": json.loads(done.stdout)}

@@ -182,12 +182,27 @@ def etdump_runs(etdump: Path, etrecord: Path) -> list[dict]:
     return runs
 
 
-def summarize_et_phases(runs: list[dict], skip: int = 0, top: int = 8) -> dict:
-    """Drop `skip` warm-up executions; then the first is prefill, the rest decode steps (mean per
-    step). Shares are of the op time (portable/custom kernels + delegate calls)."""
+def _merged(runs: list[dict]) -> list[dict]:
+    """The executions of one prefill fed in chunks (a ring program takes at most its chunk a forward)
+    as one execution: every figure summed."""
+    if len(runs) <= 1:
+        return runs
+    merged = {key: defaultdict(float) for key in ("categories", "delegated", "xnnpack_ops", "ops")}
+    for run in runs:
+        for key, table in merged.items():
+            for name, us in run[key].items():
+                table[name] += us
+    return [{**merged, "delegate_calls": sum(r["delegate_calls"] for r in runs),
+             "method_us": sum(r["method_us"] for r in runs)}]
+
+
+def summarize_et_phases(runs: list[dict], skip: int = 0, top: int = 8, prefill_executions: int = 1) -> dict:
+    """Drop `skip` warm-up executions; then the next `prefill_executions` are the prefill (one per
+    chunk, summed), the rest decode steps (mean per step). Shares are of the op time (portable/custom
+    kernels + delegate calls)."""
     runs = runs[skip:]
     out = {}
-    for phase, chosen in (("prefill", runs[:1]), ("decode", runs[1:])):
+    for phase, chosen in (("prefill", _merged(runs[:prefill_executions])), ("decode", runs[prefill_executions:])):
         if not chosen:
             continue
         n = len(chosen)
@@ -218,7 +233,7 @@ def summarize_et_phases(runs: list[dict], skip: int = 0, top: int = 8) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m slm_edge.runner.ops ETDUMP ETRECORD --skip N`: the phases as JSON on stdout.
+    """`python -m slm_edge.runner.ops ETDUMP ETRECORD --skip N [--prefill-executions K]`: the phases as JSON on stdout.
     The runner calls this in a child process so the Inspector's imports and the deserialized graph
     never count toward the runner's own peak memory."""
     import argparse
@@ -228,8 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("etdump", type=Path)
     parser.add_argument("etrecord", type=Path)
     parser.add_argument("--skip", type=int, default=0, help="warm-up executions to leave out")
+    parser.add_argument("--prefill-executions", type=int, default=1, help="forwards the traced prefill took")
     args = parser.parse_args(argv)
-    json.dump(summarize_et_phases(etdump_runs(args.etdump, args.etrecord), args.skip), sys.stdout)
+    json.dump(summarize_et_phases(etdump_runs(args.etdump, args.etrecord), args.skip,
+                                  prefill_executions=args.prefill_executions), sys.stdout)
     return 0
 
 

@@ -43,6 +43,13 @@ def set_threads(threads: int) -> None:
         _unsafe_reset_threadpool(threads)
 
 
+def forward_chunks(length: int, max_chunk: int) -> list[tuple[int, int]]:
+    """(offset, size) of each forward that feeds `length` tokens: one, or pieces of at most max_chunk
+    (a ring program's limit, its get_max_seq_len; 0: no limit). The app's ForwardChunks.java splits alike."""
+    size = max_chunk if 0 < max_chunk < length else max(length, 1)
+    return [(offset, min(size, length - offset)) for offset in range(0, length, size)]
+
+
 class EtLlm(StepLlm):
     """One loaded .pte. The KV cache lives inside the program, so a new sequence starts at position 0."""
 
@@ -78,11 +85,9 @@ class EtLlm(StepLlm):
         self.along_feed = "prefill" if full_logits else "steps"
 
     def _chunks(self, tokens: list[int], start: int):
-        """(tokens, start) of each forward: the whole list, or pieces of at most max_chunk (a ring
-        program's limit), fed in order as executorch's runner feeds a long prompt."""
+        """(tokens, start) of each forward, fed in order as executorch's runner feeds a long prompt."""
         self.check_length(start + len(tokens))
-        size = self.max_chunk if 0 < self.max_chunk < len(tokens) else len(tokens)
-        for offset in range(0, len(tokens), size):
+        for offset, size in forward_chunks(len(tokens), self.max_chunk):
             yield tokens[offset:offset + size], start + offset
 
     def _forward(self, tokens: list[int], start: int) -> torch.Tensor:

@@ -14,6 +14,7 @@ import numpy as np
 from slm_edge import cache
 from slm_edge.contract import EVAL_FILE, MANIFEST
 from slm_edge.device import Device
+from slm_edge.device.detached import check_no_detached_run
 from slm_edge.device.lock import device_lock
 from slm_edge.errors import RuntimeFailure
 from slm_edge.quality import figures, results
@@ -35,7 +36,9 @@ def evaluate_on_device(artifact: Path, device: Device, request: EvalRequest, run
     _, chunks = plan_chunks(artifact, manifest, request)
     options = ProfileOptions(mode="eval", eval_chunks=chunks.chunks, threads=[threads], engine=engine,
                              timeout_s=timeout_s, keep=keep, lock_wait_s=lock_wait_s)
-    # what the device refuses (an engine its app lacks, an app without eval) is refused before the host's run
+    # what the device refuses (an engine its app lacks, an app without eval) is refused before the host's run;
+    # asking the app (its identity) would stop a detached run
+    check_no_detached_run(device)
     device.check_can_run(manifest, build_config(manifest, cache.sha256_file(artifact / MANIFEST), ".", options))
     host = results.find(artifact, chunks, engine, DEVICE_FEED) or evaluate_artifact(artifact, request, progress)
     started = time.perf_counter()

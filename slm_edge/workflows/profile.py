@@ -7,6 +7,7 @@ crashed or timed out part-way; only then does the command report the failure.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +17,9 @@ from slm_edge.analysis.loaded import LoadedRun, loaded
 from slm_edge.analysis.run import RunAnalysis
 from slm_edge.device import Detached, Device, RunResult
 from slm_edge.device.lock import device_lock
-from slm_edge.device.safe_paths import local_path_for, safe_name
-from slm_edge.errors import BadInput, RuntimeFailure, SlmEdgeError
+from slm_edge.device.detached import check_no_detached_run, drop_marker, write_marker
+from slm_edge.device.safe_paths import local_path_for
+from slm_edge.errors import BadInput, DeviceGone, RuntimeFailure, SlmEdgeError
 from slm_edge.contract import MANIFEST, RUN_CONFIG_FILE, TRACE_FILE, VERIFY_FILE
 from slm_edge.records._json import freeze
 from slm_edge.quality.results import latest_summary
@@ -174,7 +176,9 @@ def provenance(manifest: Manifest) -> dict:
             "export_path_reason": document.get("export_path_reason"), "quantization": document["quantization"],
             "files": {name: entry["bytes"] for name, entry in document["files"].items()},
             "versions": document.get("versions"), "created_utc": document.get("created_utc"),
-            "export_seconds": (document.get("export") or {}).get("wall_seconds"), "cache_key": document.get("cache_key")}
+            "export_seconds": (document.get("export") or {}).get("wall_seconds"), "cache_key": document.get("cache_key"),
+            **({"prefill_chunk": document["runtime"]["kv_cache"]["max_chunk"]}
+               if (document.get("runtime") or {}).get("kv_cache") else {})}
 
 
 def push_artifact(device: Device, folder: Path, manifest: Manifest, remote_dir: str) -> dict:
@@ -194,7 +198,6 @@ def profile_artifact(artifact: Path, device: Device, options: ProfileOptions, ru
 
 
 def _profile_locked(artifact: Path, device: Device, options: ProfileOptions, run_dir: Path) -> ProfileOutcome:
-    check_no_detached_run(device)
     trace, result, log_tail = run_on_device(artifact, device, options, run_dir)
     return _reported(run_dir, trace, result, log_tail)
 
@@ -257,6 +260,7 @@ def prepare_run(artifact: Path, device: Device, options: ProfileOptions, run_dir
 def run_on_device(artifact: Path, device: Device, options: ProfileOptions, run_dir: Path):
     """Push, run and pull (the caller holds the device's lock): the trace as the host finished it,
     the device's run result and the log's tail. Raises when no trace came back."""
+    check_no_detached_run(device)
     prepared = prepare_run(artifact, device, options, run_dir)
     result = None
     try:
@@ -308,48 +312,35 @@ def finish_run(prepared: Prepared, device: Device, result: RunResult, run_dir: P
 
 
 DETACHED_FILE = "detached.json"  # in the run folder: a detached run the host has not collected yet
+COLLECTED_FILE = "detached-collected.json"  # what detached.json becomes once collected
 COLLECT_POLL_S = 5.0
-
-
-def detached_marker(serial: str) -> Path:
-    """The host's note that a detached run is on this device: the next profile must not start over it
-    (a new instrumentation force-stops the running one)."""
-    return cache.root_for("detached") / f"{safe_name(serial)}.json"
-
-
-def check_no_detached_run(device: Device) -> None:
-    marker = detached_marker(device.serial)
-    try:
-        note = json.loads(marker.read_text())
-        running = device.detached_running(Detached.from_json(note["detached"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return
-    if running:
-        raise BadInput(f"a detached run is still going on {device.serial} ({note['run_dir']})",
-                       f"collect it first: slm-edge collect {note['run_dir']}")
 
 
 def start_detached(artifact: Path, device: Device, options: ProfileOptions, run_dir: Path) -> Path:
     """profile --detach: push and start the run, and return; `collect_detached` finishes it later.
     The run folder gets the run config and detached.json (what collecting needs, the artifact's facts
-    included, so the artifact folder may be gone by then)."""
+    included, so the artifact folder may be gone by then). The device's note is written, under the
+    device's lock, before the app starts: nothing queued on the lock can start the app over it."""
+    run_dir = Path(run_dir)
     with device_lock(device.serial, options.lock_wait_s):
         check_no_detached_run(device)
-        prepared = prepare_run(Path(artifact), device, options, Path(run_dir))
+        prepared = prepare_run(Path(artifact), device, options, run_dir)
+        note = {"serial": device.serial, "device": device_reopen_facts(device), "run_dir": str(run_dir.resolve()),
+                "remote_run": prepared.remote_run, "detached": None, "keep": options.keep,
+                "timeout_s": options.timeout_s, "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "device_info": prepared.device_info, "pushed": prepared.pushed, "artifact": prepared.facts.to_json(),
+                "config": prepared.config.to_json()}
+        write_marker(device.serial, note)
         try:
-            detached = device.start_detached(prepared.remote_config)
+            note["detached"] = device.start_detached(prepared.remote_config).to_json()
+            cache.atomic_write_text(run_dir / DETACHED_FILE, json.dumps(note, indent=2) + "\n")
+            write_marker(device.serial, note)
         except BaseException:
+            drop_marker(device.serial, note["run_dir"])
             if not options.keep:
                 _remove_run_files(device, prepared.remote_run)
             raise
-    note = {"serial": device.serial, "device": device_reopen_facts(device), "run_dir": str(Path(run_dir).resolve()),
-            "remote_run": prepared.remote_run, "detached": detached.to_json(), "keep": options.keep,
-            "timeout_s": options.timeout_s, "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "device_info": prepared.device_info, "pushed": prepared.pushed, "artifact": prepared.facts.to_json(),
-            "config": prepared.config.to_json()}
-    cache.atomic_write_text(Path(run_dir) / DETACHED_FILE, json.dumps(note, indent=2) + "\n")
-    cache.atomic_write_text(detached_marker(device.serial), json.dumps(note))
-    return Path(run_dir) / DETACHED_FILE
+    return run_dir / DETACHED_FILE
 
 
 def device_reopen_facts(device: Device) -> dict:
@@ -362,7 +353,7 @@ def read_detached(run_dir: Path) -> dict:
     try:
         return json.loads((Path(run_dir) / DETACHED_FILE).read_text())
     except FileNotFoundError:
-        done = (Path(run_dir) / TRACE_FILE).is_file()
+        done = (Path(run_dir) / COLLECTED_FILE).is_file()
         raise BadInput(f"{run_dir} holds no detached run" + (" (it was collected already)" if done else ""),
                        f"open its reports ({Path(run_dir) / 'report.html'})" if done else
                        "pass the folder `slm-edge profile --detach` printed") from None
@@ -370,48 +361,53 @@ def read_detached(run_dir: Path) -> dict:
         raise BadInput(f"{Path(run_dir) / DETACHED_FILE} is damaged", "start the run again with profile --detach") from None
 
 
-def collect_detached(run_dir: Path, device: Device, wait_s: float = 0.0, lock_wait_s: float = 0.0) -> ProfileOutcome:
+def collect_detached(run_dir: Path, device: Device, wait_s: float = 0.0, lock_wait_s: float = 0.0,
+                     stop: bool = False) -> ProfileOutcome:
     """Finish a detached run: when its trace is done (or its process gone), pull the trace and its
     outputs, clean the device and write the reports, as a profile would have. Still running after
-    wait_s: say how far it got, and leave it be."""
+    wait_s: say how far it got, and leave it be; `stop` ends it first (what it measured is kept)."""
     run_dir = Path(run_dir)
-    note = read_detached(run_dir)
-    detached = Detached.from_json(note["detached"])
-    deadline = time.monotonic() + wait_s
     with device_lock(device.serial, lock_wait_s):
+        note = read_detached(run_dir)  # under the lock: another collect may have finished it meanwhile
+        detached = Detached.from_json(note["detached"])
+        deadline = time.monotonic() + wait_s
+        stopped = False
         while True:
             status, progress = _detached_progress(device, detached, run_dir)
             if status not in (None, "running"):
                 break
-            running = device.detached_running(detached)
-            if not running:
+            if stop and device.detached_running(detached):
+                device.stop_detached(detached)
+                stopped = True
+            if not device.detached_running(detached):
                 # it may have finished between the two looks
                 status, progress = _detached_progress(device, detached, run_dir)
                 break
             if time.monotonic() >= deadline:
                 raise RuntimeFailure(f"the detached run on {device.serial} is still going ({progress})",
-                                     f"collect it later (slm-edge collect {run_dir}), or wait for it: "
-                                     "{wait} SECONDS")
+                                     f"collect it later (slm-edge collect {run_dir}), wait for it ({{wait}} SECONDS), "
+                                     "or end it (--stop)")
             time.sleep(max(0.0, min(COLLECT_POLL_S, deadline - time.monotonic())))
         finished = status not in (None, "running")
         logs = device.detached_logs(detached)
         log = logs.get("runner.log") or logs.get("logcat.txt") or ""
-        result = RunResult(returncode=0 if finished else 1, log=log, trace_path=detached.trace_path,
-                           problem=None if finished else "the run's process ended without finishing its trace",
+        problem = None if finished else ("stopped by collect --stop" if stopped
+                                         else "the run's process ended without finishing its trace")
+        result = RunResult(returncode=0 if finished else 1, log=log, trace_path=detached.trace_path, problem=problem,
                            logs={name: text for name, text in logs.items() if name != "runner.log"},
                            outputs_dir=detached.outputs_dir)
         prepared = Prepared(config=RunConfig.from_doc(note["config"]), remote_run=note["remote_run"],
                             device_info=note["device_info"], pushed=note["pushed"],
                             facts=ArtifactFacts.from_doc(note["artifact"]))
-        trace, result, log_tail = finish_run(prepared, device, result, run_dir, bool(note.get("keep")),
-                                             float(note.get("timeout_s") or 0))
-    (run_dir / DETACHED_FILE).replace(run_dir / "detached-collected.json")
-    marker = detached_marker(device.serial)
-    try:
-        if json.loads(marker.read_text()).get("run_dir") == note["run_dir"]:
-            marker.unlink()
-    except (OSError, ValueError):
-        pass
+        try:
+            trace, result, log_tail = finish_run(prepared, device, result, run_dir, bool(note.get("keep")),
+                                                 float(note.get("timeout_s") or 0))
+        except DeviceGone:  # its files may still be there: the same command collects it once the device is back
+            raise
+        finally:  # otherwise the device's files are gone: the run cannot be collected again
+            if sys.exc_info()[0] is not DeviceGone:
+                (run_dir / DETACHED_FILE).replace(run_dir / COLLECTED_FILE)
+                drop_marker(device.serial, note["run_dir"])
     return _reported(run_dir, trace, result, log_tail)
 
 

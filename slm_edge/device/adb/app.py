@@ -26,6 +26,7 @@ from slm_edge.errors import BadInput, DeviceGone, RuntimeFailure, SlmEdgeError
 from slm_edge.records.manifest import Manifest
 from slm_edge.records.trace import RunConfig
 
+PROCESS_START_S = 30.0  # a detached start: how long the app's process may take to appear (or go, once stopped)
 HOST_SAMPLE_EVERY_S = 5.0  # dumpsys is slow and wakes the phone: sample sparsely
 LOGCAT_LINES = 300
 
@@ -176,18 +177,36 @@ class App(Facts, Transfer):
              INSTRUMENTATION], 60))
         said = (done.stdout + done.stderr).strip()
         if done.returncode not in (0, None) or "INSTRUMENTATION_FAILED" in said or "Error" in said:
-            raise RuntimeFailure(f"the profiler app did not start on {self.serial}: "
-                                 f"{said.splitlines()[-1] if said else f'am exited with {done.exit_code}'}",
+            # am prints the exception's stack trace (BaseCommand.run): its first line says what failed
+            lines = said.splitlines()
+            reason = next((line for line in lines if "INSTRUMENTATION_FAILED" in line or "Exception" in line),
+                          lines[0] if lines else f"am exited with {done.returncode}")
+            raise RuntimeFailure(f"the profiler app did not start on {self.serial}: {reason.strip()}",
                                  f"reinstall it (slm-edge app install {{serial}} {self.serial}) and retry")
         # the app's files dir as user 0's shell names it: a detached run reports no path to the host
-        return Detached(trace_path=f"{trace_dir(run_id)}/{TRACE_FILE}", outputs_dir=trace_dir(run_id),
-                        process={"package": PACKAGE})
+        detached = Detached(trace_path=f"{trace_dir(run_id)}/{TRACE_FILE}", outputs_dir=trace_dir(run_id),
+                            process={"package": PACKAGE})
+        # am returns once the system accepted the start, before the app's process exists: until it
+        # does (or its trace does, for a run over already), nothing can tell it from a run that ended
+        deadline = time.monotonic() + PROCESS_START_S
+        while not self.detached_running(detached) and self._remote_sha(detached.trace_path) is None:
+            if time.monotonic() > deadline:
+                raise RuntimeFailure(f"the profiler app did not start on {self.serial} within {PROCESS_START_S:.0f} s "
+                                     "(no process, no trace)", f"see `adb -s {self.serial} logcat`, then retry")
+            time.sleep(0.5)
+        return detached
 
     def detached_running(self, detached: Detached) -> bool:
         """toybox `pidof NAME` prints the pids of processes of that name and exits 1 when none is
         found; an app's process is named after its package."""
         done = self._retrying("pidof", lambda: self.shell(["pidof", detached.process.get("package") or PACKAGE], 30))
-        return bool(done.stdout.strip())
+        return done.returncode == 0 and any(word.isdigit() for word in done.stdout.split())
+
+    def stop_detached(self, detached: Detached) -> None:
+        self.shell(["am", "force-stop", detached.process.get("package") or PACKAGE])
+        deadline = time.monotonic() + PROCESS_START_S
+        while self.detached_running(detached) and time.monotonic() < deadline:
+            time.sleep(0.5)
 
     def detached_logs(self, detached: Detached) -> dict[str, str]:
         return {"logcat.txt": self.shell(["logcat", "-d", "-t", str(LOGCAT_LINES)], 60).stdout}

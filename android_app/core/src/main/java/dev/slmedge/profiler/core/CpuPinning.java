@@ -102,8 +102,14 @@ public final class CpuPinning {
                 return false;
             }
             try {
-                Integer exit = run(command(taskset, before, pid)).exit;
-                return exit != null && exit == 0;
+                // retried as pin() is: a thread that ends while taskset walks the task list fails that try
+                for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
+                    Integer exit = run(command(taskset, before, pid)).exit;
+                    if (exit != null && exit == 0) {
+                        return true;
+                    }
+                }
+                return false;
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 return false;
