@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path, PurePosixPath
 
 from slm_edge import cache
@@ -143,6 +144,9 @@ class LocalDevice(Device):
                 pass
         if pid in _STARTED:
             _STARTED[pid].wait(30)
+        deadline = time.monotonic() + 30  # another process's child: gone once the kernel has reaped or zombied it
+        while self.detached_running(detached) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     def detached_logs(self, detached: Detached) -> dict[str, str]:
         log = self._path(str(PurePosixPath(detached.trace_path).parent / DETACHED_LOG))
