@@ -33,14 +33,16 @@ GOALS = {"decode_tok_s": 100.0, "prefill_tok_s": 800.0, "memory_error": 0.10}
 CARDS = {"gemma-3-270m": "gemma", "smollm2-135m": "baseline"}
 
 
-def artifact_folder(card: str, given: Path | None) -> Path:
+def artifact_folder(card: str, given: Path | None, max_seq_len: int = 1024, **settings) -> Path:
+    """The card (random weights) exported 8da4w g32 with an 8-bit embedding, or `given`; `settings`: other
+    export settings (bench_gemma3_ring.py's prefill_chunk)."""
     if given:
         return given
     from slm_edge.export import ExportRequest, export_model
     from slm_edge.model.sources import resolve_source
     from slm_edge.progress import StageTimer
 
-    request = ExportRequest(quant="8da4w", group_size=32, embedding_quant="8w", max_seq_len=1024)
+    request = ExportRequest(quant="8da4w", group_size=32, embedding_quant="8w", max_seq_len=max_seq_len, **settings)
     return export_model(resolve_source(card, random_weights=True), request, None, timer=StageTimer()).folder
 
 

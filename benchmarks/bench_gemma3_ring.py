@@ -23,20 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_gemma3 import artifact_folder
 from bench_peers import _machine, memory_bandwidth_bytes_s, run_slm_edge
 
 HERE = Path(__file__).resolve().parent
-
-
-def export(card: str, context: int, chunk: int, given: Path | None) -> Path:
-    if given:
-        return given
-    from slm_edge.export import ExportRequest, export_model
-    from slm_edge.model.sources import resolve_source
-    from slm_edge.progress import StageTimer
-
-    request = ExportRequest(quant="8da4w", group_size=32, embedding_quant="8w", max_seq_len=context, prefill_chunk=chunk)
-    return export_model(resolve_source(card, random_weights=True), request, None, timer=StageTimer()).folder
 
 
 def main() -> None:
@@ -57,8 +47,8 @@ def main() -> None:
     from slm_edge.analysis.run import analyze
     from slm_edge.records.manifest import Manifest
 
-    folders = {"ring": export(args.card, args.context, args.chunk, args.ring),
-               "full": export(args.card, args.context, args.context, args.full)}
+    folders = {"ring": artifact_folder(args.card, args.ring, args.context, prefill_chunk=args.chunk),
+               "full": artifact_folder(args.card, args.full, args.context, prefill_chunk=args.context)}
     manifests = {name: Manifest.read(folder) for name, folder in folders.items()}
     slots = (manifests["ring"].runtime.kv_cache or {}).get("sliding_window_slots")
     if not slots or manifests["full"].runtime.kv_cache:

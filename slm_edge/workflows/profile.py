@@ -7,7 +7,6 @@ crashed or timed out part-way; only then does the command report the failure.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -399,15 +398,19 @@ def collect_detached(run_dir: Path, device: Device, wait_s: float = 0.0, lock_wa
         prepared = Prepared(config=RunConfig.from_doc(note["config"]), remote_run=note["remote_run"],
                             device_info=note["device_info"], pushed=note["pushed"],
                             facts=ArtifactFacts.from_doc(note["artifact"]))
+        def collected() -> None:  # the device's files are gone: the run cannot be collected again
+            (run_dir / DETACHED_FILE).replace(run_dir / COLLECTED_FILE)
+            drop_marker(device.serial, note["run_dir"])
+
         try:
             trace, result, log_tail = finish_run(prepared, device, result, run_dir, bool(note.get("keep")),
                                                  float(note.get("timeout_s") or 0))
         except DeviceGone:  # its files may still be there: the same command collects it once the device is back
             raise
-        finally:  # otherwise the device's files are gone: the run cannot be collected again
-            if sys.exc_info()[0] is not DeviceGone:
-                (run_dir / DETACHED_FILE).replace(run_dir / COLLECTED_FILE)
-                drop_marker(device.serial, note["run_dir"])
+        except BaseException:
+            collected()
+            raise
+        collected()
     return _reported(run_dir, trace, result, log_tail)
 
 
